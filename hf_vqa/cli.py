@@ -1,0 +1,187 @@
+"""The command line: `python scripts/build_dataset.py image-vqa|context-vqa --input IN --output OUT`.
+
+A thin layer over `io`, `pipeline`, `export` and `card`. Bad arguments, unreadable inputs and a
+missing key give a one-line error and exit code 2; Ctrl-C exits 130 and says how to resume.
+
+Example:
+    $ python scripts/build_dataset.py image-vqa --input examples/sample/records.json --output out/ --mock
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from .card import RunInfo, build_card
+from .config import VLM
+from .errors import HfVqaError
+from .export import export_records
+from .io import load_input
+from .pipeline import PIPELINES, Summary, run_pipeline
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="build_dataset.py", description="Turn images into VQA data with any OpenAI-compatible VLM.")
+    sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser)
+    for name in PIPELINES:
+        p = sub.add_parser(name, help=f"run the {name} pipeline")
+        p.add_argument("--input", required=True, help="records .json/.jsonl, an image folder, a saved dataset or a Hub id")
+        p.add_argument("--output", required=True, help="out.json / out.jsonl (seed records) or a folder (parquet + card)")
+        p.add_argument("--base-url", default=None, help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL)")
+        p.add_argument("--model", default=os.environ.get("HF_VQA_MODEL", "gpt-4o-mini"))
+        p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="NAME of the variable holding the key ('' for none)")
+        p.add_argument("--max-concurrency", type=int, default=16)
+        p.add_argument("--num-proc", type=int, default=1)
+        p.add_argument("--batch-size", type=int, default=None)
+        p.add_argument("--timeout", type=float, default=60.0)
+        p.add_argument("--max-retries", type=int, default=6)
+        p.add_argument("--temperature", type=float, default=0.0)
+        p.add_argument("--max-tokens", type=int, default=None)
+        p.add_argument("--system-prompt", default=None)
+        p.add_argument("--prompt", default=None, help="instruction for rows without a human turn")
+        p.add_argument("--image-column", default="image")
+        p.add_argument("--conversation-column", default="conversation")
+        p.add_argument("--split", default="train")
+        p.add_argument("--cache-dir", default=None, help="where the request store lives (default: $HF_VQA_CACHE)")
+        p.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
+        p.add_argument("--allow-private-urls", action="store_true", help="let image URLs point at private addresses")
+        p.add_argument("--price-in", type=float, default=None, help="USD per 1M prompt tokens (for the cost estimate)")
+        p.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
+        p.add_argument("--license", default="other")
+        p.add_argument(
+            "--mock",
+            nargs="?",
+            const="always",
+            choices=["always", "auto"],
+            help="use the bundled MOCK VLM (auto: only when no --base-url/$OPENAI_BASE_URL is set)",
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    mock_proc = None
+    try:
+        base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+        if args.mock == "always" or (args.mock == "auto" and not base_url):
+            from .mock_server import start_subprocess
+
+            mock_proc, base_url = start_subprocess()
+            args.api_key_env = ""
+            _say("MOCK: using hf_vqa's bundled mock VLM at " + base_url + " — answers are synthetic, not a real model")
+        vlm = VLM(
+            model="mock-vlm" if mock_proc else args.model,
+            base_url=base_url or VLM().base_url,
+            api_key_env=args.api_key_env,
+            max_concurrency=args.max_concurrency,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            cache_dir=args.cache_dir,
+            use_store=not args.no_cache,
+            allow_private_urls=args.allow_private_urls,
+        )
+        vlm.api_key()  # a missing key is a usage error, before any work
+        _check_output(args.output)
+        ds = load_input(args.input, split=args.split)
+        prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
+        ds, summary = run_pipeline(
+            ds,
+            args.pipeline,
+            vlm=vlm,
+            system_prompt=args.system_prompt,
+            prompt=args.prompt,
+            image_key=args.image_column,
+            conversation_key=args.conversation_column,
+            num_proc=args.num_proc,
+            batch_size=args.batch_size,
+            prices=prices,
+        )
+        _write(ds, args, vlm, summary, mock=mock_proc is not None)
+        _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
+        return 0 if summary.rows else 1
+    except HfVqaError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\ninterrupted: finished replies are saved in the request store; "
+            "rerun the same command to resume (only unfinished requests are sent).\n"
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        if mock_proc is not None:
+            mock_proc.terminate()
+            mock_proc.wait(timeout=10)
+
+
+def _check_output(output: str) -> None:
+    parent = Path(output).resolve().parent
+    if not parent.exists():
+        raise HfVqaError("the output's folder does not exist", received=str(parent), fix="create it first")
+
+
+def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> None:
+    out = Path(args.output)
+    refined = PIPELINES[args.pipeline]["refined"]
+    if out.suffix.lower() in (".json", ".jsonl"):
+        columns = [c for c in ds.column_names if not c.startswith("vqa_usage")]
+        export_records(ds, out, columns=columns)
+        return
+    from .export import save_folder
+
+    info = RunInfo(
+        pipeline=args.pipeline,
+        model=vlm.model,
+        endpoint_host=vlm.host,
+        rows=summary.rows,
+        failed=summary.failed,
+        parse_failed=summary.parse_failed,
+        mock=mock,
+        system_prompt=args.system_prompt,
+        prompt=args.prompt or PIPELINES[args.pipeline]["prompt"],
+        params=vlm.generation_params(),
+        prompt_tokens=summary.prompt_tokens,
+        completion_tokens=summary.completion_tokens,
+        seconds=summary.seconds,
+        command=_command_line(),
+        checks=summary.checks,
+        cost_usd=summary.cost_usd,
+        example=_example(ds, refined),
+        license=args.license,
+        split=args.split,
+    )
+    save_folder(ds, out, card=str(build_card(info)), split=args.split)
+
+
+def _example(ds, refined: str) -> dict | None:
+    for row in ds.select_columns([c for c in ("vqa", refined) if c in ds.column_names]):
+        if row.get(refined) is not None:
+            return row
+    return None
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(a) for a in ["python", "scripts/build_dataset.py", *sys.argv[1:]])
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

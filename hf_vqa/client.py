@@ -1,0 +1,297 @@
+"""The only module that talks HTTP to the VLM.
+
+One `Engine` per process and endpoint. It runs a private asyncio event loop in a background thread,
+so it works the same in scripts, in `num_proc` workers and inside Jupyter (whose own loop is
+already running). The `openai` client is created lazily inside that loop, after any fork.
+
+Each request: wait for a slot (adaptive concurrency, `limits.py`), POST through the SDK's low-level
+`client.post("/chat/completions", ..., cast_to=Response)`, and retry with tenacity on 429, 5xx,
+timeouts, dropped connections and malformed or empty replies (exponential backoff with jitter, or
+the server's Retry-After). 400/401/403/404 are not retried. Every failure becomes a `Reply` with
+`error` set; no exception ever leaves the engine. Successful replies go to the durable store first.
+
+Example:
+    >>> engine = get_engine(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
+    >>> engine.submit(key, body).result().text  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import email.utils
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import openai
+import tenacity
+
+from .config import VLM
+from .errors import RequestError, one_line
+from .limits import AdaptiveLimiter
+from .store import StoredReply, get_store
+
+try:  # openai>=3 ships on httpx2; older releases on httpx
+    from httpx2 import Response as _HTTPResponse
+except ImportError:  # pragma: no cover - depends on the installed openai
+    from httpx import Response as _HTTPResponse
+
+NO_RETRY = {400, 401, 403, 404, 413, 422}
+MAX_RETRY_AFTER = 120.0
+BREAKER_THRESHOLD = 8
+BREAKER_PROBE_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The outcome of one request: `text`, or `error` (a one-line reason)."""
+
+    text: str | None
+    error: str | None = None
+    finish_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    cached: bool = False
+
+
+@dataclass
+class EngineStats:
+    """Counters for progress display and summaries (this process only)."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Transient(Exception):
+    """A retryable failure inside the engine (never leaves it)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+class _Fatal(Exception):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class Engine:
+    """Sends chat-completion requests for one process, with concurrency, retries and the store."""
+
+    def __init__(self, vlm: VLM) -> None:
+        self.vlm = vlm
+        self.stats = EngineStats()
+        self.store = get_store(vlm.cache_dir) if vlm.use_store else None
+        self._api_key = vlm.api_key()  # fail fast, before any request, if the key is missing
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hf_vqa-engine", daemon=True)
+        self._thread.start()
+        self._client: openai.AsyncOpenAI | None = None
+        self._limiter: AdaptiveLimiter | None = None
+        self._inflight: dict[str, concurrent.futures.Future] = {}
+        # Backpressure: at most this many prepared requests (image data included) exist at once.
+        self._admit = threading.Semaphore(2 * vlm.max_concurrency + 8)
+        self._conn_failures = 0
+        self._breaker_open_until = 0.0
+        self._last_conn_error = ""
+
+    # -- public -------------------------------------------------------------------------------
+    def lookup(self, key: str) -> concurrent.futures.Future | None:
+        """A resolved future if the store already has this request's reply, or one in flight."""
+        if self.store is not None:
+            hit = self.store.get(key)
+            if hit is not None:
+                self.stats.cached += 1
+                fut: concurrent.futures.Future = concurrent.futures.Future()
+                fut.set_result(Reply(hit.text, None, hit.finish_reason, hit.prompt_tokens,
+                                     hit.completion_tokens, hit.attempts, cached=True))  # fmt: skip
+                return fut
+        return self._inflight.get(key)
+
+    def submit(self, key: str, body: dict) -> concurrent.futures.Future:
+        """A future `Reply` for this request. Blocks while too many prepared requests are waiting.
+
+        Check `lookup(key)` first: it answers from the store without building the body.
+        """
+        found = self.lookup(key)
+        if found is not None:
+            return found
+        self._admit.acquire()
+        fut = asyncio.run_coroutine_threadsafe(self._run(key, body), self._loop)
+        self._inflight[key] = fut
+        fut.add_done_callback(lambda _f, k=key: self._finished(k))
+        return fut
+
+    def _finished(self, key: str) -> None:
+        self._inflight.pop(key, None)
+        self._admit.release()
+
+    # -- inside the loop ----------------------------------------------------------------------
+    async def _run(self, key: str, body: dict) -> Reply:
+        attempts = 0
+        if self._limiter is None:
+            self._limiter = AdaptiveLimiter(self.vlm.max_concurrency)
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.vlm.max_retries + 1),
+            wait=_wait,
+            retry=tenacity.retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    if attempts > 1:
+                        self.stats.retries += 1
+                    async with self._limiter.slot():
+                        reply = await self._send(body)
+            self.stats.ok += 1
+            self.stats.prompt_tokens += reply.prompt_tokens
+            self.stats.completion_tokens += reply.completion_tokens
+            if self.store is not None:  # durable before anyone sees the reply
+                self.store.put(key, StoredReply(reply.text or "", reply.finish_reason, reply.prompt_tokens,
+                                                reply.completion_tokens, attempts))  # fmt: skip
+            return Reply(reply.text, None, reply.finish_reason, reply.prompt_tokens,
+                         reply.completion_tokens, attempts)  # fmt: skip
+        except (_Transient, _Fatal) as err:
+            error = RequestError(str(err), status=err.status, attempts=attempts,
+                                 retryable=isinstance(err, _Transient))  # fmt: skip
+        except Exception as err:  # never let anything escape the engine
+            error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
+        self.stats.failed += 1
+        return Reply(None, one_line(str(error)), attempts=attempts)
+
+    async def _send(self, body: dict) -> Reply:
+        now = time.monotonic()
+        if self._breaker_open_until > now:
+            raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
+                         f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.vlm.base_url,
+                timeout=self.vlm.timeout,
+                max_retries=0,
+            )
+        self.stats.sent += 1
+        try:
+            resp = await self._client.post("/chat/completions", body=body, cast_to=_HTTPResponse)
+        except openai.APIStatusError as err:
+            self._conn_failures = 0
+            status = err.status_code
+            message = f"{_error_message(err)}"
+            if status == 429:
+                self.stats.rate_limited += 1
+                retry_after = _retry_after(err.response.headers)
+                self._limiter.on_rate_limited(retry_after)
+                raise _Transient(message, status, retry_after) from None
+            if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
+                raise _Fatal(message, status) from None
+            raise _Transient(message, status, _retry_after(err.response.headers)) from None
+        except openai.APITimeoutError:
+            raise _Transient(f"timed out after {self.vlm.timeout:g}s") from None
+        except openai.APIConnectionError as err:
+            self._note_conn_failure(err)
+            raise _Transient(f"connection error: {_cause(err)}") from None
+        self._conn_failures = 0
+        self._breaker_open_until = 0.0
+        reply = _parse(resp)
+        self._limiter.on_success()
+        return reply
+
+    def _note_conn_failure(self, err: Exception) -> None:
+        self._conn_failures += 1
+        self._last_conn_error = _cause(err)
+        if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
+            self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
+
+
+def _parse(resp) -> Reply:
+    status = resp.status_code
+    try:
+        data = json.loads(resp.content)
+        choice = data["choices"][0]
+        text = choice["message"].get("content")
+        usage = data.get("usage") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise _Transient(f"malformed reply (HTTP {status}): {resp.content[:80]!r}", status) from None
+    if not text or not text.strip():
+        reason = choice.get("finish_reason") or "unknown"
+        raise _Transient(f"empty reply (finish_reason={reason})", status)
+    return Reply(
+        text=text,
+        finish_reason=choice.get("finish_reason") or "",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    err = state.outcome.exception() if state.outcome else None
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        return retry_after
+    return _backoff(state)
+
+
+_backoff = tenacity.wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    try:
+        if value is not None:
+            return min(MAX_RETRY_AFTER, max(0.0, float(value) / 1000))
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
+
+
+def _error_message(err: openai.APIStatusError) -> str:
+    body = err.body if isinstance(err.body, dict) else {}
+    message = body.get("message") or (body.get("error") or {}).get("message") if body else None
+    return one_line(message or err.message or err.response.reason_phrase or "error")
+
+
+def _cause(err: BaseException) -> str:
+    cause = err.__cause__ or err.__context__
+    return one_line(f"{type(cause).__name__}: {cause}" if cause else str(err))
+
+
+
+_ENGINES: dict[tuple, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def get_engine(vlm: VLM) -> Engine:
+    """The engine for this process and `vlm` (created lazily; never shared across a fork)."""
+    key = (os.getpid(), vlm)
+    with _LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = Engine(vlm)
+        return engine
+
+
+def _forget_after_fork() -> None:
+    _ENGINES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

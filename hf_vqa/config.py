@@ -1,0 +1,124 @@
+"""`VLM`: plain, picklable settings for an OpenAI-compatible vision-language model endpoint.
+
+A `VLM` holds no live client and no API key: it goes into `fn_kwargs` of `datasets.Dataset.map`,
+where `datasets` hashes it into the cache fingerprint. The key is read from the environment
+variable named by `api_key_env`, inside each worker, at request time.
+
+Example:
+    >>> vlm = VLM(model="gpt-4o-mini", base_url="https://api.openai.com/v1", max_concurrency=32)
+    >>> vlm.host
+    'api.openai.com'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def _default_base_url() -> str:
+    return os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+
+@dataclass(frozen=True)
+class VLM:
+    """Where and how to call the model. Every field is plain data, so it pickles and hashes stably.
+
+    Fields that change the answer (base_url, model, temperature, max_tokens, top_p, seed, image caps)
+    are part of the request-store key; the others only change how requests are sent.
+    """
+
+    model: str = "gpt-4o-mini"
+    base_url: str = field(default_factory=_default_base_url)
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = 16
+    timeout: float = 60.0
+    max_retries: int = 6
+    temperature: float | None = 0.0
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_image_side: int = 2048
+    max_image_pixels: int = 2048 * 2048
+    rpm: int | None = None
+    tpm: int | None = None
+    allow_private_urls: bool = False
+    url_timeout: float = 10.0
+    cache_dir: str | None = None
+    use_store: bool = True
+
+    def __post_init__(self) -> None:
+        scheme = urlsplit(self.base_url).scheme
+        if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
+            raise ConfigError(
+                "base_url must be an http(s) URL of an OpenAI-compatible API",
+                received=self.base_url,
+                fix="pass base_url='http://localhost:8000/v1' (or set OPENAI_BASE_URL)",
+            )
+        if not self.model or not isinstance(self.model, str):
+            raise ConfigError("model must be a non-empty string", received=self.model, fix="pass model='...'")
+        if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError(
+                "api_key_env is the NAME of an environment variable, not the key itself",
+                received="<hidden: not a variable name>",
+                fix="pass api_key_env='OPENAI_API_KEY' and export the key in that variable",
+            )
+        _positive_int(self, "max_concurrency", "max_image_side", "max_image_pixels")
+        _positive_int(self, "rpm", "tpm", "max_tokens", optional=True)
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError("max_retries must be an int >= 0", received=self.max_retries, fix="max_retries=6")
+        for name in ("timeout", "url_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{name} must be a number of seconds > 0", received=value, fix=f"{name}=60")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise ConfigError("temperature must be in [0, 2]", received=self.temperature, fix="temperature=0.0")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ConfigError("top_p must be in (0, 1]", received=self.top_p, fix="top_p=1.0")
+
+    @property
+    def host(self) -> str:
+        """The endpoint's host name, safe to print and to put in a dataset card."""
+        return urlsplit(self.base_url).hostname or ""
+
+    def api_key(self) -> str:
+        """Read the API key from `api_key_env` now. Endpoints without auth: `api_key_env=""`.
+
+        Example:
+            >>> VLM(api_key_env="").api_key()
+            'EMPTY'
+        """
+        if not self.api_key_env:
+            return "EMPTY"
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"the API key variable {self.api_key_env} is not set",
+                fix=f"export {self.api_key_env}=... (or pass api_key_env='' / --api-key-env '' "
+                "for an endpoint without auth)",
+            )
+        return key
+
+    def generation_params(self) -> dict:
+        """The sampling fields sent with every request (None fields are left out)."""
+        params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        params |= {"top_p": self.top_p, "seed": self.seed}
+        return {k: v for k, v in params.items() if v is not None}
+
+    def to_dict(self) -> dict:
+        """All fields as a plain dict (no secrets live here)."""
+        return asdict(self)
+
+
+def _positive_int(vlm: VLM, *names: str, optional: bool = False) -> None:
+    for name in names:
+        value = getattr(vlm, name)
+        if optional and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an int >= 1", received=value, fix=f"pass a positive {name}")

@@ -1,0 +1,156 @@
+"""Conversation + images + prompts → an OpenAI chat-completions request. Pure: no I/O.
+
+A sharegpt-style turn is `{"from": "human" | "gpt" | "system", "value": str}`. Images go where
+`<image>` placeholders stand (the placeholder is removed from the text); with no placeholder at all,
+they go at the start of the first user turn. Trailing assistant turns are dropped: the model
+answers the last human turn.
+
+Example:
+    >>> req = build_request(
+    ...     [{"from": "human", "value": "<image>\\nWhat is shown?"}],
+    ...     [FakeImage("data:image/png;base64,AAAA", "ab12")],
+    ...     model="m",
+    ... )
+    >>> req.body["messages"][0]["content"][0]["type"]
+    'image_url'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import InputError
+
+IMAGE_TOKEN = "<image>"
+ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+class ImageLike(Protocol):
+    data_url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FakeImage:
+    """A stand-in for `images.PreparedImage` in docs and tests."""
+
+    data_url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """A ready request body, and `key`: a hash of everything that determines the answer."""
+
+    body: dict
+    key: str
+
+
+def build_request(
+    conversation: Sequence[dict] | None,
+    images: Sequence[ImageLike],
+    *,
+    model: str,
+    params: dict | None = None,
+    system_prompt: str | None = None,
+    prompt: str | None = None,
+    response_format: dict | None = None,
+    endpoint: str = "",
+) -> Request:
+    """Build the chat-completions body and its store key.
+
+    `prompt` is the instruction for rows whose conversation has no human turn. `system_prompt`
+    replaces any system turn in the conversation. The key hashes the endpoint, model, params and
+    messages with each image reduced to the hash of its bytes (the API key is never part of it).
+    """
+    turns = _normalize(conversation, prompt)
+    messages: list[dict] = []
+    skeleton: list[dict] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+        skeleton.append(messages[-1])
+        turns = [t for t in turns if t[0] != "system"]
+    placeholders = sum(text.count(IMAGE_TOKEN) for role, text in turns if role == "user")
+    if placeholders and placeholders != len(images):
+        raise InputError(
+            f"the conversation has {placeholders} {IMAGE_TOKEN} placeholder(s) but the row has {len(images)} image(s)",
+            fix=f"make the number of {IMAGE_TOKEN} placeholders match the images, or remove them all "
+            "to put every image in the first user turn",
+        )
+    queue = list(images)
+    first_user = next(i for i, (role, _) in enumerate(turns) if role == "user")
+    for i, (role, text) in enumerate(turns):
+        if role != "user" or not (IMAGE_TOKEN in text or (i == first_user and not placeholders and queue)):
+            messages.append({"role": role, "content": text})
+            skeleton.append(messages[-1])
+            continue
+        parts, key_parts = _user_parts(text, queue, all_first=not placeholders)
+        messages.append({"role": "user", "content": parts})
+        skeleton.append({"role": "user", "content": key_parts})
+    body: dict[str, Any] = {"model": model, "messages": messages, **(params or {})}
+    if response_format:
+        body["response_format"] = response_format
+    key_material = {"endpoint": endpoint.rstrip("/"), **body, "messages": skeleton}
+    key = hashlib.sha256(json.dumps(key_material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return Request(body=body, key=key)
+
+
+def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[tuple[str, str]]:
+    turns: list[tuple[str, str]] = []
+    for n, turn in enumerate(conversation or []):
+        if not isinstance(turn, dict) or "value" not in turn:
+            raise InputError(
+                f"conversation turn {n} is not a {{'from', 'value'}} object",
+                received=turn,
+                fix='use [{"from": "human", "value": "..."}]',
+            )
+        who = str(turn.get("from") or turn.get("role") or "").lower()
+        if who not in ROLES:
+            raise InputError(
+                f"conversation turn {n} has an unknown speaker",
+                received=who,
+                fix="use from: human | gpt | system",
+            )
+        turns.append((ROLES[who], str(turn["value"] or "")))
+    while turns and turns[-1][0] == "assistant":
+        turns.pop()
+    if not any(role == "user" for role, _ in turns):
+        if not prompt:
+            raise InputError(
+                "the conversation has no human turn and no prompt was given",
+                received=conversation,
+                fix="add a {'from': 'human', 'value': ...} turn, or pass prompt=... (--prompt)",
+            )
+        turns.append(("user", prompt))
+    return turns
+
+
+def _user_parts(text: str, queue: list[ImageLike], *, all_first: bool) -> tuple[list[dict], list[dict]]:
+    parts: list[dict] = []
+    key_parts: list[dict] = []
+
+    def add_image() -> None:
+        image = queue.pop(0)
+        parts.append({"type": "image_url", "image_url": {"url": image.data_url}})
+        key_parts.append({"type": "image", "sha256": image.sha256})
+
+    def add_text(chunk: str) -> None:
+        if chunk.strip():
+            parts.append({"type": "text", "text": chunk.strip()})
+            key_parts.append(parts[-1])
+
+    if all_first:
+        while queue:
+            add_image()
+        add_text(text)
+    else:
+        pieces = text.split(IMAGE_TOKEN)
+        for j, piece in enumerate(pieces):
+            add_text(piece)
+            if j < len(pieces) - 1:
+                add_image()
+    return parts, key_parts

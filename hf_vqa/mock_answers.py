@@ -1,0 +1,228 @@
+"""Deterministic answers for the loopback mock VLM (`hf_vqa.mock_server`).
+
+Every answer is computed from the request's images and prompt text, so a test can prove that row i's
+answer came from row i's image: each image gets a tag ``"<W>x<H> rgb(<R>,<G>,<B>)"`` (size and mean
+colour), and `parse_tags` finds those tags again in any answer.
+
+Example:
+    >>> from PIL import Image
+    >>> tag = image_tag(Image.new("RGB", (64, 48), (12, 200, 33)))
+    >>> tag
+    '64x48 rgb(12,200,33)'
+    >>> parse_tags("A1: " + tag)
+    [(64, 48, (12, 200, 33))]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageStat
+
+TAG_RE = re.compile(r"(\d+)x(\d+) rgb\((\d+),\s*(\d+),\s*(\d+)\)")
+TOKENS_PER_IMAGE = 85
+_DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
+_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
+_WORD_RE = re.compile(r"\S+")
+_NAMES = ["Halden", "Marlow", "Quillon", "Ostrava", "Tessel", "Brennick", "Caldera", "Wrenfield"]
+_PLACES = [("Hexford", "Lindenport"), ("Marrow Bay", "Coldwater"), ("Eastvale", "Port Aster"), ("Kestrel", "Ambermoor")]
+_CATALOGUERS = ["the Loopback Institute", "the Kestrel Survey", "the Harlow Archive", "the Meridian Society"]
+
+
+class ImageRejected(ValueError):
+    """An ``image_url`` part the mock refuses; the server turns it into an HTTP 400."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the mock "sees" in one image: size, mean RGB colour and the PIL format."""
+
+    width: int
+    height: int
+    rgb: tuple[int, int, int]
+    format: str
+
+    @property
+    def tag(self) -> str:
+        r, g, b = self.rgb
+        return f"{self.width}x{self.height} rgb({r},{g},{b})"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One computed answer, before it is wrapped in an OpenAI response."""
+
+    content: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    images: int
+
+
+def image_info(img: Image.Image) -> ImageInfo:
+    """Size and rounded mean RGB colour of `img`. Example: ``image_info(Image.new("L", (2, 2))).tag``."""
+    mean = ImageStat.Stat(img if img.mode == "RGB" else img.convert("RGB")).mean
+    r, g, b = (round(c) for c in mean[:3])
+    return ImageInfo(img.width, img.height, (r, g, b), img.format or "")
+
+
+def image_tag(img: Image.Image) -> str:
+    """The tag the mock writes for `img`, e.g. ``image_tag(Image.new("RGB", (4, 2)))`` → ``'4x2 rgb(0,0,0)'``."""
+    return image_info(img).tag
+
+
+def parse_tags(text: str) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """All image tags in `text`, in order: ``parse_tags("1x2 rgb(3,4,5)")`` → ``[(1, 2, (3, 4, 5))]``."""
+    return [(int(w), int(h), (int(r), int(g), int(b))) for w, h, r, g, b in TAG_RE.findall(text)]
+
+
+def prompt_id(user_text: str) -> str:
+    """``"prompt-"`` + the first 8 hex digits of sha1(user text). Example: ``prompt_id("hi")``."""
+    return "prompt-" + hashlib.sha1(user_text.encode("utf-8")).hexdigest()[:8]
+
+
+def decode_data_url(url: str) -> ImageInfo:
+    """Decode a ``data:image/<type>;base64,...`` URL fully with PIL, or raise `ImageRejected`.
+
+    Example: ``decode_data_url("data:image/png;base64," + b64_png).tag``.
+    """
+    match = _DATA_URL_RE.match(url)
+    if match is None:
+        if url.startswith(("http://", "https://")):
+            raise ImageRejected(f"mock server does not fetch URLs (received: {url[:100]}); send a data: URL")
+        raise ImageRejected(f"image_url must be data:image/<type>;base64,... (received: {url[:60]!r})")
+    try:
+        raw = base64.b64decode(url[match.end() :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageRejected(f"image_url data is not valid base64: {exc}") from None
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+            info = image_info(img)
+    except Exception as exc:
+        raise ImageRejected(f"image_url data is not a readable image: {exc}") from None
+    declared = match.group(1).lower()
+    declared = _MIME_ALIASES.get(declared, declared)
+    actual = Image.MIME.get(info.format, f"image/{info.format.lower()}")
+    if declared != actual:
+        raise ImageRejected(f"data URL says {declared} but the bytes are {info.format} ({actual})")
+    return info
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated words: ``count_words("a b\\nc")`` → 3."""
+    return len(text.split())
+
+
+def truncate_words(text: str, limit: int) -> tuple[str, bool]:
+    """Cut `text` after `limit` words, keeping its whitespace: ``truncate_words("a b c", 2)`` → ``("a b", True)``."""
+    ends = [m.end() for m in _WORD_RE.finditer(text)]
+    if len(ends) <= limit:
+        return text, False
+    return (text[: ends[limit - 1]] if limit > 0 else ""), True
+
+
+def _vqa_pairs(images: list[ImageInfo], pid: str) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for i, info in enumerate(images, 1):
+        pairs.append((f"What are the dimensions and colour of image {i}?", info.tag))
+        pairs.append((f"Is image {i} wider than it is tall?", "yes" if info.width > info.height else "no"))
+    pairs.append(("Which prompt was I given?", pid))
+    return pairs
+
+
+def _context(images: list[ImageInfo], pid: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
+    name = f"{_NAMES[seed % len(_NAMES)]} Collection"
+    first, second = _PLACES[(seed >> 4) % len(_PLACES)]
+    who = _CATALOGUERS[(seed >> 8) % len(_CATALOGUERS)]
+    year = str(1900 + (seed >> 12) % 120)
+    n = len(images)
+    parts = [f"The {name} is a set of {n} synthetic image{'s' if n != 1 else ''} catalogued by {who} in {year}."]
+    pairs = []
+    for i, info in enumerate(images, 1):
+        shape = "wider than it is tall" if info.width > info.height else "not wider than it is tall"
+        parts.append(f"Image {i} of the collection measures {info.tag} and is {shape}.")
+        pairs.append((f"What are the dimensions and colour of image {i} in the {name}?", info.tag))
+    parts.append(f"The collection was first exhibited in {first} and {second}, under the reference {pid}.")
+    pairs += [
+        (f"Who catalogued the {name}?", who),
+        (f"In which year was the {name} catalogued?", year),
+        (f"In which two places was the {name} first exhibited?", f"{first}, {second}"),
+        (f"Under which reference was the {name} exhibited?", pid),
+    ]
+    return " ".join(parts), pairs
+
+
+def _render_context(article: str, pairs: list[tuple[str, str]], layout: int) -> str:
+    if layout == 0:
+        qas = [f"{i}. **Question:** {q} **Answer:** {a}" for i, (q, a) in enumerate(pairs, 1)]
+        return "## Wikipedia Article\n\n" + article + "\n\n## Question-Answer Pairs\n\n" + "\n".join(qas)
+    if layout == 1:
+        qas = [f"Q{i}: {q}\nA{i}: {a}" for i, (q, a) in enumerate(pairs, 1)]
+        return "**Wikipedia Article:**\n" + article + "\n\n" + "\n".join(qas)
+    qas = [f"Question: {q}\nAnswer: {a}" for q, a in pairs]
+    return "Article: " + article + "\n\n" + "\n\n".join(qas)
+
+
+def build_content(images: list[ImageInfo], user_text: str, *, context: bool, json_mode: bool) -> str:
+    """The full (untruncated) answer text for a request.
+
+    Example:
+        >>> print(build_content([], "hi", context=False, json_mode=False))
+        Q1: Which prompt was I given?
+        A1: prompt-c22b5f91
+    """
+    pid = prompt_id(user_text)
+    if not context:
+        pairs = _vqa_pairs(images, pid)
+        if json_mode:
+            return json.dumps({"qas": [{"question": q, "answer": a} for q, a in pairs]})
+        return "\n".join(f"Q{i}: {q}\nA{i}: {a}" for i, (q, a) in enumerate(pairs, 1))
+    digest = hashlib.sha1((user_text + "|" + "|".join(i.tag for i in images)).encode("utf-8")).digest()
+    seed = int.from_bytes(digest[:4], "big")
+    article, pairs = _context(images, pid, seed)
+    if json_mode:
+        return json.dumps({"context": article, "qas": [{"question": q, "answer": a} for q, a in pairs]})
+    return _render_context(article, pairs, digest[4] % 3)
+
+
+def complete(body: dict[str, Any]) -> Completion:
+    """Answer a schema-valid chat completion request body; raises `ImageRejected` for a bad image.
+
+    Example: ``complete({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).content``.
+    """
+    user_text, all_text, images, prompt_words = [], [], [], 0
+    for message in body["messages"]:
+        content = message.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        for part in parts:
+            if part.get("type") == "text":
+                prompt_words += count_words(part["text"])
+                if message["role"] in ("user", "system", "developer"):
+                    all_text.append(part["text"])
+                if message["role"] == "user":
+                    user_text.append(part["text"])
+            elif part.get("type") == "image_url" and message["role"] == "user":
+                images.append(decode_data_url(part["image_url"]["url"]))
+    fmt = (body.get("response_format") or {}).get("type")
+    context = "wikipedia" in "\n".join(all_text).lower()
+    content = build_content(images, "".join(user_text), context=context, json_mode=fmt in ("json_object", "json_schema"))
+    limit = body.get("max_completion_tokens")
+    limit = body.get("max_tokens") if limit is None else limit
+    truncated = False
+    if limit is not None:
+        content, truncated = truncate_words(content, max(limit, 0))
+    return Completion(
+        content=content,
+        finish_reason="length" if truncated else "stop",
+        prompt_tokens=prompt_words + TOKENS_PER_IMAGE * len(images),
+        completion_tokens=count_words(content),
+        images=len(images),
+    )

@@ -1,0 +1,108 @@
+"""Refiners: map functions that turn raw VLM text into structured data, plus trust checks.
+
+Each works batched or not (`ds.map(fn)` or `ds.map(fn, batched=True)`), never raises on bad text,
+and passes rows that failed upstream (input is None) through untouched: output None, error None.
+
+Example:
+    >>> refine_qa_pairs({"vqa": "Q: What colour is the car?\\nA: Red"})["qas"]
+    [{'question': 'What colour is the car?', 'answer': 'Red'}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .checks import check_wiki_qa
+from .errors import HfVqaError, one_line
+from .parse import WikiQA, parse_qa_pairs, parse_wiki_qa
+from .schema import string_column
+
+STEP_VERSION = "1"
+
+
+def refine_qa_pairs(
+    example: dict[str, Any], *, input_key: str = "vqa", output_key: str = "qas", version: str = STEP_VERSION
+) -> dict[str, Any]:
+    """Parse raw Image-VQA text into `<output_key>: [{question, answer}]` and `<output_key>_error`."""
+    del version
+
+    def one(text: str) -> dict[str, Any]:
+        pairs = parse_qa_pairs(text)
+        return {output_key: [{"question": p.question, "answer": p.answer} for p in pairs]}
+
+    return _apply(example, input_key, output_key, one, empty={output_key: None})
+
+
+def refine_wiki_qa(
+    example: dict[str, Any],
+    *,
+    input_key: str = "vqa",
+    output_key: str = "context_vqa",
+    version: str = STEP_VERSION,
+) -> dict[str, Any]:
+    """Parse ContextVQA text into `<output_key>: {context, qas}` and record per-row checks.
+
+    Adds `qa_checks` (per pair: grounded, duplicate, leak) and the row flags `all_grounded`,
+    `has_duplicate`, `has_leak` (False when there is nothing to check).
+    """
+    del version
+
+    def one(text: str) -> dict[str, Any]:
+        wiki: WikiQA = parse_wiki_qa(text)
+        checks = check_wiki_qa(wiki)
+        dup = set(checks.duplicates)
+        per_qa = [
+            {"grounded": bool(g), "duplicate": i in dup, "leak": bool(leak)}
+            for i, (g, leak) in enumerate(zip(checks.grounded, checks.leaks))
+        ]
+        return {
+            output_key: {
+                "context": wiki.context,
+                "qas": [{"question": q.question, "answer": q.answer} for q in wiki.qas],
+            },
+            "qa_checks": per_qa,
+            "all_grounded": bool(per_qa) and all(c["grounded"] for c in per_qa),
+            "has_duplicate": bool(dup),
+            "has_leak": any(c["leak"] for c in per_qa),
+        }
+
+    empty = {output_key: None, "qa_checks": [], "all_grounded": False, "has_duplicate": False, "has_leak": False}
+    return _apply(example, input_key, output_key, one, empty=empty)
+
+
+def _apply(
+    example: dict[str, Any],
+    input_key: str,
+    output_key: str,
+    one: Callable[[str], dict[str, Any]],
+    *,
+    empty: dict[str, Any],
+) -> dict[str, Any]:
+    if input_key not in example:
+        raise HfVqaError(
+            f"no column {input_key!r} to refine",
+            received=sorted(example),
+            fix="run prompted_vqa first, or pass input_key=<the raw text column>",
+        )
+    value = example[input_key]
+    batched = not isinstance(value, str) and value is not None
+    texts = list(value) if batched else [value]
+    rows = [_refine_one(text, one, empty, output_key) for text in texts]
+    if not batched:
+        return rows[0]
+    out: dict[str, Any] = {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+    if rows:
+        out[f"{output_key}_error"] = string_column(out[f"{output_key}_error"])
+    return out
+
+
+def _refine_one(text: str | None, one: Callable, empty: dict[str, Any], output_key: str) -> dict[str, Any]:
+    if text is None:
+        return {**empty, f"{output_key}_error": None}
+    try:
+        return {**one(text), f"{output_key}_error": None}
+    except HfVqaError as err:
+        return {**empty, f"{output_key}_error": one_line(str(err))}
+    except Exception as err:  # the parser never takes the map down
+        return {**empty, f"{output_key}_error": one_line(f"{type(err).__name__}: {err}")}

@@ -1,0 +1,1 @@
+"""Fixtures: fixtures_data (to be filled)."""

@@ -1,0 +1,1 @@
+"""Fixtures: fixtures_vlm (to be filled)."""
