@@ -14,12 +14,34 @@ Example:
 
 __version__ = "0.1.0"
 
-from .config import VLM
-from .errors import ConfigError, HfVqaError, ImageError, InputError, ParseError, RequestError
-from .generate import prompted_vqa
-from .io import load_image_folder, load_input, load_records
-from .refine import refine_qa_pairs, refine_wiki_qa
-from .schema import features_after
+_EXPORTS = {
+    "VLM": "config",
+    "ConfigError": "errors",
+    "HfVqaError": "errors",
+    "ImageError": "errors",
+    "InputError": "errors",
+    "ParseError": "errors",
+    "RequestError": "errors",
+    "features_after": "schema",
+    "load_image_folder": "io",
+    "load_input": "io",
+    "load_records": "io",
+    "prompted_vqa": "generate",
+    "refine_qa_pairs": "refine",
+    "refine_wiki_qa": "refine",
+}
+
+
+def __getattr__(name: str):
+    """Import on first use, so `import hf_vqa.errors` does not pull in `datasets`."""
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hf_vqa' has no attribute {name!r}")
+
 
 __all__ = [
     "VLM",

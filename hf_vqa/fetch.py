@@ -64,7 +64,9 @@ class FetchSettings:
     def __post_init__(self) -> None:
         t = self.timeout
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t > 0):
-            raise ConfigError("FetchSettings.timeout must be a number > 0", received=t, fix="pass timeout=10.0")
+            raise ConfigError(
+                "FetchSettings.timeout must be a number > 0", received=t, fix="pass timeout=10.0"
+            )
         for name, low in (("max_bytes", 1), ("max_redirects", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -228,7 +230,9 @@ def _fetch_once(url: str, settings: FetchSettings, deadline: float, shown: str, 
     except (OSError, http.client.HTTPException) as exc:
         if watchdog.expired or time.monotonic() >= deadline:
             raise _deadline_error(settings, shown) from None
-        raise ImageError(f"download failed{where}: {_describe(exc, settings)}", source=shown, fix=_FIX_NET) from None
+        raise ImageError(
+            f"download failed{where}: {_describe(exc, settings)}", source=shown, fix=_FIX_NET
+        ) from None
     finally:
         watchdog.disarm()
         if resp is not None:
@@ -291,7 +295,7 @@ class _PinnedConnection(http.client.HTTPConnection):
     """HTTP(S) to pre-checked addresses only; the URL's host is used just for SNI and certificates."""
 
     def __init__(self, addresses: list[tuple], timeout: float, tls_host: str | None, context) -> None:
-        family, sockaddr = addresses[0]
+        _, sockaddr = addresses[0]
         super().__init__(str(sockaddr[0]), int(sockaddr[1]), timeout=timeout)
         self._addresses = addresses
         self._tls_host = tls_host

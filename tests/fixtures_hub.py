@@ -55,12 +55,12 @@ def hub_server() -> HubServer:
     import datasets
     import huggingface_hub
 
-    if _ALREADY_IMPORTED or huggingface_hub.constants.ENDPOINT != SERVER.endpoint:
+    if _ALREADY_IMPORTED or SERVER.endpoint != huggingface_hub.constants.ENDPOINT:
         pytest.fail(
             f"{_ALREADY_IMPORTED or 'huggingface_hub'} read HF_ENDPOINT before fixtures_hub set it "
             f"(endpoint {huggingface_hub.constants.ENDPOINT!r}); list 'fixtures_hub' first in pytest_plugins."
         )
-    assert datasets.config.HF_ENDPOINT == SERVER.endpoint
+    assert SERVER.endpoint == datasets.config.HF_ENDPOINT
     return SERVER
 
 

@@ -1,0 +1,209 @@
+"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, cut-off (truncated) payloads.
+
+Example:
+    >>> find_json('Sure!\\n```json\\n{"qas": [{"q": "Who?", "a": "Ada"},]}\\n```')[0]
+    {'qas': [{'q': 'Who?', 'a': 'Ada'}]}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE_OPEN = re.compile(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n")
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_MAX_CANDIDATES = 8
+_MAX_REPAIRS = 20
+_DECODER = json.JSONDecoder(strict=False)  # models put raw newlines inside strings
+
+CONTEXT_KEYS = frozenset(
+    {
+        "article",
+        "context",
+        "passage",
+        "wikipedia_article",
+        "wiki_article",
+        "wikipedia",
+        "wikipedia_style_article",
+        "article_text",
+        "content",
+        "body",
+        "text",
+        "文章",
+        "维基百科文章",
+        "上下文",
+        "背景",
+    }
+)
+QA_KEYS = frozenset(
+    {
+        "qa_pairs",
+        "qas",
+        "qa",
+        "questions",
+        "question_answer_pairs",
+        "question_answers",
+        "questions_and_answers",
+        "qa_list",
+        "pairs",
+        "vqa",
+        "问答对",
+        "问答",
+    }
+)
+_QUESTION_KEYS = ("question", "q", "query", "问题")
+_ANSWER_KEYS = ("answer", "a", "answers", "答案")
+
+
+def norm_key(key: Any) -> str:
+    """Normalize a JSON key: "Wikipedia Article" -> "wikipedia_article"."""
+    return re.sub(r"[\s\-]+", "_", str(key).strip().lower())
+
+
+def _close_truncated(snippet: str) -> Any:
+    """Recover the longest prefix of a cut-off JSON value that ends after a complete object or array."""
+    stack: list[str] = []
+    cuts: list[tuple[int, str]] = []
+    in_str = esc = False
+    for i, ch in enumerate(snippet):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]":
+            if not stack or stack.pop() != ch:
+                return None
+            if not stack:
+                return None  # a complete value that failed to decode for another reason
+            cuts.append((i + 1, "".join(reversed(stack))))
+    for end, closers in reversed(cuts[-_MAX_REPAIRS:]):
+        try:
+            return _DECODER.decode(snippet[:end] + closers)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def _decode(snippet: str) -> Any:
+    for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
+        try:
+            return _DECODER.raw_decode(attempt)[0]
+        except json.JSONDecodeError:
+            continue
+    return _close_truncated(_TRAILING_COMMA.sub(r"\1", snippet))
+
+
+def _candidates(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for m in _FENCE_OPEN.finditer(text):
+        body = text[m.end() :].lstrip()
+        if body[:1] in ("{", "["):
+            close = text.find("```", m.end())
+            spans.append((m.start(), len(text) if close < 0 else close))
+        if len(spans) >= _MAX_CANDIDATES:
+            return spans
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        if line.lstrip()[:1] in ("{", "[") and not any(s <= pos < e for s, e in spans):
+            spans.append((pos, len(text)))
+            if len(spans) >= _MAX_CANDIDATES:
+                break
+        pos += len(line)
+    return spans
+
+
+def find_json(text: str) -> tuple[dict | list, int, int] | None:
+    """First JSON object/array in `text` (a ```json fence, or a line starting with `{`/`[`) with its span."""
+    for start, end in _candidates(text):
+        chunk = text[start:end]
+        brace = min((i for i in (chunk.find("{"), chunk.find("[")) if i >= 0), default=-1)
+        if brace < 0:
+            continue
+        value = _decode(chunk[brace:])
+        if isinstance(value, (dict, list)) and value:
+            return value, start, end
+    return None
+
+
+def _unwrap(value: Any) -> Any:
+    """Descend through wrappers such as {"result": {...}} or {"data": [...]} (at most three levels)."""
+    for _ in range(3):
+        if not isinstance(value, dict) or len(value) != 1:
+            break
+        (key, inner), = value.items()
+        if norm_key(key) in CONTEXT_KEYS | QA_KEYS or not isinstance(inner, (dict, list)):
+            break
+        value = inner
+    return value
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n\n".join(_text_of(v) for v in value if _text_of(v))
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if norm_key(key) in CONTEXT_KEYS:
+                return _text_of(inner)
+    return ""
+
+
+def json_context(value: Any) -> str:
+    """The article text of a JSON payload (keys article/context/passage/wikipedia_article/...), or ""."""
+    value = _unwrap(value)
+    if not isinstance(value, dict):
+        return ""
+    for key, inner in value.items():
+        if norm_key(key) in CONTEXT_KEYS and not isinstance(inner, (int, float, bool)):
+            return _text_of(inner)
+    return ""
+
+
+def _field(item: dict, names: tuple[str, ...]) -> Any:
+    for key, inner in item.items():
+        if norm_key(key) in names:
+            return inner
+    return None
+
+
+def _answer_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v).strip() for v in value if str(v).strip())
+    return str(value)
+
+
+def json_pairs(value: Any) -> list[tuple[str, str]]:
+    """Question-answer pairs of a JSON payload: a list of {question|q, answer|a} items, found at the top
+    level or under qa_pairs/qas/questions/qa/question_answer_pairs/...; parallel "questions"/"answers"
+    lists work too. Returns [] when there are none."""
+    value = _unwrap(value)
+    items: Any = value
+    if isinstance(value, dict):
+        questions, answers = _field(value, ("questions",)), _field(value, ("answers",))
+        if isinstance(questions, list) and isinstance(answers, list) and all(isinstance(q, str) for q in questions):
+            return [(str(q), _answer_text(a)) for q, a in zip(questions, answers)]
+        items = next((v for k, v in value.items() if norm_key(k) in QA_KEYS and isinstance(v, list)), None)
+        if items is None:
+            items = [value] if _field(value, _QUESTION_KEYS) is not None else []
+    if not isinstance(items, list):
+        return []
+    pairs = []
+    for item in items:
+        if isinstance(item, dict):
+            question = _field(item, _QUESTION_KEYS)
+            if isinstance(question, str) and question.strip():
+                pairs.append((question, _answer_text(_field(item, _ANSWER_KEYS))))
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            pairs.append((item[0], item[1]))
+    return pairs
