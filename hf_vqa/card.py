@@ -47,7 +47,12 @@ class RunInfo:
 
 def size_category(n: int) -> str:
     """The Hub's `size_categories` bucket for `n` rows."""
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
         if n < limit:
             return name
     return "n>1M"
@@ -61,7 +66,9 @@ def build_card(info: RunInfo) -> DatasetCard:
         "language": info.language,
         "size_categories": [size_category(info.rows)],
         "tags": ["synthetic", "hf-vqa"] + (["mock"] if info.mock else []),
-        "configs": [{"config_name": "default", "data_files": [{"split": info.split, "path": f"data/{info.split}-*"}]}],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": info.split, "path": f"data/{info.split}-*"}]}
+        ],
     }
     header = "---\n" + _yaml(meta) + "---\n"
     lines = [
@@ -91,7 +98,14 @@ def build_card(info: RunInfo) -> DatasetCard:
     if info.command:
         lines += ["", "### Reproduce", "", "```bash", info.command, "```"]
     if info.example:
-        lines += ["", "## Example row", "", "```json", json.dumps(info.example, indent=2, ensure_ascii=False), "```"]
+        lines += [
+            "",
+            "## Example row",
+            "",
+            "```json",
+            json.dumps(info.example, indent=2, ensure_ascii=False),
+            "```",
+        ]
     return DatasetCard(header + "\n".join(lines) + "\n")
 
 

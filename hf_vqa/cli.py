@@ -13,7 +13,6 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from .card import RunInfo, build_card
@@ -34,15 +33,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="build_dataset.py", description="Turn images into VQA data with any OpenAI-compatible VLM.")
+    parser = _Parser(
+        prog="build_dataset.py", description="Turn images into VQA data with any OpenAI-compatible VLM."
+    )
     sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser)
     for name in PIPELINES:
         p = sub.add_parser(name, help=f"run the {name} pipeline")
-        p.add_argument("--input", required=True, help="records .json/.jsonl, an image folder, a saved dataset or a Hub id")
-        p.add_argument("--output", required=True, help="out.json / out.jsonl (seed records) or a folder (parquet + card)")
-        p.add_argument("--base-url", default=None, help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL)")
+        p.add_argument(
+            "--input",
+            required=True,
+            help="records .json/.jsonl, an image folder, a saved dataset or a Hub id",
+        )
+        p.add_argument(
+            "--output", required=True, help="out.json / out.jsonl (seed records) or a folder (parquet + card)"
+        )
+        p.add_argument(
+            "--base-url", default=None, help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL)"
+        )
         p.add_argument("--model", default=os.environ.get("HF_VQA_MODEL", "gpt-4o-mini"))
-        p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="NAME of the variable holding the key ('' for none)")
+        p.add_argument(
+            "--api-key-env",
+            default="OPENAI_API_KEY",
+            help="NAME of the variable holding the key ('' for none)",
+        )
         p.add_argument("--max-concurrency", type=int, default=16)
         p.add_argument("--num-proc", type=int, default=1)
         p.add_argument("--batch-size", type=int, default=None)
@@ -55,10 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--image-column", default="image")
         p.add_argument("--conversation-column", default="conversation")
         p.add_argument("--split", default="train")
-        p.add_argument("--cache-dir", default=None, help="where the request store lives (default: $HF_VQA_CACHE)")
+        p.add_argument(
+            "--cache-dir", default=None, help="where the request store lives (default: $HF_VQA_CACHE)"
+        )
         p.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
-        p.add_argument("--allow-private-urls", action="store_true", help="let image URLs point at private addresses")
-        p.add_argument("--price-in", type=float, default=None, help="USD per 1M prompt tokens (for the cost estimate)")
+        p.add_argument(
+            "--allow-private-urls", action="store_true", help="let image URLs point at private addresses"
+        )
+        p.add_argument(
+            "--price-in", type=float, default=None, help="USD per 1M prompt tokens (for the cost estimate)"
+        )
         p.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
         p.add_argument("--license", default="other")
         p.add_argument(
@@ -81,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
             mock_proc, base_url = start_subprocess()
             args.api_key_env = ""
-            _say("MOCK: using hf_vqa's bundled mock VLM at " + base_url + " — answers are synthetic, not a real model")
+            _say(
+                "MOCK: using hf_vqa's bundled mock VLM at "
+                + base_url
+                + " — answers are synthetic, not a real model"
+            )
         vlm = VLM(
             model="mock-vlm" if mock_proc else args.model,
             base_url=base_url or VLM().base_url,
@@ -110,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             num_proc=args.num_proc,
             batch_size=args.batch_size,
             prices=prices,
+            progress=True,
         )
         _write(ds, args, vlm, summary, mock=mock_proc is not None)
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())

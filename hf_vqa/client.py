@@ -32,7 +32,10 @@ import tenacity
 from .config import VLM
 from .errors import RequestError, one_line
 from .limits import AdaptiveLimiter
-from .store import StoredReply, get_store
+from .progress import ENV as PROGRESS_ENV
+from .progress import publish
+from .ratelimit import SharedBucket, estimate_tokens
+from .store import StoredReply, default_cache_dir, get_store
 
 try:  # openai>=3 ships on httpx2; older releases on httpx
     from httpx2 import Response as _HTTPResponse
@@ -68,6 +71,7 @@ class EngineStats:
     retries: int = 0
     rate_limited: int = 0
     cached: int = 0
+    prep_failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -106,6 +110,12 @@ class Engine:
         self._conn_failures = 0
         self._breaker_open_until = 0.0
         self._last_conn_error = ""
+        folder = vlm.cache_dir or default_cache_dir()
+        name = f"{vlm.base_url}|{vlm.model}"
+        if os.environ.get(PROGRESS_ENV):
+            asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
+        self._rpm = SharedBucket(folder, "rpm|" + name, vlm.rpm) if vlm.rpm else None
+        self._tpm = SharedBucket(folder, "tpm|" + name, vlm.tpm) if vlm.tpm else None
 
     # -- public -------------------------------------------------------------------------------
     def lookup(self, key: str) -> concurrent.futures.Future | None:
@@ -138,7 +148,16 @@ class Engine:
         self._inflight.pop(key, None)
         self._admit.release()
 
+    def publish_progress(self) -> None:
+        """Push this process's counters to the CLI's progress bar (no-op outside the CLI)."""
+        publish(self.stats)
+
     # -- inside the loop ----------------------------------------------------------------------
+    async def _publish_forever(self) -> None:
+        while True:
+            publish(self.stats)
+            await asyncio.sleep(0.5)
+
     async def _run(self, key: str, body: dict) -> Reply:
         attempts = 0
         if self._limiter is None:
@@ -155,8 +174,11 @@ class Engine:
                     attempts += 1
                     if attempts > 1:
                         self.stats.retries += 1
+                    estimate = await self._respect_rate_limits(body)
                     async with self._limiter.slot():
                         reply = await self._send(body)
+                    if self._tpm is not None:
+                        self._tpm.adjust(reply.prompt_tokens + reply.completion_tokens - estimate)
             self.stats.ok += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
@@ -172,6 +194,21 @@ class Engine:
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
         self.stats.failed += 1
         return Reply(None, one_line(str(error)), attempts=attempts)
+
+    async def _respect_rate_limits(self, body: dict) -> int:
+        """Reserve this attempt in the shared rpm/tpm buckets and sleep until it is due."""
+        if self._rpm is None and self._tpm is None:
+            return 0
+        estimate = estimate_tokens(body) if self._tpm is not None else 0
+        loop = asyncio.get_running_loop()
+        waits = [0.0]
+        if self._rpm is not None:
+            waits.append(await loop.run_in_executor(None, self._rpm.reserve, 1))
+        if self._tpm is not None:
+            waits.append(await loop.run_in_executor(None, self._tpm.reserve, estimate))
+        if max(waits) > 0:
+            await asyncio.sleep(max(waits))
+        return estimate
 
     async def _send(self, body: dict) -> Reply:
         now = time.monotonic()
@@ -273,7 +310,6 @@ def _error_message(err: openai.APIStatusError) -> str:
 def _cause(err: BaseException) -> str:
     cause = err.__cause__ or err.__context__
     return one_line(f"{type(cause).__name__}: {cause}" if cause else str(err))
-
 
 
 _ENGINES: dict[tuple, Engine] = {}

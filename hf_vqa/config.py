@@ -71,13 +71,17 @@ class VLM:
         _positive_int(self, "max_concurrency", "max_image_side", "max_image_pixels")
         _positive_int(self, "rpm", "tpm", "max_tokens", optional=True)
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ConfigError("max_retries must be an int >= 0", received=self.max_retries, fix="max_retries=6")
+            raise ConfigError(
+                "max_retries must be an int >= 0", received=self.max_retries, fix="max_retries=6"
+            )
         for name in ("timeout", "url_timeout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0", received=value, fix=f"{name}=60")
         if self.temperature is not None and not 0 <= self.temperature <= 2:
-            raise ConfigError("temperature must be in [0, 2]", received=self.temperature, fix="temperature=0.0")
+            raise ConfigError(
+                "temperature must be in [0, 2]", received=self.temperature, fix="temperature=0.0"
+            )
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ConfigError("top_p must be in (0, 1]", received=self.top_p, fix="top_p=1.0")
 

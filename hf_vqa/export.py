@@ -38,7 +38,9 @@ def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
     """The same dataset with image columns as raw `{"bytes", "path"}` values (no decoding)."""
     for name in image_columns(ds):
         feat = ds.features[name]
-        ds = ds.cast_column(name, List(Image(decode=False)) if isinstance(feat, List) else Image(decode=False))
+        ds = ds.cast_column(
+            name, List(Image(decode=False)) if isinstance(feat, List) else Image(decode=False)
+        )
     return ds
 
 
@@ -73,7 +75,9 @@ def export_records(
     """
     path = Path(path)
     if path.suffix.lower() not in (".json", ".jsonl"):
-        raise InputError("records export needs a .json or .jsonl path", received=str(path), fix="use out.json")
+        raise InputError(
+            "records export needs a .json or .jsonl path", received=str(path), fix="use out.json"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = undecoded(ds)
     keep = list(columns) if columns is not None else list(ds.column_names)
@@ -101,7 +105,7 @@ def export_records(
 
 def _image_ref(value: dict, out: Path, stem: str) -> str:
     ref = value.get("path")
-    if ref and ("://" in ref or Path(ref).is_absolute() and Path(ref).exists()):
+    if ref and ("://" in ref or (Path(ref).is_absolute() and Path(ref).exists())):
         if "://" in ref:
             return ref
         rel = os.path.relpath(ref, out.resolve().parent)

@@ -51,7 +51,9 @@ def prompted_vqa(
     """
     del version  # only part of the cache fingerprint
     if not isinstance(vlm, VLM):
-        raise ConfigError("vlm must be an hf_vqa.VLM", received=type(vlm).__name__, fix="fn_kwargs={'vlm': VLM(...)}")
+        raise ConfigError(
+            "vlm must be an hf_vqa.VLM", received=type(vlm).__name__, fix="fn_kwargs={'vlm': VLM(...)}"
+        )
     n = len(next(iter(batch.values()))) if batch else 0
     if image_key and image_key not in batch:
         raise ConfigError(
@@ -65,7 +67,9 @@ def prompted_vqa(
     pending: list[Any] = [None] * n
     for i in range(n):
         try:
-            images = [prepare_image(v, settings) for v in _as_list(batch[image_key][i] if image_key else None)]
+            images = [
+                prepare_image(v, settings) for v in _as_list(batch[image_key][i] if image_key else None)
+            ]
             request = build_request(
                 conversations[i],
                 images,
@@ -79,9 +83,12 @@ def prompted_vqa(
             pending[i] = engine.submit(request.key, request.body)
         except HfVqaError as err:
             pending[i] = Reply(None, one_line(str(err)))
+            engine.stats.prep_failed += 1
         except Exception as err:  # a row never aborts the map
             pending[i] = Reply(None, one_line(f"{type(err).__name__}: {err}"))
+            engine.stats.prep_failed += 1
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
+    engine.publish_progress()
     return {
         output_key: string_column([r.text for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
@@ -113,4 +120,3 @@ def _as_list(value: Any) -> Sequence[Any]:
     if isinstance(value, (list, tuple)):
         return value
     return [value]
-

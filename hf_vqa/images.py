@@ -10,7 +10,7 @@ transparency, or 1/2/4-bit grey; WEBP RGB/RGBA. Only the header is parsed (``PIL
 Everything else is decoded (first frame only) and re-encoded: EXIF orientation applied; CMYK,
 YCbCr, palette, 1-bit and other modes to RGB/L; 16-bit and 32-bit/float grey scaled to 8 bits (16-bit
 by 1/257, other ranges stretched min..max); palette/colour-key transparency and LA to RGBA;
-downscaled (JPEG DCT draft + LANCZOS) to fit both caps. Output is PNG if a real alpha channel
+downscaled (JPEG DCT draft, integer box reduce, then LANCZOS) to fit both caps. Output is PNG if a real alpha channel
 remains, else JPEG (a fully opaque alpha channel is dropped). An embedded ICC profile is kept when
 the colour space is unchanged; all other metadata (EXIF, GPS, XMP) is dropped.
 
@@ -361,13 +361,13 @@ def _convert(
         target = _fit(*im.size, settings)
         orientation = _orientation(im)
         if owned and target != im.size and im.format in ("JPEG", "MPO"):
-            im.draft(None, (target[0] * 2, target[1] * 2))  # libjpeg DCT scaling: decode at 1/2..1/8
+            im.draft(None, target)  # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8 size, still >= target
         im.load()
         icc = im.info.get("icc_profile")
         src_mode = im.mode
         out = _normalize_mode(im)
         if out.size != target:
-            out = out.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            out = out.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
         if orientation in _ORIENT:
             out = out.transpose(_ORIENT[orientation])
         family = {"RGB": "RGB", "RGBA": "RGB", "RGBX": "RGB", "P": "RGB", "L": "L", "LA": "L"}

@@ -37,7 +37,9 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
     """
     path = Path(path).resolve()
     rows = _normalized_rows(path)  # validates everything up front: a bad file fails before any work
-    extra = datasets.Dataset.from_list([{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows])
+    extra = datasets.Dataset.from_list(
+        [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
+    )
     features = Features({"image": List(Image()), "conversation": List(TURN), **extra.features})
     stat = path.stat()
     return datasets.Dataset.from_generator(
@@ -117,7 +119,9 @@ def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
             return load_records(path)
         if path.suffix.lower() == ".parquet":
             return datasets.Dataset.from_parquet(str(path))
-        raise InputError(f"don't know how to read {path}", fix="pass a .json/.jsonl records file, a folder or a Hub id")
+        raise InputError(
+            f"don't know how to read {path}", fix="pass a .json/.jsonl records file, a folder or a Hub id"
+        )
     if path.is_dir():
         if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
             loaded = datasets.load_from_disk(str(path))
@@ -125,7 +129,7 @@ def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
         if any(path.glob("**/*.parquet")) or (path / "README.md").exists():
             return datasets.load_dataset(str(path), split=split)
         return load_image_folder(path)
-    if path.suffix.lower() in (".json", ".jsonl") or os.sep in source.strip("/") and source.count("/") != 1:
+    if path.suffix.lower() in (".json", ".jsonl") or (os.sep in source.strip("/") and source.count("/") != 1):
         raise InputError("input not found", received=source, fix="check the path")
     try:
         return datasets.load_dataset(source, split=split)
@@ -140,7 +144,9 @@ def _read_records(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file") from None
+        raise InputError(
+            f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"
+        ) from None
     if path.suffix.lower() == ".jsonl":
         records = []
         for line_no, line in enumerate(text.splitlines(), 1):
@@ -159,7 +165,9 @@ def _read_records(path: Path) -> list[Any]:
     if isinstance(data, dict):
         data = data.get("data") or data.get("records") or [data]
     if not isinstance(data, list):
-        raise InputError(f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]")
+        raise InputError(
+            f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]"
+        )
     return data
 
 
@@ -180,5 +188,10 @@ def _turns(record: dict, n: int, path: Path) -> list[dict]:
         if not isinstance(turn, dict):
             raise InputError(f"record {n} in {path}: a conversation turn is not an object", received=turn,
                              fix='use {"from": "human", "value": "..."}')  # fmt: skip
-        turns.append({"from": str(turn.get("from", turn.get("role", ""))), "value": str(turn.get("value", turn.get("content", "")))})
+        turns.append(
+            {
+                "from": str(turn.get("from", turn.get("role", ""))),
+                "value": str(turn.get("value", turn.get("content", ""))),
+            }
+        )
     return turns

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import hashlib
 import io
@@ -25,7 +26,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -33,6 +33,7 @@ from PIL import Image, ImageStat
 
 from hf_vqa.errors import ConfigError
 
+FAULT_KINDS = ("429", "500", "503", "drop", "timeout", "malformed", "empty")
 TAG_RE = re.compile(r"(\d+)x(\d+) rgb\((\d+),\s*(\d+),\s*(\d+)\)")
 TOKENS_PER_IMAGE = 85
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
@@ -43,9 +44,58 @@ _PLACES = [
     ("Hexford", "Lindenport"),
     ("Marrow Bay", "Coldwater"),
     ("Eastvale", "Port Aster"),
-    ("Kestrel", "Ambermoor"),
+    ("Tallinmoor", "Ambermoor"),
 ]
 _CATALOGUERS = ["the Loopback Institute", "the Kestrel Survey", "the Harlow Archive", "the Meridian Society"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What `MockVLM.configure` can change. ``Settings(fault_rate=0.7).table()["500"]`` → 0.1."""
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    faults: dict[str, float] = dataclasses.field(default_factory=dict)
+    fault_rate: float = 0.0
+    retry_after: float = 1.0
+    slow_seconds: float = 30.0
+    max_concurrent: int | None = None
+
+    def __post_init__(self) -> None:
+        numbers = {
+            k: getattr(self, k) for k in ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")
+        }
+        numbers |= {f"faults[{k!r}]": v for k, v in self.faults.items()}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(
+                    f"mock setting {name} must be a number >= 0", received=value, fix="e.g. 0.1"
+                )
+        if set(self.faults) - set(FAULT_KINDS):
+            raise ConfigError("unknown fault kind", received=self.faults, fix=f"use keys from {FAULT_KINDS}")
+        if sum(self.table().values()) > 1 + 1e-9:
+            raise ConfigError(
+                "fault probabilities sum to more than 1", received=self.table(), fix="lower them"
+            )
+        if self.max_concurrent is not None and (
+            type(self.max_concurrent) is not int or self.max_concurrent < 1
+        ):
+            raise ConfigError(
+                "max_concurrent must be None or >= 1", received=self.max_concurrent, fix="e.g. 8"
+            )
+
+    def pick(self, draw: float) -> str | None:
+        """The fault kind for a uniform `draw` in [0, 1), or None for a normal answer."""
+        edge = 0.0
+        for kind, probability in self.table().items():
+            edge += probability
+            if draw < edge:
+                return kind
+        return None
+
+    def table(self) -> dict[str, float]:
+        """Probability of each fault kind: ``faults`` plus ``fault_rate`` spread evenly over the 7 kinds."""
+        return {k: self.faults.get(k, 0.0) + self.fault_rate / len(FAULT_KINDS) for k in FAULT_KINDS}
 
 
 class _LongStr(str):
@@ -167,7 +217,7 @@ class ImageRejected(ValueError):
     """An ``image_url`` part the mock refuses; the server turns it into an HTTP 400."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ImageInfo:
     """What the mock "sees" in one image: size, mean RGB colour and the PIL format."""
 
@@ -182,7 +232,7 @@ class ImageInfo:
         return f"{self.width}x{self.height} rgb({r},{g},{b})"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Completion:
     """One computed answer, before it is wrapped in an OpenAI response."""
 
@@ -201,7 +251,7 @@ def image_info(img: Image.Image) -> ImageInfo:
 
 
 def image_tag(img: Image.Image) -> str:
-    """The tag the mock writes for `img`, e.g. ``image_tag(Image.new("RGB", (4, 2)))`` → ``'4x2 rgb(0,0,0)'``."""
+    """The tag the mock writes for `img`: ``image_tag(Image.new("RGB", (4, 2)))`` → ``'4x2 rgb(0,0,0)'``."""
     return image_info(img).tag
 
 
@@ -249,7 +299,7 @@ def count_words(text: str) -> int:
 
 
 def truncate_words(text: str, limit: int) -> tuple[str, bool]:
-    """Cut `text` after `limit` words, keeping its whitespace: ``truncate_words("a b c", 2)`` → ``("a b", True)``."""
+    """Keep the first `limit` words: ``truncate_words("a b c", 2)`` → ``("a b", True)``."""
     ends = [m.end() for m in _WORD_RE.finditer(text)]
     if len(ends) <= limit:
         return text, False

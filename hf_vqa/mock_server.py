@@ -27,7 +27,9 @@ from typing import Any
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock_answers import (
+    FAULT_KINDS,
     ImageRejected,
+    Settings,
     complete,
     completion_response,
     error_body,
@@ -40,42 +42,14 @@ from hf_vqa.mock_answers import (
 
 __all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
 
-FAULT_KINDS = ("429", "500", "503", "drop", "timeout", "malformed", "empty")
 OUTCOMES = ("ok", *FAULT_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
-_MODELS = {"object": "list", "data": [{"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}]}
+_MODELS = {
+    "object": "list",
+    "data": [{"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}],
+}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
 _FLAGS |= {"api_key": str}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """What `MockVLM.configure` can change. ``Settings(fault_rate=0.7).table()["500"]`` → 0.1."""
-
-    latency: float = 0.0
-    jitter: float = 0.0
-    faults: dict[str, float] = dataclasses.field(default_factory=dict)
-    fault_rate: float = 0.0
-    retry_after: float = 1.0
-    slow_seconds: float = 30.0
-    max_concurrent: int | None = None
-
-    def __post_init__(self) -> None:
-        numbers = {k: getattr(self, k) for k in ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")}
-        numbers |= {f"faults[{k!r}]": v for k, v in self.faults.items()}
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"mock setting {name} must be a number >= 0", received=value, fix="e.g. 0.1")
-        if set(self.faults) - set(FAULT_KINDS):
-            raise ConfigError("unknown fault kind", received=self.faults, fix=f"use keys from {FAULT_KINDS}")
-        if sum(self.table().values()) > 1 + 1e-9:
-            raise ConfigError("fault probabilities sum to more than 1", received=self.table(), fix="lower them")
-        if self.max_concurrent is not None and (type(self.max_concurrent) is not int or self.max_concurrent < 1):
-            raise ConfigError("max_concurrent must be None or >= 1", received=self.max_concurrent, fix="e.g. 8")
-
-    def table(self) -> dict[str, float]:
-        """Probability of each fault kind: ``faults`` plus ``fault_rate`` spread evenly over the 7 kinds."""
-        return {k: self.faults.get(k, 0.0) + self.fault_rate / len(FAULT_KINDS) for k in FAULT_KINDS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +63,9 @@ class _Reply:
         return cls(status, json.dumps(payload).encode(), headers)
 
     @classmethod
-    def error(cls, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> _Reply:
+    def error(
+        cls, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ) -> _Reply:
         return cls.json(status, error_body(message, kind, code))
 
     @classmethod
@@ -98,10 +74,16 @@ class _Reply:
         return cls.json(429, error_body(message, "requests", "rate_limit_exceeded"), headers)
 
     def encode(self, keep_alive: bool) -> bytes:
-        head = f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}\r\nContent-Type: application/json\r\n"
-        head += f"Content-Length: {len(self.body)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in self.headers)
-        return (head + "\r\n").encode("latin-1") + self.body
+        head = [
+            f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}",
+            "Content-Type: application/json",
+        ]
+        head += [
+            f"Content-Length: {len(self.body)}",
+            f"Connection: {'keep-alive' if keep_alive else 'close'}",
+        ]
+        head += [f"{k}: {v}" for k, v in self.headers]
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
 
 
 class MockVLM:
@@ -126,8 +108,15 @@ class MockVLM:
         api_key: str | None = None,
     ) -> None:
         self._validate = request_validator()  # ConfigError when jsonschema is missing
-        self.settings = Settings(latency, jitter, dict(faults or {}), fault_rate, retry_after, slow_seconds)
-        self.settings = dataclasses.replace(self.settings, max_concurrent=max_concurrent)
+        self.settings = Settings(
+            latency=latency,
+            jitter=jitter,
+            faults=dict(faults or {}),
+            fault_rate=fault_rate,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+            max_concurrent=max_concurrent,
+        )
         self.host, self.port, self.seed, self.api_key, self.base_url = host, port, seed, api_key, ""
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -225,9 +214,11 @@ class MockVLM:
                 try:
                     lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
                     method, target, version = lines[0].split(" ")
-                    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+                    headers = {
+                        k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+                    }
                     length = int(headers.get("content-length", "0"))
-                    if "chunked" in headers.get("transfer-encoding", ""):
+                    if "chunked" in headers.get("transfer-encoding", "").lower():
                         raise ValueError("chunked request bodies are not supported; send Content-Length")
                 except ValueError as exc:
                     return writer.write(_Reply.error(400, f"malformed HTTP request: {exc}").encode(False))
@@ -244,6 +235,8 @@ class MockVLM:
                 if not keep_alive:
                     return
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        except asyncio.CancelledError:  # stop(): end quietly (3.11 streams log cancelled handler tasks)
             pass
         finally:
             writer.close()
@@ -310,11 +303,7 @@ class MockVLM:
         with self._lock:
             self._counts["images_decoded"] += completion.images
             draw, jitter = self._rng.random(), self._jitter_rng.uniform(-settings.jitter, settings.jitter)
-        kind, edge = None, 0.0
-        for name, probability in settings.table().items():
-            edge += probability
-            if kind is None and draw < edge:
-                kind = name
+        kind = settings.pick(draw)
         key = request_key(body) if kind is None else ""
         with self._lock:
             self._counts[kind or "ok"] += 1
@@ -331,7 +320,9 @@ class MockVLM:
         if kind in ("500", "503"):
             return _Reply.error(int(kind), f"injected {kind} fault: the mock VLM failed", "server_error")
         if kind == "empty":
-            completion = dataclasses.replace(completion, content="", completion_tokens=0, finish_reason="stop")
+            completion = dataclasses.replace(
+                completion, content="", completion_tokens=0, finish_reason="stop"
+            )
         payload = json.dumps(completion_response(body, completion)).encode()
         return _Reply(200, payload[: len(payload) // 2] if kind == "malformed" else payload)
 
@@ -366,7 +357,9 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
             proc.wait()
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-2000:] or " ".join(argv)
-            raise ConfigError(f"mock VLM subprocess not ready within {timeout}s", received=tail, fix="see --help")
+            raise ConfigError(
+                f"mock VLM subprocess not ready within {timeout}s", received=tail, fix="see --help"
+            )
     return proc, found[0]
 
 

@@ -77,7 +77,9 @@ def _prepare(text: object) -> str:
         )
     text = _THINK.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise ParseError("model output is empty", received=text, fix="check the request; the model returned nothing")
+        raise ParseError(
+            "model output is empty", received=text, fix="check the request; the model returned nothing"
+        )
     return text
 
 

@@ -138,7 +138,7 @@ def _unwrap(value: Any) -> Any:
     for _ in range(3):
         if not isinstance(value, dict) or len(value) != 1:
             break
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         if norm_key(key) in CONTEXT_KEYS | QA_KEYS or not isinstance(inner, (dict, list)):
             break
         value = inner
@@ -191,7 +191,11 @@ def json_pairs(value: Any) -> list[tuple[str, str]]:
     items: Any = value
     if isinstance(value, dict):
         questions, answers = _field(value, ("questions",)), _field(value, ("answers",))
-        if isinstance(questions, list) and isinstance(answers, list) and all(isinstance(q, str) for q in questions):
+        if (
+            isinstance(questions, list)
+            and isinstance(answers, list)
+            and all(isinstance(q, str) for q in questions)
+        ):
             return [(str(q), _answer_text(a)) for q, a in zip(questions, answers)]
         items = next((v for k, v in value.items() if norm_key(k) in QA_KEYS and isinstance(v, list)), None)
         if items is None:

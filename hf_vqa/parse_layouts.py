@@ -29,10 +29,14 @@ _Q_LABEL = re.compile(
     r"^(?:(?:Q|(?i:question))\s*(?:\d{1,2}\s*)?[:：]|(?:Q|(?i:question))\s*\d{1,2}\s*[.)]|问题?\s*(?:\d{1,2}\s*)?[:：])\s*"
 )
 _Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s*$")
-_A_LABEL = re.compile(r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*")
+_A_LABEL = re.compile(
+    r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
+)
 _A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
 # An answer label inside a question line ("Q: Who? A: Joseph Strauss"): must follow a space or a stop.
-_A_INLINE = re.compile(r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer)\s*(?:\d{1,2}\s*)?|答案|答)[:：]")
+_A_INLINE = re.compile(
+    r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer)\s*(?:\d{1,2}\s*)?|答案|答)[:：]"
+)
 
 _QA_SECTION = re.compile(
     r"^(?:the\s+)?(?:(?:(?:visual\s+)?question[\s\-–/]*(?:and\s+|&\s*)?answer|q\s*&\s*a|q\s*/\s*a|v?qa)s?"

@@ -10,8 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -19,9 +21,11 @@ import datasets
 from .config import VLM
 from .export import undecoded
 from .generate import prompted_vqa
+from .progress import ProgressBar
 from .prompts import CONTEXT_VQA_PROMPT, IMAGE_VQA_PROMPT
 from .refine import refine_qa_pairs, refine_wiki_qa
 from .schema import features_after
+from .store import default_cache_dir
 
 PIPELINES = {
     "image-vqa": {"refine": refine_qa_pairs, "refined": "qas", "prompt": IMAGE_VQA_PROMPT},
@@ -74,8 +78,13 @@ def run_pipeline(
     num_proc: int | None = None,
     batch_size: int | None = None,
     prices: tuple[float, float] | None = None,
+    progress: bool = False,
 ) -> tuple[datasets.Dataset, Summary]:
-    """Generate, then refine, with the Arrow cache and the request store; return data and totals."""
+    """Generate, then refine, with the Arrow cache and the request store; return data and totals.
+
+    `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
+    in place of `datasets`' per-batch bar.
+    """
     spec = PIPELINES[pipeline]
     start = time.monotonic()
     ds = undecoded(ds)
@@ -87,15 +96,29 @@ def run_pipeline(
         "conversation_key": conversation_key,
         "response_format": response_format,
     }
-    ds = ds.map(
-        prompted_vqa,
-        batched=True,
-        batch_size=batch_size or max(64, 8 * vlm.max_concurrency),
-        num_proc=num_proc if num_proc and num_proc > 1 else None,
-        fn_kwargs=gen_kwargs,
-        features=features_after(ds, prompted_vqa),
-        desc=f"Asking {vlm.model}",
-    )
+    map_kwargs: dict[str, Any] = {
+        "batched": True,
+        "batch_size": batch_size or max(64, 8 * vlm.max_concurrency),
+        "num_proc": num_proc if num_proc and num_proc > 1 else None,
+        "fn_kwargs": gen_kwargs,
+        "features": features_after(ds, prompted_vqa),
+        "desc": f"Asking {vlm.model}",
+    }
+    if progress:
+        folder = Path(vlm.cache_dir) if vlm.cache_dir else default_cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        was_enabled = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            with ProgressBar(
+                len(ds), str(folder / f"progress-{os.getpid()}.sqlite"), desc=f"Asking {vlm.model}"
+            ):
+                ds = ds.map(prompted_vqa, **map_kwargs)
+        finally:
+            if was_enabled:
+                datasets.enable_progress_bars()
+    else:
+        ds = ds.map(prompted_vqa, **map_kwargs)
     refine = spec["refine"]
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
     summary = summarize(ds, spec["refined"], seconds=time.monotonic() - start, prices=prices)
@@ -122,7 +145,11 @@ def summarize(
             s.completion_tokens += usage["completion_tokens"]
         if "all_grounded" in batch:
             parsed = [v is not None for v in batch[refined_key]]
-            for name, col in (("grounded", "all_grounded"), ("duplicate", "has_duplicate"), ("leak", "has_leak")):
+            for name, col in (
+                ("grounded", "all_grounded"),
+                ("duplicate", "has_duplicate"),
+                ("leak", "has_leak"),
+            ):
                 s.checks[name] = s.checks.get(name, 0) + sum(bool(v) for v, p in zip(batch[col], parsed) if p)
     if prices is not None:
         s.cost_usd = (s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6

@@ -27,8 +27,8 @@ def refine_qa_pairs(
     """Parse raw Image-VQA text into `<output_key>: [{question, answer}]` and `<output_key>_error`."""
     del version
 
-    def one(text: str) -> dict[str, Any]:
-        pairs = parse_qa_pairs(text)
+    def one(text: str, truncated: bool) -> dict[str, Any]:
+        pairs = parse_qa_pairs(text, truncated=truncated)
         return {output_key: [{"question": p.question, "answer": p.answer} for p in pairs]}
 
     return _apply(example, input_key, output_key, one, empty={output_key: None})
@@ -48,8 +48,8 @@ def refine_wiki_qa(
     """
     del version
 
-    def one(text: str) -> dict[str, Any]:
-        wiki: WikiQA = parse_wiki_qa(text)
+    def one(text: str, truncated: bool) -> dict[str, Any]:
+        wiki: WikiQA = parse_wiki_qa(text, truncated=truncated)
         checks = check_wiki_qa(wiki)
         dup = set(checks.duplicates)
         per_qa = [
@@ -67,7 +67,13 @@ def refine_wiki_qa(
             "has_leak": any(c["leak"] for c in per_qa),
         }
 
-    empty = {output_key: None, "qa_checks": [], "all_grounded": False, "has_duplicate": False, "has_leak": False}
+    empty = {
+        output_key: None,
+        "qa_checks": [],
+        "all_grounded": False,
+        "has_duplicate": False,
+        "has_leak": False,
+    }
     return _apply(example, input_key, output_key, one, empty=empty)
 
 
@@ -75,7 +81,7 @@ def _apply(
     example: dict[str, Any],
     input_key: str,
     output_key: str,
-    one: Callable[[str], dict[str, Any]],
+    one: Callable[[str, bool], dict[str, Any]],
     *,
     empty: dict[str, Any],
 ) -> dict[str, Any]:
@@ -88,7 +94,10 @@ def _apply(
     value = example[input_key]
     batched = not isinstance(value, str) and value is not None
     texts = list(value) if batched else [value]
-    rows = [_refine_one(text, one, empty, output_key) for text in texts]
+    usage = example.get(f"{input_key}_usage")
+    usages = (list(usage) if batched else [usage]) if usage is not None else [None] * len(texts)
+    truncated = [bool(u) and u.get("finish_reason") == "length" for u in usages]
+    rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
     if not batched:
         return rows[0]
     out: dict[str, Any] = {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
@@ -97,11 +106,13 @@ def _apply(
     return out
 
 
-def _refine_one(text: str | None, one: Callable, empty: dict[str, Any], output_key: str) -> dict[str, Any]:
+def _refine_one(
+    text: str | None, truncated: bool, one: Callable, empty: dict[str, Any], output_key: str
+) -> dict[str, Any]:
     if text is None:
         return {**empty, f"{output_key}_error": None}
     try:
-        return {**one(text), f"{output_key}_error": None}
+        return {**one(text, truncated), f"{output_key}_error": None}
     except HfVqaError as err:
         return {**empty, f"{output_key}_error": one_line(str(err))}
     except Exception as err:  # the parser never takes the map down

@@ -70,7 +70,9 @@ def step_features(step: str | Callable, **fn_kwargs: Any) -> dict[str, Any]:
     raise ValueError(f"unknown step {name!r}; expected prompted_vqa, refine_qa_pairs or refine_wiki_qa")
 
 
-def features_after(ds_or_features: datasets.Dataset | Features, step: str | Callable, **fn_kwargs: Any) -> Features:
+def features_after(
+    ds_or_features: datasets.Dataset | Features, step: str | Callable, **fn_kwargs: Any
+) -> Features:
     """The dataset's features plus the columns `step` adds: pass as `ds.map(..., features=...)`.
 
     Example:

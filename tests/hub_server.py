@@ -330,8 +330,9 @@ class _Handler(BaseHTTPRequestHandler):
         types, repo_id, payload = self._repo_payload()
         private = payload.get("visibility", "private" if payload.get("private") else "public") != "public"
         url = f"{self.hub.endpoint}/{'' if types == 'models' else types + '/'}{repo_id}"
-        if not self.hub.create_repo(types, repo_id, private):
-            raise HubError(409, "You already created this repo")
+        if not self.hub.create_repo(types, repo_id, private):  # the client reads the url even on a 409
+            message = "You already created this repo"
+            return self._send(409, {"error": message, "url": url}, {"X-Error-Message": message})
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _delete_repo(self) -> None:
