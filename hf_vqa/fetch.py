@@ -136,10 +136,11 @@ def fetch_bytes(url: str, settings: FetchSettings = FetchSettings()) -> bytes:
     error, a timeout, a non-2xx status, too many redirects or a body above ``max_bytes``.
 
     Example:
-        >>> fetch_bytes("file:///etc/passwd")
-        Traceback (most recent call last):
-        ...
-        hf_vqa.errors.ImageError: image file:///etc/passwd: URL scheme 'file' is not allowed ...
+        >>> try:
+        ...     fetch_bytes("file:///etc/passwd")
+        ... except ImageError as err:
+        ...     print(err.what)
+        URL scheme 'file' is not allowed; only http and https are fetched
     """
     shown = display_url(url)
     deadline = time.monotonic() + settings.timeout * DEADLINE_FACTOR
@@ -240,7 +241,14 @@ def _fetch_once(url: str, settings: FetchSettings, deadline: float, shown: str, 
         conn.close()
 
 
-def _read_body(conn, resp, settings: FetchSettings, deadline: float, watchdog, shown: str) -> bytes:
+def _read_body(
+    conn: _PinnedConnection,
+    resp: http.client.HTTPResponse,
+    settings: FetchSettings,
+    deadline: float,
+    watchdog: _Watchdog,
+    shown: str,
+) -> bytes:
     length = resp.getheader("Content-Length")
     if length and length.strip().isdigit() and int(length) > settings.max_bytes:
         raise _too_large(settings, shown, f"Content-Length is {int(length)} bytes")
@@ -294,7 +302,9 @@ def _resolve(host: str, port: int, allow_private: bool, shown: str, where: str) 
 class _PinnedConnection(http.client.HTTPConnection):
     """HTTP(S) to pre-checked addresses only; the URL's host is used just for SNI and certificates."""
 
-    def __init__(self, addresses: list[tuple], timeout: float, tls_host: str | None, context) -> None:
+    def __init__(
+        self, addresses: list[tuple], timeout: float, tls_host: str | None, context: ssl.SSLContext | None
+    ) -> None:
         _, sockaddr = addresses[0]
         super().__init__(str(sockaddr[0]), int(sockaddr[1]), timeout=timeout)
         self._addresses = addresses

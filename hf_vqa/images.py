@@ -7,12 +7,14 @@ complete (JPEG ends with FF D9 up to zero/whitespace padding, PNG ends with IEND
 matches) and in a plain mode: JPEG L/RGB; PNG 8-bit grey/RGB/grey+alpha/RGBA, palette without
 transparency, or 1/2/4-bit grey; WEBP RGB/RGBA. Only the header is parsed (``PIL.Image.open``).
 
-Everything else is decoded (first frame only) and re-encoded: EXIF orientation applied; CMYK,
-YCbCr, palette, 1-bit and other modes to RGB/L; 16-bit and 32-bit/float grey scaled to 8 bits (16-bit
-by 1/257, other ranges stretched min..max); palette/colour-key transparency and LA to RGBA;
-downscaled (JPEG DCT draft, integer box reduce, then LANCZOS) to fit both caps. Output is PNG if a real alpha channel
-remains, else JPEG (a fully opaque alpha channel is dropped). An embedded ICC profile is kept when
-the colour space is unchanged; all other metadata (EXIF, GPS, XMP) is dropped.
+Everything else is decoded (first frame of a file; a PIL image's current frame) and re-encoded:
+EXIF orientation applied; CMYK, YCbCr, palette, 1-bit and other modes to RGB/L; 16-bit grey scaled
+by 1/257 and other int/float grey stretched min..max to 8 bits (never clipped); palette or colour-key
+transparency and LA to RGBA; downscaled to fit both caps (JPEG DCT draft, integer box reduce, then
+LANCZOS). Output is PNG if a real alpha channel remains, else JPEG at ``jpeg_quality`` (a fully
+opaque alpha channel is dropped). An embedded ICC profile is kept when the colour space is
+unchanged; all other metadata (EXIF, GPS, XMP) is dropped. Declared sizes above
+``max_source_pixels`` (or Pillow's own decompression-bomb limit) are refused before decoding.
 
 Every per-image failure is an `ImageError` naming the source and the cause.
 
@@ -39,6 +41,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from hf_vqa.errors import ConfigError, ImageError
 from hf_vqa.fetch import FetchSettings, display_url, fetch_bytes
+
+__all__ = ["FetchSettings", "ImageSettings", "PreparedImage", "image_source", "prepare_image"]
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"

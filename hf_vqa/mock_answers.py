@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from hf_vqa.errors import ConfigError
 FAULT_KINDS = ("429", "500", "503", "drop", "timeout", "malformed", "empty")
 TAG_RE = re.compile(r"(\d+)x(\d+) rgb\((\d+),\s*(\d+),\s*(\d+)\)")
 TOKENS_PER_IMAGE = 85
+_STRICT_B64 = sys.version_info >= (3, 11)  # binascii strict mode: validates and is ~2x faster
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
 _MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 _WORD_RE = re.compile(r"\S+")
@@ -120,8 +122,21 @@ def loads_request(raw: bytes) -> Any:
 
 
 def request_key(body: Any) -> str:
-    """sha256 of the canonical JSON of a request (sorted keys): equal requests give equal keys."""
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """sha256 of the canonical JSON (sorted keys) of a request: equal requests give equal keys.
+
+    Long strings (base64 images) enter as their length and 64-bit ``hash()``: a few µs instead of
+    re-encoding and hashing ~150 KB per request. Keys are only compared within one process.
+    Example: ``request_key({"b": 1, "a": 2}) == request_key({"a": 2, "b": 1})`` → True.
+    """
+
+    def skeleton(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: skeleton(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [skeleton(v) for v in node]
+        return f"\x00long:{len(node)}:{hash(node)}" if isinstance(node, _LongStr) else node
+
+    text = json.dumps(skeleton(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -276,7 +291,12 @@ def decode_data_url(url: str) -> ImageInfo:
             raise ImageRejected(f"mock server does not fetch URLs (received: {url[:100]}); send a data: URL")
         raise ImageRejected(f"image_url must be data:image/<type>;base64,... (received: {url[:60]!r})")
     try:
-        raw = base64.b64decode(url[match.end() :], validate=True)
+        data = url[match.end() :]
+        raw = (
+            binascii.a2b_base64(data, strict_mode=True)
+            if _STRICT_B64
+            else base64.b64decode(data, validate=True)
+        )
     except (binascii.Error, ValueError) as exc:
         raise ImageRejected(f"image_url data is not valid base64: {exc}") from None
     try:

@@ -167,13 +167,17 @@ class MockVLM:
         try:
             loop.run_forever()
         finally:
-            server.close()
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(server.wait_closed())
+            loop.run_until_complete(self._shutdown(server))
             loop.close()
+
+    @staticmethod
+    async def _shutdown(server: asyncio.Server) -> None:
+        server.close()
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
 
     def stats(self) -> dict[str, int]:
         """A snapshot of the counters (also ``GET /_stats``), e.g. ``vlm.stats()["ok"]``."""

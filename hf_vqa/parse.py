@@ -91,7 +91,7 @@ def _qas_from_pairs(pairs: list[tuple[str, str]]) -> list[QA]:
 def _qas_from_blocks(blocks: list[Block], truncated: bool) -> list[QA]:
     if truncated and blocks and not blocks[-1].closed:
         blocks = blocks[:-1]
-    return _qas_from_pairs([(b.question, ", ".join(b.answer)) for b in blocks if b.answer is not None])
+    return _qas_from_pairs([pair for b in blocks if (pair := b.pair()) is not None])
 
 
 def _no_pairs(text: str) -> ParseError:

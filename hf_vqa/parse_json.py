@@ -15,6 +15,7 @@ _FENCE_OPEN = re.compile(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _MAX_CANDIDATES = 8
 _MAX_REPAIRS = 20
+_MAX_DEPTH = 32  # model payloads nest 3-4 levels; deeper input is not worth repairing
 _DECODER = json.JSONDecoder(strict=False)  # models put raw newlines inside strings
 
 CONTEXT_KEYS = frozenset(
@@ -78,6 +79,8 @@ def _close_truncated(snippet: str) -> Any:
             in_str = True
         elif ch in "{[":
             stack.append("}" if ch == "{" else "]")
+            if len(stack) > _MAX_DEPTH:
+                return None
         elif ch in "}]":
             if not stack or stack.pop() != ch:
                 return None
@@ -87,7 +90,7 @@ def _close_truncated(snippet: str) -> Any:
     for end, closers in reversed(cuts[-_MAX_REPAIRS:]):
         try:
             return _DECODER.decode(snippet[:end] + closers)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             continue
     return None
 
@@ -96,7 +99,7 @@ def _decode(snippet: str) -> Any:
     for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
         try:
             return _DECODER.raw_decode(attempt)[0]
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting recurses
             continue
     return _close_truncated(_TRAILING_COMMA.sub(r"\1", snippet))
 

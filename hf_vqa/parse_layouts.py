@@ -20,7 +20,7 @@ _RULE = re.compile(r"^(?:[-*_=]\s*){3,}$")
 _FENCE = re.compile(r"^(?:```|~~~)")
 _NUMBER = re.compile(r"^(?:\(\d{1,2}\)|（\d{1,2}）|\d{1,2}\s*[.)、．:：](?!\d))\s*")
 _TABLE_SEP = re.compile(r"^[\s|:\-–—]+$")
-_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
+_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}\)")
 _UNDERSCORE = re.compile(r"(?<!\w)_{1,2}([^_\n]+)_{1,2}(?!\w)")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
@@ -28,9 +28,12 @@ _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _Q_LABEL = re.compile(
     r"^(?:(?:Q|(?i:question))\s*(?:\d{1,2}\s*)?[:：]|(?:Q|(?i:question))\s*\d{1,2}\s*[.)]|问题?\s*(?:\d{1,2}\s*)?[:：])\s*"
 )
+_Q_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?(?:Q\d{0,2}|Question\s*\d{0,2})(?:\*\*)?\s*[:：]")
+_DASH_SPLIT = re.compile(r"\s[-–—]\s")
 _Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s*$")
 _A_LABEL = re.compile(
-    r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
+    r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:A|(?i:answer))\s*\d{1,2}\s*[.)]"
+    r"|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
 )
 _A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
 # An answer label inside a question line ("Q: Who? A: Joseph Strauss"): must follow a space or a stop.
@@ -126,23 +129,39 @@ def classify_line(line: str) -> Line:
     return ln
 
 
+def _split_squashed(line: str) -> list[str]:
+    """Split "Q1: ... A1: ... Q2: ... A2: ..." written as one paragraph into one line per question."""
+    starts = [m.start() for m in _Q_MARKER.finditer(line)]
+    if len(starts) < 2:
+        return [line]
+    cuts = [0, *(i for i in starts if i > 0), len(line)]
+    return [line[a:b] for a, b in zip(cuts, cuts[1:]) if line[a:b].strip()]
+
+
 def classify_lines(text: str) -> list[Line]:
-    """Classify every line of `text`."""
-    return [classify_line(line) for line in text.splitlines()]
+    """Classify every line of `text` (a paragraph of squashed "Q1: ... Q2: ..." pairs is split first)."""
+    return [classify_line(part) for line in text.splitlines() for part in _split_squashed(line)]
 
 
 def _has_qmark(text: str) -> bool:
     return "?" in text or "？" in text
 
 
-def is_qa_section(ln: Line) -> bool:
-    """True for a heading/label that opens the question-answer section ("## Q&A", "QA pairs:")."""
+def is_qa_section(ln: Line, *, after_text: bool = False) -> bool:
+    """True for a heading/label that opens the question-answer section ("## Q&A", "QA pairs:").
+
+    A sentence line ending in ":" that mentions questions and answers counts too ("Here are some
+    question-answer pairs based on the article:"), unless it is the opening line and also mentions the
+    article: then it is a preamble announcing both parts (`after_text` says some text came before).
+    """
     if ln.kind != "text" or ln.label or not ln.text:
         return False
     low = ln.text.lower().rstrip(":：").strip()
     if _QA_SECTION.match(low):
         return True
-    if len(low.split()) > 20 or any(w in low for w in ("article", "wikipedia", "passage", "文章")):
+    if len(low.split()) > 25:
+        return False
+    if not after_text and any(w in low for w in ("article", "wikipedia", "passage", "文章")):
         return False
     mentions = ("question" in low and "answer" in low) or "q&a" in low or "qa pair" in low or "问答" in low
     return mentions and (ln.text.endswith((":", "：")) or ln.heading or ln.bold)
@@ -156,11 +175,13 @@ def _is_strong_start(ln: Line) -> bool:
 
 def find_split(lines: list[Line]) -> tuple[int, int]:
     """Return `(article_end, qa_begin)` line indices separating the article from the pairs."""
+    first = next((i for i, ln in enumerate(lines) if ln.kind == "text"), 0)
+    sections = [i for i, ln in enumerate(lines) if is_qa_section(ln, after_text=i > first)]
     strong = next((i for i, ln in enumerate(lines) if _is_strong_start(ln)), None)
     if strong is not None:
-        label = next((i for i in range(strong - 1, -1, -1) if is_qa_section(lines[i])), None)
+        label = max((i for i in sections if i < strong), default=None)
         return (strong if label is None else label), strong
-    labels = [i for i, ln in enumerate(lines) if is_qa_section(ln)]
+    labels = sections
     if labels:
         return labels[-1], labels[-1] + 1
     seen_body = False
@@ -199,7 +220,7 @@ def extract_article(lines: list[Line]) -> str:
     """
     paras: list[list[str]] = [[]]
     body = False
-    for ln in lines:
+    for i, ln in enumerate(lines):
         if ln.kind in ("blank", "rule"):
             if paras[-1]:
                 paras.append([])
@@ -215,6 +236,9 @@ def extract_article(lines: list[Line]) -> str:
             continue
         if not body and (ln.heading or ln.bold or _TITLE.match(ln.text) or _PREAMBLE.match(ln.text)):
             continue
+        alone = i + 1 >= len(lines) or lines[i + 1].kind in ("blank", "rule")
+        if not body and alone and not paras[-1] and _looks_like_title(ln.text):
+            continue  # a bare title line such as "Chess" above the first paragraph
         text = ln.raw if ln.kind == "table" else ln.full
         if text:
             paras[-1].append(text)
@@ -223,7 +247,7 @@ def extract_article(lines: list[Line]) -> str:
 
 
 def split_inline(question: str, raw: str) -> tuple[str, str | None]:
-    """Split "What year? A: 1937" / "**What year?** 1937" / "What year? – 1937" into question and answer."""
+    """Split "What year? A: 1937", "**What year?** 1937", "What year? – 1937", "What year? (1937)"."""
     qpos = min((i for i in (question.find("?"), question.find("？")) if i >= 0), default=-1)
     if m := _A_INLINE.search(question, max(qpos, 0)):
         return question[: m.start()].strip(), question[m.end() :].strip()
@@ -231,6 +255,8 @@ def split_inline(question: str, raw: str) -> tuple[str, str | None]:
         rest = question[qpos + 1 :].strip()
         if rest and rest[0] in "-–—:：→":
             return question[: qpos + 1].strip(), rest.lstrip("-–—:：→ ").strip()
+        if rest[:1] in ("(", "（") and rest[-1:] in (")", "）") and not _NOTE.match(rest[1:]):
+            return question[: qpos + 1].strip(), rest[1:-1].strip()
         if rest and any(mark in raw for mark in ("?**", "?*", "?__", "？**")):
             return question[: qpos + 1].strip(), rest
     return question.strip(), None
@@ -247,6 +273,18 @@ class Block:
     items: bool = False  # the answer is a list of bullet items
     extra: list[str] = field(default_factory=list)
 
+    def pair(self) -> tuple[str, str] | None:
+        """(question, answer) with list items joined by ", "; None when no answer was found.
+
+        A numbered item with no "?" and no answer line ("1. Name the gulf - Gulf of Naples") is split at
+        its first spaced dash as a last resort.
+        """
+        if self.answer is not None:
+            return self.question, ", ".join(self.answer)
+        if not _has_qmark(self.question) and (m := _DASH_SPLIT.search(self.question)):
+            return self.question[: m.start()].strip(), self.question[m.end() :].strip()
+        return None
+
     def set_question(self, text: str, raw: str) -> None:
         self.question, inline = split_inline(text, raw)
         if inline is not None:
@@ -261,7 +299,7 @@ class Block:
         if ln.kind in ("rule", "fence", "table") or (ln.heading and not ln.label):
             self.closed = self.answer is not None
             return
-        if _NOTE.match(ln.text):
+        if _NOTE.match(ln.text) or is_qa_section(ln, after_text=True):
             self.closed = self.answer is not None
             return
         if ln.label == "a":
@@ -312,12 +350,41 @@ def _table_pair(ln: Line, header: tuple[int, int] | None) -> tuple[tuple[str, st
     return ((rest[0], rest[1]) if len(rest) >= 2 else None), header
 
 
+def _answer_list_follows(lines: list[Line], i: int) -> bool:
+    j = i + 1
+    while j < len(lines) and lines[j].kind == "blank":
+        j += 1
+    return j < len(lines) and lines[j].kind == "text" and lines[j].numbered
+
+
+def _trailing_unanswered(blocks: list[Block]) -> list[Block]:
+    k = len(blocks)
+    while k > 0 and blocks[k - 1].answer is None:
+        k -= 1
+    return blocks[k:]
+
+
 def build_blocks(lines: list[Line]) -> list[Block]:
     """Group the lines of a question-answer section into blocks, one per question."""
     blocks: list[Block] = []
     cur: Block | None = None
     header: tuple[int, int] | None = None
-    for ln in lines:
+    pending: list[Block] = []  # questions listed first, answered by a separate "Answers:" list
+    for i, ln in enumerate(lines):
+        if pending:
+            if ln.kind == "blank":
+                continue
+            if ln.kind == "text" and (ln.numbered or ln.bullet or ln.label == "a"):
+                block = pending.pop(0)
+                block.answer, block.closed = [ln.content if ln.label == "a" else ln.text], True
+                continue
+            pending = []
+        if ln.label == "a" and not ln.content and _answer_list_follows(lines, i):
+            pending = _trailing_unanswered(blocks)
+            if len(pending) >= 2:
+                cur = None
+                continue
+            pending = []
         if ln.kind == "table":
             pair, header = _table_pair(ln, header)
             if cur is not None:

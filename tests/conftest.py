@@ -10,4 +10,5 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["fixtures_vlm", "fixtures_hub", "fixtures_data"]
+# fixtures_hub first: it points HF_ENDPOINT at the loopback Hub before anything imports datasets.
+pytest_plugins = ["fixtures_hub", "fixtures_vlm", "fixtures_data"]

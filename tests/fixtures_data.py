@@ -19,6 +19,7 @@ Helpers: `solid_image_bytes`, `photo_like_jpeg`, `decode_data_url`, `mean_color`
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import struct
 import threading
@@ -53,7 +54,9 @@ def photo_like(size: tuple[int, int] = (640, 480), sigma: float = 20) -> Image.I
     """Gradients plus noise, so JPEG cannot compress it trivially (like a photo)."""
     w, h = size
     grad = Image.linear_gradient("L").resize((w, h))
-    return Image.merge("RGB", (grad, Image.effect_noise((w, h), sigma), grad.transpose(Image.Transpose.ROTATE_180)))
+    return Image.merge(
+        "RGB", (grad, Image.effect_noise((w, h), sigma), grad.transpose(Image.Transpose.ROTATE_180))
+    )
 
 
 def photo_like_jpeg(size: tuple[int, int] = (640, 480), quality: int = 90) -> bytes:
@@ -74,7 +77,9 @@ def decode_data_url(url: str) -> Image.Image:
 
 def mean_color(im: Image.Image) -> tuple[int, ...]:
     """Mean RGB(A) of an image, rounded."""
-    return tuple(round(v) for v in ImageStat.Stat(im if im.mode in ("RGB", "RGBA") else im.convert("RGB")).mean)
+    return tuple(
+        round(v) for v in ImageStat.Stat(im if im.mode in ("RGB", "RGBA") else im.convert("RGB")).mean
+    )
 
 
 def closest_sample_color(im_or_url: Image.Image | str) -> str:
@@ -92,7 +97,12 @@ def bomb_png_bytes(width: int = 30000, height: int = 30000) -> bytes:
     """A valid-looking PNG header declaring `width` x `height` RGB, with almost no pixel data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _save(path: Path, im: Image.Image, fmt: str, **kw) -> Path:
@@ -123,7 +133,9 @@ def image_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["photo_jpeg"].write_bytes(photo_like_jpeg())
     files["small_png"] = _save(d / "small.png", Image.new("RGB", (64, 48), RED), "PNG")
     files["small_webp"] = _save(d / "small.webp", Image.new("RGB", (64, 48), RED), "WEBP", quality=90)
-    files["cmyk_jpeg"] = _save(d / "cmyk.jpg", Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG", quality=95)
+    files["cmyk_jpeg"] = _save(
+        d / "cmyk.jpg", Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG", quality=95
+    )
     ramp = b"".join(struct.pack(">H", x * 65535 // 255) for _ in range(8) for x in range(256))
     files["png16"] = _save(d / "gray16.png", Image.frombytes("I;16B", (256, 8), ramp), "PNG")
     pal = Image.new("P", (64, 48), 0)
@@ -141,7 +153,9 @@ def image_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("animated_png", "anim.png", "PNG"),
         ("animated_webp", "anim.webp", "WEBP"),
     ):
-        files[key] = _save(d / name, frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+        files[key] = _save(
+            d / name, frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0
+        )
     raw = Image.new("RGB", (64, 32), RED)  # stored sideways: left half red, right half blue
     raw.paste(BLUE, (32, 0, 64, 32))
     exif = Image.Exif()
@@ -244,10 +258,8 @@ def _make_handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             path = self.path.split("?")[0]
             server.requests.append((self.path, dict(self.headers)))
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._route(path)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
         def _route(self, path: str) -> None:
             if path == "/red.jpg":

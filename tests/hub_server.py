@@ -39,6 +39,7 @@ _ROUTES = [
     for method, pattern, handler in [
         ("POST", "/api/repos/create", "_create_repo"),
         ("DELETE", "/api/repos/delete", "_delete_repo"),
+        ("GET", "/api/whoami-v2", "_whoami"),
         ("POST", "/api/validate-yaml", "_validate_yaml"),
         ("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", "_lfs_upload"),
         ("POST", r"/lfs-verify/(?P<oid>[0-9a-f]{64})", "_lfs_verify"),
@@ -287,6 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any = b"", headers: dict[str, str] | None = None) -> None:
         ctype = "application/octet-stream" if isinstance(body, bytes) else "application/json"
         body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.hub.requests.append((self.command, self.url.path, status))  # before the client can see it
         self.send_response(status)
         headers = {"Content-Type": ctype, "Content-Length": str(len(body)), **(headers or {})}
         for key, value in headers.items():
@@ -294,7 +296,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.hub.requests.append((self.command, self.url.path, status))
 
     def _json(self) -> Any:
         return json.loads(self.body or b"{}")
@@ -313,6 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
         return {"id": sha, "title": meta["commits"][sha]["title"], "date": meta["commits"][sha]["date"]}
 
     # ----- account and repo management -------------------------------------------------------------
+    def _whoami(self) -> None:
+        if not self.token:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        self._send(200, {"type": "user", "name": "tester", "orgs": [], "auth": {"type": "access_token"}})
+
     def _validate_yaml(self) -> None:
         self._send(200, {"errors": [], "warnings": []})
 

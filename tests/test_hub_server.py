@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -27,6 +30,14 @@ def test_libraries_point_at_loopback(hub_server: HubServer) -> None:
     assert huggingface_hub.constants.HF_HUB_DISABLE_XET is True
     assert huggingface_hub.constants.HF_HUB_OFFLINE is False
     assert HfApi().endpoint == hub_server.endpoint
+    assert HfApi().whoami()["name"] == "tester"
+
+
+def test_subprocess_inherits_the_hub_env(hub_server: HubServer, hub_env: dict[str, str]) -> None:
+    code = "import huggingface_hub.constants as c; print(c.ENDPOINT, c.HF_HUB_DISABLE_XET)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [hub_server.endpoint, "True"]
+    assert all(os.environ[k] == v for k, v in hub_env.items())
 
 
 def test_image_list_round_trip(hub_server: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
@@ -177,7 +188,8 @@ def test_failed_commit_raises(hub_server: HubServer, hub_repo_id: str, status: i
     # HfHubHTTPError in __context__, which is an httpx2.HTTPStatusError).
     assert [r[2] for r in _commits(hub_server, hub_repo_id)] == [status]
     assert sorted(hub_server.files(hub_repo_id)) == [".gitattributes"]
-    assert any(p.startswith("failed/") and p.endswith("/README.md") for p in hub_server.stored_files())
+    kept = f"-{hub_repo_id.replace('/', '--')}/README.md"  # the rejected commit's card is kept on disk
+    assert any(p.startswith("failed/") and p.endswith(kept) for p in hub_server.stored_files())
 
     ds.push_to_hub(hub_repo_id)  # the failure was one-shot
     assert "data/train-00000-of-00001.parquet" in hub_server.files(hub_repo_id)
