@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{layout:<{width}}{n:>6}{p:>10}{c:>12}")
     total = [sum(r[i] for r in rows.values()) for i in range(3)]
     print(f"{'TOTAL':<{width}}{total[0]:>6}{total[1]:>10}{total[2]:>12}")
-    print(f"pairs exact: {total[1] / total[0]:.1%}  context ok: {total[2] / total[0]:.1%}  ({elapsed * 1000:.0f} ms)")
+    print(
+        f"pairs exact: {total[1] / total[0]:.1%}  context ok: {total[2] / total[0]:.1%}  ({elapsed * 1000:.0f} ms)"
+    )
     for case_id, detail in failures:
         print(f"FAIL {case_id}" + (f": {detail}" if opts.verbose else ""))
     return 0

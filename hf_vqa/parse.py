@@ -30,16 +30,10 @@ import re
 from dataclasses import dataclass
 
 from hf_vqa.errors import ParseError
+from hf_vqa.parse_article import extract_article, find_split
+from hf_vqa.parse_blocks import Block, build_blocks
 from hf_vqa.parse_json import find_json, json_context, json_pairs
-from hf_vqa.parse_layouts import (
-    Block,
-    build_blocks,
-    classify_lines,
-    extract_article,
-    find_split,
-    is_qa_section,
-    strip_markup,
-)
+from hf_vqa.parse_lines import classify_lines, is_qa_section, strip_markup
 
 __all__ = ["QA", "WikiQA", "parse_json_payload", "parse_qa_pairs", "parse_wiki_qa"]
 
