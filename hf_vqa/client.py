@@ -283,7 +283,7 @@ def _wait(state: tenacity.RetryCallState) -> float:
     return _backoff(state)
 
 
-_backoff = tenacity.wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)
+_backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)  # 0.5, 1, 2, 4 s...
 
 
 def _retry_after(headers) -> float | None:

@@ -44,11 +44,20 @@ def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
     return ds
 
 
+def decoded(ds: datasets.Dataset) -> datasets.Dataset:
+    """The same dataset with image columns marked to decode (metadata only; no pixels touched)."""
+    for name in image_columns(ds):
+        feat = ds.features[name]
+        ds = ds.cast_column(name, List(Image()) if isinstance(feat, List) else Image())
+    return ds
+
+
 def save_folder(
     ds: datasets.Dataset, folder: str | os.PathLike, *, card: str | None = None, split: str = "train"
 ) -> Path:
     """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`."""
     folder = Path(folder)
+    ds = decoded(ds)  # readers get PIL images back, as from the Hub
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob(f"{split}-*.parquet"):

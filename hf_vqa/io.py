@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -44,7 +45,8 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
     stat = path.stat()
     return datasets.Dataset.from_generator(
         _generate_records,
-        gen_kwargs={"path": str(path), "stamp": [stat.st_mtime_ns, stat.st_size]},
+        # strings only: datasets treats list-valued gen_kwargs as shards
+        gen_kwargs={"path": str(path), "stamp": f"{stat.st_mtime_ns}:{stat.st_size}"},
         features=features,
         cache_dir=cache_dir,
     )
@@ -58,10 +60,12 @@ def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None
         listing = sorted(os.listdir(folder))[:10]
         raise InputError(f"no image files in {folder}", received=listing,
                          fix=f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")  # fmt: skip
-    stamp = [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in files]
+    stamp = hashlib.sha256(
+        "\n".join(f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in files).encode()
+    )
     return datasets.Dataset.from_generator(
         _generate_folder,
-        gen_kwargs={"folder": str(folder), "stamp": stamp},
+        gen_kwargs={"folder": str(folder), "stamp": stamp.hexdigest()},
         features=Features({"image": List(Image()), "file_name": Value("string")}),
         cache_dir=cache_dir,
     )
@@ -71,13 +75,13 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def _generate_folder(folder: str, stamp: list) -> Any:
+def _generate_folder(folder: str, stamp: str) -> Any:
     del stamp  # only part of the fingerprint
     for p in _image_files(Path(folder)):
         yield {"image": [str(p)], "file_name": str(p.relative_to(folder))}
 
 
-def _generate_records(path: str, stamp: list) -> Any:
+def _generate_records(path: str, stamp: str) -> Any:
     del stamp
     yield from _normalized_rows(Path(path))
 

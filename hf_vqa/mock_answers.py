@@ -1,8 +1,9 @@
-"""Deterministic answers for the loopback mock VLM (`hf_vqa.mock_server`).
+"""Deterministic answers and request checks for the loopback mock VLM (`hf_vqa.mock_server`).
 
 Every answer is computed from the request's images and prompt text, so a test can prove that row i's
 answer came from row i's image: each image gets a tag ``"<W>x<H> rgb(<R>,<G>,<B>)"`` (size and mean
-colour), and `parse_tags` finds those tags again in any answer.
+colour), and `parse_tags` finds those tags again in any answer. Also here: the server's `Settings`
+(fault table) and the compiled OpenAI request-schema check (`request_validator`).
 
 Example:
     >>> from PIL import Image
@@ -37,6 +38,7 @@ from hf_vqa.errors import ConfigError
 FAULT_KINDS = ("429", "500", "503", "drop", "timeout", "malformed", "empty")
 TAG_RE = re.compile(r"(\d+)x(\d+) rgb\((\d+),\s*(\d+),\s*(\d+)\)")
 TOKENS_PER_IMAGE = 85
+OPENAI_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # what OpenAI's vision models accept
 _STRICT_B64 = sys.version_info >= (3, 11)  # binascii strict mode: validates and is ~2x faster
 _DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
 _MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
@@ -64,27 +66,23 @@ class Settings:
     max_concurrent: int | None = None
 
     def __post_init__(self) -> None:
-        numbers = {
-            k: getattr(self, k) for k in ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")
-        }
-        numbers |= {f"faults[{k!r}]": v for k, v in self.faults.items()}
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(
-                    f"mock setting {name} must be a number >= 0", received=value, fix="e.g. 0.1"
-                )
-        if set(self.faults) - set(FAULT_KINDS):
-            raise ConfigError("unknown fault kind", received=self.faults, fix=f"use keys from {FAULT_KINDS}")
-        if sum(self.table().values()) > 1 + 1e-9:
-            raise ConfigError(
-                "fault probabilities sum to more than 1", received=self.table(), fix="lower them"
-            )
+        names = ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")
+        values = {k: getattr(self, k) for k in names} | {f"faults[{k!r}]": v for k, v in self.faults.items()}
+        bad = [
+            k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+        ]
+        problems = [f"{k} must be a number >= 0" for k in bad]
+        if unknown := sorted(set(self.faults) - set(FAULT_KINDS)):
+            problems.append(f"unknown fault kind(s) {unknown}; use {list(FAULT_KINDS)}")
+        elif not bad and sum(self.table().values()) > 1 + 1e-9:
+            problems.append("fault probabilities (faults + fault_rate) sum to more than 1")
         if self.max_concurrent is not None and (
             type(self.max_concurrent) is not int or self.max_concurrent < 1
         ):
-            raise ConfigError(
-                "max_concurrent must be None or >= 1", received=self.max_concurrent, fix="e.g. 8"
-            )
+            problems.append("max_concurrent must be None or an int >= 1")
+        if problems:
+            fix = "e.g. MockVLM(latency=0.2, faults={'500': 0.1}, max_concurrent=8)"
+            raise ConfigError("bad mock VLM settings: " + "; ".join(problems), received=self, fix=fix)
 
     def pick(self, draw: float) -> str | None:
         """The fault kind for a uniform `draw` in [0, 1), or None for a normal answer."""
@@ -209,9 +207,11 @@ def request_validator() -> Callable[[Any], str | None]:
             fix="pip install 'hf_vqa[mock]'",
         ) from None
     schema = load_schema("request")
-    cls = jsonschema.validators.validator_for(schema, default=None)
-    if cls is not jsonschema.Draft202012Validator:
-        raise ConfigError("request schema is not JSON Schema draft 2020-12", received=schema.get("$schema"))
+    cls = jsonschema.validators.validator_for(schema, default=None)  # the draft named by "$schema"
+    if cls is None:
+        raise ConfigError(
+            "unknown JSON Schema draft", received=schema.get("$schema"), fix="use draft 2020-12"
+        )
     cls.check_schema(schema)
     extended = jsonschema.validators.extend(
         cls, {"oneOf": _discriminated_one_of(schema, cls.VALIDATORS["oneOf"])}
@@ -290,23 +290,24 @@ def decode_data_url(url: str) -> ImageInfo:
         if url.startswith(("http://", "https://")):
             raise ImageRejected(f"mock server does not fetch URLs (received: {url[:100]}); send a data: URL")
         raise ImageRejected(f"image_url must be data:image/<type>;base64,... (received: {url[:60]!r})")
+    data = url[match.end() :]
     try:
-        data = url[match.end() :]
-        raw = (
-            binascii.a2b_base64(data, strict_mode=True)
-            if _STRICT_B64
-            else base64.b64decode(data, validate=True)
-        )
+        raw = binascii.a2b_base64(data, strict_mode=True) if _STRICT_B64 else base64.b64decode(data, True)
     except (binascii.Error, ValueError) as exc:
         raise ImageRejected(f"image_url data is not valid base64: {exc}") from None
     try:
         with Image.open(io.BytesIO(raw)) as img:
+            if img.format not in OPENAI_FORMATS:
+                raise ImageRejected(
+                    f"like OpenAI, the mock accepts {OPENAI_FORMATS} images, not {img.format}"
+                )
             img.load()
             info = image_info(img)
+    except ImageRejected:
+        raise
     except Exception as exc:
         raise ImageRejected(f"image_url data is not a readable image: {exc}") from None
-    declared = match.group(1).lower()
-    declared = _MIME_ALIASES.get(declared, declared)
+    declared = _MIME_ALIASES.get(match.group(1).lower(), match.group(1).lower())
     actual = Image.MIME.get(info.format, f"image/{info.format.lower()}")
     if declared != actual:
         raise ImageRejected(f"data URL says {declared} but the bytes are {info.format} ({actual})")

@@ -25,28 +25,14 @@ import tempfile
 import threading
 from typing import Any
 
+from hf_vqa import mock_answers as answers
 from hf_vqa.errors import ConfigError
-from hf_vqa.mock_answers import (
-    FAULT_KINDS,
-    ImageRejected,
-    Settings,
-    complete,
-    completion_response,
-    error_body,
-    image_tag,
-    loads_request,
-    parse_tags,
-    request_key,
-    request_validator,
-)
+from hf_vqa.mock_answers import FAULT_KINDS, Settings, image_tag, parse_tags
 
 __all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
 
 OUTCOMES = ("ok", *FAULT_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
-_MODELS = {
-    "object": "list",
-    "data": [{"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}],
-}
+_MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
 _FLAGS |= {"api_key": str}
@@ -66,24 +52,19 @@ class _Reply:
     def error(
         cls, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
     ) -> _Reply:
-        return cls.json(status, error_body(message, kind, code))
+        return cls.json(status, answers.error_body(message, kind, code))
 
     @classmethod
     def retry(cls, message: str, seconds: float) -> _Reply:
         headers = (("Retry-After", str(math.ceil(seconds))), ("retry-after-ms", str(round(seconds * 1000))))
-        return cls.json(429, error_body(message, "requests", "rate_limit_exceeded"), headers)
+        return cls.json(429, answers.error_body(message, "requests", "rate_limit_exceeded"), headers)
 
     def encode(self, keep_alive: bool) -> bytes:
-        head = [
-            f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}",
-            "Content-Type: application/json",
-        ]
-        head += [
-            f"Content-Length: {len(self.body)}",
-            f"Connection: {'keep-alive' if keep_alive else 'close'}",
-        ]
-        head += [f"{k}: {v}" for k, v in self.headers]
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
+        phrase, connection = http.HTTPStatus(self.status).phrase, "keep-alive" if keep_alive else "close"
+        head = f"HTTP/1.1 {self.status} {phrase}\r\nContent-Type: application/json\r\n"
+        head += f"Content-Length: {len(self.body)}\r\nConnection: {connection}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in self.headers)
+        return (head + "\r\n").encode("latin-1") + self.body
 
 
 class MockVLM:
@@ -107,7 +88,7 @@ class MockVLM:
         seed: int = 0,
         api_key: str | None = None,
     ) -> None:
-        self._validate = request_validator()  # ConfigError when jsonschema is missing
+        self._validate = answers.request_validator()  # ConfigError when jsonschema is missing
         self.settings = Settings(
             latency=latency,
             jitter=jitter,
@@ -251,7 +232,7 @@ class MockVLM:
                 return _Reply.error(405, f"use POST for {path}, not {method}")
             return await self._chat(headers, body)
         if method == "GET" and path in ("/v1/models", "/models"):
-            return _Reply.json(200, _MODELS)
+            return _Reply.json(200, {"object": "list", "data": [_MODEL]})
         if (method, path) == ("GET", "/_stats"):
             return _Reply.json(200, self.stats())
         if (method, path) == ("POST", "/_reset"):
@@ -289,7 +270,7 @@ class MockVLM:
 
     async def _answer(self, settings: Settings, raw: bytes) -> _Reply | None:
         try:
-            body = loads_request(raw)
+            body = answers.loads_request(raw)
         except ValueError as exc:
             self._count("invalid")
             return _Reply.error(400, f"request body is not valid JSON: {exc}")
@@ -298,8 +279,8 @@ class MockVLM:
             problem = "the mock VLM does not support stream=true; send stream=false"
         if problem is None:
             try:
-                completion = complete(body)
-            except ImageRejected as exc:
+                completion = answers.complete(body)
+            except answers.ImageRejected as exc:
                 problem = str(exc)
         if problem is not None:
             self._count("invalid")
@@ -308,7 +289,7 @@ class MockVLM:
             self._counts["images_decoded"] += completion.images
             draw, jitter = self._rng.random(), self._jitter_rng.uniform(-settings.jitter, settings.jitter)
         kind = settings.pick(draw)
-        key = request_key(body) if kind is None else ""
+        key = answers.request_key(body) if kind is None else ""
         with self._lock:
             self._counts[kind or "ok"] += 1
             if key:
@@ -327,7 +308,7 @@ class MockVLM:
             completion = dataclasses.replace(
                 completion, content="", completion_tokens=0, finish_reason="stop"
             )
-        payload = json.dumps(completion_response(body, completion)).encode()
+        payload = json.dumps(answers.completion_response(body, completion)).encode()
         return _Reply(200, payload[: len(payload) // 2] if kind == "malformed" else payload)
 
 
@@ -357,19 +338,27 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
         threading.Thread(target=drain, name="mock-vlm-stdout", daemon=True).start()
         ready.wait(timeout)
         if not found:
+            try:  # stdout closed (ready is set) means the child is exiting: collect its code
+                code: int | None = proc.wait(timeout=2 if ready.is_set() else 0.01)
+            except subprocess.TimeoutExpired:
+                code = None
+            status = f"exited with code {code}" if code is not None else f"was not ready within {timeout}s"
             proc.kill()
             proc.wait()
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-2000:] or " ".join(argv)
+            what = f"mock VLM subprocess {status} without printing MOCK_VLM_READY"
             raise ConfigError(
-                f"mock VLM subprocess not ready within {timeout}s", received=tail, fix="see --help"
+                what, received=tail, fix="check the options; see python -m hf_vqa.mock_server --help"
             )
     return proc, found[0]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT: ``python -m hf_vqa.mock_server --port 8000 --fault-rate 0.1``."""
-    parser = argparse.ArgumentParser(prog="python -m hf_vqa.mock_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hf_vqa.mock_server", description=(__doc__ or "").split("\n")[0]
+    )
     for name, kind in _FLAGS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=argparse.SUPPRESS)
     try:

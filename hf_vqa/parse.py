@@ -20,8 +20,13 @@ markdown tables. Decisions:
 - `truncated=True` (the response had `finish_reason="length"`) also drops the trailing pair unless the
   output visibly continues past it, since its answer may have been cut mid-word.
 - Answers keep every listed item ("English, French"); bullet lists under one question are joined with
-  ", ". Answer text is otherwise kept as written (no period stripping, no case change).
+  ", ". Answer text is otherwise kept as written (no period stripping, no case change); only markup and
+  quotes wrapping the whole answer are removed.
 - Trailing notes ("Note: ...", "I hope this helps!") never join the last answer.
+- JSON items: a null or "" answer is kept as ""; an item with no answer key is dropped.
+
+The work is split by concept: `parse_lines` (classify one line), `parse_article` (where the article ends,
+clean its prose), `parse_blocks` (group pair lines), `parse_json` (tolerant JSON).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ __all__ = ["Block", "build_blocks", "classify_lines", "split_inline"]
 
 _TABLE_SEP = re.compile(r"^[\s|:\-–—]+$")
 _DASH_SPLIT = re.compile(r"\s[-–—]\s")
+# An answer label inside a question line ("Q: Who? A: Joseph Strauss"): must follow a space or a stop.
 _A_INLINE = re.compile(
     r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer)\s*(?:\d{1,2}\s*)?|答案|答)[:：]"
 )

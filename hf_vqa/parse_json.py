@@ -209,7 +209,8 @@ def json_pairs(value: Any) -> list[tuple[str, str]]:
     for item in items:
         if isinstance(item, dict):
             question = _field(item, _QUESTION_KEYS)
-            if isinstance(question, str) and question.strip():
+            has_answer = any(norm_key(k) in _ANSWER_KEYS for k in item)
+            if isinstance(question, str) and question.strip() and has_answer:  # null/"" answer: kept as ""
                 pairs.append((question, _answer_text(_field(item, _ANSWER_KEYS))))
         elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
             pairs.append((item[0], item[1]))

@@ -25,21 +25,25 @@ _UNDERSCORE = re.compile(r"(?<!\w)_{1,2}([^_\n]+)_{1,2}(?!\w)")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 
+# "Q:", "Q1:", "Q1.", "Question:", "Question 2:", "问题1：", "问：" at the start of a line (after bullets).
 _Q_LABEL = re.compile(
     r"^(?:(?:Q|(?i:question))\s*(?:\d{1,2}\s*)?[:：]|(?:Q|(?i:question))\s*\d{1,2}\s*[.)]|问题?\s*(?:\d{1,2}\s*)?[:：])\s*"
 )
+# Where each question starts in a paragraph of squashed pairs ("Q1: ... A1: ... Q2: ...").
 _Q_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?(?:Q\d{0,2}|Question\s*\d{0,2})(?:\*\*)?\s*[:：]")
 _Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s*$")
+# "A:", "A1:", "A1.", "Answer:", "Answers:", "Answer 2:", "答案：", "答：" at the start of a line.
 _A_LABEL = re.compile(
     r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:A|(?i:answer))\s*\d{1,2}\s*[.)]"
     r"|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
 )
 _A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
-# An answer label inside a question line ("Q: Who? A: Joseph Strauss"): must follow a space or a stop.
+# A whole line naming the pair section: "Question-Answer Pairs", "Q&A", "QA pairs", "Questions", "问答对".
 _QA_SECTION = re.compile(
     r"^(?:the\s+)?(?:(?:(?:visual\s+)?question[\s\-–/]*(?:and\s+|&\s*)?answer|q\s*&\s*a|q\s*/\s*a|v?qa)s?"
     r"(?:[\s\-]*pairs?)?|questions?|问答对?|问题与答案|问题和答案)$"
 )
+# Closing remarks after the pairs: they end the last answer instead of joining it.
 _NOTE = re.compile(
     r"^(?:(?i:\(?(?:notes?|explanation|rationale|reasoning|evidence|justification|source|disclaimer|remarks?)"
     r"\s*[:：)]|i hope|hope this|let me know|feel free|if you|these (?:questions|answers|qa|q&a|pairs)"
@@ -80,11 +84,10 @@ class Line:
 
 def classify_line(line: str) -> Line:
     """Classify one raw line (see `Line`)."""
-    stripped = line.strip()
+    stripped = _QUOTE.sub("", line.strip()).strip()  # a "> " blockquote is read as plain text
     indent = len(line) - len(line.lstrip())
     if not stripped:
         return Line("blank", indent=indent)
-    stripped = _QUOTE.sub("", stripped).strip() or stripped
     if _FENCE.match(stripped):
         return Line("fence", stripped, indent=indent)
     if _RULE.match(stripped):

@@ -19,12 +19,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from .store import connect
+
 ENV = "HF_VQA_PROGRESS"
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = connect(path, timeout=5)
     conn.execute("CREATE TABLE IF NOT EXISTS progress (pid INTEGER PRIMARY KEY, stats TEXT, updated REAL)")
     return conn
 

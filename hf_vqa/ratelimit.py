@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from .store import connect
+
 FILENAME = "ratelimits.sqlite"
 IMAGE_TOKENS = 800
 DEFAULT_COMPLETION_TOKENS = 300
@@ -45,8 +47,7 @@ class SharedBucket:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = connect(self.path)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 

@@ -31,6 +31,26 @@ from .errors import ConfigError
 FILENAME = "replies.sqlite"
 
 
+def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
+    """Open a SQLite file in WAL mode, autocommit, usable from any thread of this process.
+
+    Switching to WAL takes a lock that SQLite's busy handler does not wait for, so two processes
+    opening the same new file at once can see "database is locked": retry that for up to `timeout`.
+    """
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 def default_cache_dir() -> Path:
     """Where the store lives when no `cache_dir` is given."""
     if os.environ.get("HF_VQA_CACHE"):
@@ -75,9 +95,7 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = connect(self.path)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 

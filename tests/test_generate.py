@@ -101,7 +101,7 @@ def test_second_identical_map_reuses_the_arrow_cache_with_zero_requests(tmp_path
     second = ds2.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
     assert mock_vlm.stats()["requests"] == sent
     assert second._fingerprint == first._fingerprint
-    assert second["vqa"] == first["vqa"]
+    assert list(second["vqa"]) == list(first["vqa"])
 
 
 def test_store_answers_a_rerun_when_the_arrow_cache_cannot(tmp_path, mock_vlm, vlm_for):
@@ -137,6 +137,6 @@ def test_bad_requests_are_not_retried_and_missing_column_is_a_clear_error(tmp_pa
     finally:
         del os.environ["HF_VQA_WRONG_KEY"]
     assert all(e.startswith("HTTP 401 after 1 attempt") for e in out["vqa_error"])
-    assert "wrong-key" not in json.dumps(out["vqa_error"])
+    assert "wrong-key" not in json.dumps(list(out["vqa_error"]))
     with pytest.raises(hf_vqa.ConfigError, match="no image column 'picture'"):
         ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm_for(server), "image_key": "picture"})

@@ -201,6 +201,7 @@ def test_http_image_url_is_refused(mock_vlm: MockVLM) -> None:
         ("data:image/png;base64," + base64.b64encode(b"not an image").decode(), "not a readable image"),
         ("data:image/png;base64,@@@@", "not valid base64"),
         ("data:text/plain;base64,aGk=", "data:image/<type>;base64"),
+        (data_url(fmt="BMP", mime="image/bmp"), "not BMP"),
     ],
 )
 def test_bad_image_data_is_400(mock_vlm: MockVLM, url: str, needle: str) -> None:
@@ -209,11 +210,11 @@ def test_bad_image_data_is_400(mock_vlm: MockVLM, url: str, needle: str) -> None
     assert mock_vlm.stats()["invalid"] == 1
 
 
-def test_jpg_alias_is_accepted(mock_vlm: MockVLM) -> None:
-    result = client(mock_vlm).chat.completions.create(
-        model="m", messages=user("hi", data_url(fmt="JPEG", mime="image/jpg"))
-    )
-    assert len(parse_tags(result.choices[0].message.content)) == 1
+def test_openai_formats_and_jpg_alias_are_accepted(mock_vlm: MockVLM) -> None:
+    urls = [data_url(fmt="JPEG", mime="image/jpg"), data_url(fmt="WEBP"), data_url(fmt="GIF")]
+    result = client(mock_vlm).chat.completions.create(model="m", messages=user("hi", *urls))
+    tags = parse_tags(result.choices[0].message.content)
+    assert len(tags) == 3 and all(t[:2] == (32, 24) and close(t[2], (10, 200, 30), 8) for t in tags), tags
 
 
 def test_stream_is_refused(mock_vlm: MockVLM) -> None:
@@ -554,5 +555,6 @@ def test_start_subprocess_serves_and_exits_on_terminate() -> None:
 def test_start_subprocess_reports_bad_flags() -> None:
     with pytest.raises(ConfigError, match="unknown mock option"):
         start_subprocess(latensy=1)
-    with pytest.raises(ConfigError, match="not ready"):
+    with pytest.raises(ConfigError, match="exited with code 2 without printing MOCK_VLM_READY") as info:
         start_subprocess(faults={"bogus": 1.0}, timeout=20)
+    assert "unknown fault kind" in str(info.value)  # the child's stderr is reported

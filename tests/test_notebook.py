@@ -26,7 +26,7 @@ def test_prompted_vqa_runs_inside_a_jupyter_kernel(tmp_path, mock_vlm):
         "ds = hf_vqa.load_records('records.json', cache_dir='hfcache')\n"
         "ds = ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={'vlm': vlm})\n"
         "ds = ds.map(hf_vqa.refine_qa_pairs, batched=True, features=hf_vqa.features_after(ds, hf_vqa.refine_qa_pairs))\n"
-        "print(json.dumps({'errors': ds['vqa_error'], 'answers': ds['vqa'], 'qas': ds['qas']}))",
+        "print(json.dumps({'errors': list(ds['vqa_error']), 'answers': list(ds['vqa']), 'qas': list(ds['qas'])}))",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(

@@ -1,0 +1,199 @@
+"""Quality checks for parsed ContextVQA records. Pure functions, no I/O.
+
+- `is_grounded`: the answer (or each item of a listed answer) appears in the article.
+- `duplicate_questions`: questions that repeat an earlier one.
+- `leaks_context`: a question quoting a long stretch of the article verbatim (answerable without the image).
+- `check_wiki_qa`: all of the above for one `WikiQA`, as a `QAChecks` value.
+
+Comparison is modulo case, punctuation and whitespace (`normalize`). Latin-script matches must sit on word
+boundaries ("art" is not found in "start"); CJK text has no spaces, so it is matched as plain characters.
+
+Example:
+    >>> from hf_vqa.parse import QA, WikiQA
+    >>> wiki = WikiQA("The bridge, painted International Orange, opened in 1937.",
+    ...               (QA("What color is it?", "international orange"), QA("What color is it?", "Red")))
+    >>> checks = check_wiki_qa(wiki)
+    >>> checks.grounded, checks.duplicates, checks.ok
+    ([True, False], [1], False)
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_vqa.parse import QA, WikiQA
+
+__all__ = ["QAChecks", "check_wiki_qa", "duplicate_questions", "is_grounded", "leaks_context", "normalize"]
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+# Items of a listed answer: commas (not the one in "2,737"), CJK commas, semicolons, " and ", " or ".
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
+_ITEM_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[，、;；]|\s+(?:and|or)\s+", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Casefold, turn punctuation into spaces, collapse whitespace (NFKC first, so full-width forms fold).
+
+    Example:
+        >>> normalize("  The  “Golden Gate”—Bridge!  ")
+        'the golden gate bridge'
+        >>> normalize("长城，1987年。")
+        '长城 1987年'
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    chars = [" " if unicodedata.category(ch)[0] in "PZC" else ch for ch in text]
+    return " ".join("".join(chars).split())
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() and not _CJK.match(ch)
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    """`needle` occurs in `haystack` (both normalized) on word boundaries; CJK needles ignore spaces."""
+    if not needle:
+        return False
+    if _CJK.search(needle):
+        return needle.replace(" ", "") in haystack.replace(" ", "")
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before_ok = start == 0 or not _is_word_char(haystack[start - 1])
+        after_ok = end == len(haystack) or not _is_word_char(haystack[end])
+        if before_ok and after_ok:
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
+
+
+def is_grounded(answer: str, context: str) -> bool:
+    """True when the answer appears in the context, as a whole or item by item.
+
+    A listed answer ("San Francisco, Marin County"; "小熊猫、黑颈鹤"; "red and white") is grounded when
+    the whole string appears, or else when every item does; one missing item makes it ungrounded. A
+    leading "the"/"a"/"an" may be missing from the context. An empty answer is never grounded.
+
+    Example:
+        >>> ctx = "It links San Francisco to Marin County and opened in 1937."
+        >>> is_grounded("san francisco, MARIN county", ctx), is_grounded("San Francisco, Oakland", ctx)
+        (True, False)
+    """
+    haystack = normalize(context)
+    whole = normalize(answer)
+    if not whole or not haystack:
+        return False
+    if _found(haystack, whole):
+        return True
+    items = [normalize(item) for item in _ITEM_SPLIT.split(answer)]
+    items = [item for item in items if item]
+    return len(items) > 1 and all(_found(haystack, item) for item in items)
+
+
+def _found(haystack: str, item: str) -> bool:
+    """`item` is in `haystack`, with or without a leading English article ("The Antarctic winter")."""
+    return _contains(haystack, item) or _contains(haystack, _LEADING_ARTICLE.sub("", item))
+
+
+def _question_text(qa: QA | Mapping[str, Any] | str) -> str:
+    if isinstance(qa, QA):
+        return qa.question
+    if isinstance(qa, Mapping):
+        return str(qa.get("question", ""))
+    return str(qa)
+
+
+def duplicate_questions(qas: Iterable[QA | Mapping[str, Any] | str]) -> list[int]:
+    """Indices of questions that repeat an earlier one after normalization (the first copy is kept).
+
+    Accepts `QA` objects, `{"question": ...}` dicts or plain strings.
+
+    Example:
+        >>> duplicate_questions(["Who built it?", "When?", "who BUILT it"])
+        [2]
+    """
+    seen: set[str] = set()
+    duplicates = []
+    for i, qa in enumerate(qas):
+        key = normalize(_question_text(qa))
+        if key in seen:
+            duplicates.append(i)
+        seen.add(key)
+    return duplicates
+
+
+def _leak_checker(context: str, min_words: int, min_chars: int) -> Callable[[str], bool]:
+    """A predicate telling whether a question quotes the context; the context is indexed once."""
+    ctx = normalize(context)
+    words = ctx.split()
+    grams = {tuple(words[i : i + min_words]) for i in range(len(words) - min_words + 1)}
+    ctx_chars = ctx.replace(" ", "")
+
+    def leaks(question: str) -> bool:
+        q = normalize(question)
+        if _CJK.search(q):
+            chars = q.replace(" ", "")
+            return any(chars[i : i + min_chars] in ctx_chars for i in range(len(chars) - min_chars + 1))
+        qw = q.split()
+        return any(tuple(qw[i : i + min_words]) in grams for i in range(len(qw) - min_words + 1))
+
+    return leaks
+
+
+def leaks_context(question: str, context: str, min_words: int = 8, min_chars: int = 15) -> bool:
+    """True when the question quotes at least `min_words` consecutive words of the context (after
+    normalization); for questions in CJK script, at least `min_chars` consecutive characters.
+
+    Example:
+        >>> ctx = "The bridge was designed by engineer Joseph Strauss with help from Leon Moisseiff."
+        >>> leaks_context("Is it true the bridge was designed by engineer Joseph Strauss?", ctx)
+        True
+        >>> leaks_context("Who designed this bridge?", ctx)
+        False
+    """
+    return _leak_checker(context, min_words, min_chars)(question)
+
+
+@dataclass(frozen=True)
+class QAChecks:
+    """Per-pair check results for one `WikiQA` (lists are indexed like `wiki.qas`)."""
+
+    grounded: list[bool]
+    duplicates: list[int]
+    leaks: list[bool]
+    empty: list[int] = field(default_factory=list)  # indices of pairs whose answer is ""
+
+    @property
+    def all_grounded(self) -> bool:
+        return all(self.grounded)
+
+    @property
+    def has_duplicates(self) -> bool:
+        return bool(self.duplicates)
+
+    @property
+    def has_leak(self) -> bool:
+        return any(self.leaks)
+
+    @property
+    def has_empty(self) -> bool:
+        return bool(self.empty)
+
+    @property
+    def ok(self) -> bool:
+        """Every answer grounded (so none empty), no duplicate question, no leak."""
+        return self.all_grounded and not self.has_duplicates and not self.has_leak
+
+
+def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15) -> QAChecks:
+    """Run every check on one ContextVQA record (see the module docstring for an example)."""
+    leaks = _leak_checker(wiki.context, min_words, min_chars)
+    return QAChecks(
+        grounded=[is_grounded(qa.answer, wiki.context) for qa in wiki.qas],
+        duplicates=duplicate_questions(wiki.qas),
+        leaks=[leaks(qa.question) for qa in wiki.qas],
+        empty=[i for i, qa in enumerate(wiki.qas) if not qa.answer.strip()],
+    )

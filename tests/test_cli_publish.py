@@ -1,0 +1,210 @@
+"""The CLI seam: argument checks, --shard, exports, push, a failed push and push-only.
+
+The last two tests drive the real `scripts/build_dataset.py` (mock VLM → loopback Hub); they skip
+until cli.py wires in `hf_vqa.cli_publish`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from hub_server import HubServer
+from test_hub import SECRET, make_vqa_dataset, run_info, sizes
+
+from hf_vqa.card import build_card
+from hf_vqa.cli_publish import (
+    EXIT_PUSH_FAILED,
+    add_publish_arguments,
+    add_push_only_subcommand,
+    check_publish_args,
+    publish,
+    run_push_only,
+    select_shard,
+)
+from hf_vqa.errors import ConfigError
+from hf_vqa.export import save_folder
+from hf_vqa.train_export import check_llava_record, check_trl_row
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "sample" / "records.json"
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--output", default="out")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--license", default="other")
+    add_publish_arguments(parser)
+    args = parser.parse_args(list(argv))
+    check_publish_args(args)
+    return args
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--shard", "3/3"], "0 <= I < N"),
+        (["--shard", "1/0"], "0 <= I < N"),
+        (["--shard", "one/3"], "a shard is written I/N"),
+        (["--push-to-hub", "not a/valid/id"], "--push-to-hub needs a repo id"),
+        (["--push-to-hub", "me/x", "--output", "o.jsonl"], "publishes the output folder, not a JSON file"),
+    ],
+)
+def test_bad_arguments_are_config_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(*argv)
+
+
+def test_select_shard_covers_every_row_once(tmp_path: Path) -> None:
+    ds = datasets.Dataset.from_dict({"n": list(range(10))})
+    assert select_shard(ds, parse()) is ds
+    parts = [select_shard(ds, parse("--shard", f"{i}/3"))["n"] for i in range(3)]
+    assert parts == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    with pytest.raises(ConfigError, match="would leave some empty"):
+        select_shard(ds.select([0]), parse("--shard", "1/2"))
+
+
+@pytest.mark.hub
+def test_publish_exports_and_push(
+    hub_server: HubServer, hub_repo_id: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ds = make_vqa_dataset(tmp_path / "img")
+    out = tmp_path / "out"
+    save_folder(ds, out, card=str(build_card(run_info(ds))))
+    args = parse("--output", str(out), "--push-to-hub", hub_repo_id, "--export", "trl-multiturn",
+                 "--export", "llava", "--export", "sharegpt", "--commit-message", "first push")  # fmt: skip
+    assert publish(ds, args, run_info(ds)) == 0
+    printed = capsys.readouterr().out
+    assert f"pushed: {hub_server.endpoint}/datasets/{hub_repo_id}" in printed
+
+    trl = datasets.load_dataset(
+        str(tmp_path / "out_trl-multiturn"), split="train", cache_dir=str(tmp_path / "c")
+    )
+    assert len(trl) == 5 and all(check_trl_row(r) == [] for r in trl)
+    llava = json.loads((tmp_path / "out_llava" / "llava.json").read_text())
+    assert len(llava) == 5 and all(check_llava_record(r, tmp_path / "out_llava") == [] for r in llava)
+    records = json.loads((tmp_path / "out_sharegpt" / "records.json").read_text())
+    assert len(records) == 6 and "vqa_usage" not in records[0] and records[0]["qas"] == ds[0]["qas"]
+
+    loaded = datasets.load_dataset(hub_repo_id, split="train", cache_dir=str(tmp_path / "hub"))
+    assert loaded["vqa"] == ds["vqa"] and sizes(loaded) == sizes(ds)
+    assert any(r[2] == 200 and r[1].endswith("/commit/main") for r in hub_server.requests)
+
+
+@pytest.mark.hub
+def test_failed_push_returns_3_then_push_only(
+    hub_server: HubServer, hub_repo_id: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ds = make_vqa_dataset(tmp_path / "img", 4)
+    out = tmp_path / "out"
+    save_folder(ds, out, card=str(build_card(run_info(ds))))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    hub_server.fail_next_commits(1, 503)
+    args = parse("--output", str(out), "--push-to-hub", hub_repo_id, "--shard", "0/2")
+    assert publish(ds, args, run_info(ds)) == EXIT_PUSH_FAILED
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "HTTP 503" in err
+    assert f"The local output at {out} is intact" in err
+    retry = f"push-only --output {out} --push-to-hub {hub_repo_id} --shard 0/2"
+    assert err.strip().endswith(retry)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    sub = argparse.ArgumentParser().add_subparsers(dest="pipeline")
+    add_push_only_subcommand(sub)
+    push_args = sub.choices["push-only"].parse_args(shlex.split(retry)[1:] + ["--license", "mit"])
+    assert run_push_only(push_args) == 0
+    files = hub_server.files(hub_repo_id)
+    assert "data/train-shard00000-of-00002-00000-of-00001.parquet" in files
+    assert (
+        "license: mit" in files["README.md"].decode()
+        and "| default | train | 1/2 | 4 |" in files["README.md"].decode()
+    )
+    assert (
+        run_push_only(
+            sub.choices["push-only"].parse_args(["--output", str(tmp_path), "--push-to-hub", "a/b"])
+        )
+        == 2
+    )
+
+
+def run_cli(*args: object, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {
+        **os.environ,
+        "HF_VQA_CACHE": str(tmp_path / "store"),
+        "HF_DATASETS_CACHE": str(tmp_path / "hfds"),
+    }
+    full_env.pop("OPENAI_BASE_URL", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, args)],
+        capture_output=True, text=True, env=full_env, timeout=240, cwd=tmp_path,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cli_wired(tmp_path_factory: pytest.TempPathFactory) -> None:
+    res = run_cli("image-vqa", "--help", tmp_path=tmp_path_factory.mktemp("help"))
+    if "--push-to-hub" not in res.stdout:
+        pytest.skip("cli.py does not wire in hf_vqa.cli_publish yet")
+
+
+@pytest.mark.hub
+def test_cli_mock_build_push_load(cli_wired, hub_server: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = run_cli("image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id,
+                  "--export", "trl", tmp_path=tmp_path, env={"OPENAI_API_KEY": SECRET})  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert f"pushed: {hub_server.endpoint}/datasets/{hub_repo_id}" in res.stdout
+    assert res.stdout.strip().splitlines()[-1].startswith("MOCK done: rows=")
+    local = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "local"))
+    pushed = datasets.load_dataset(hub_repo_id, split="train", cache_dir=str(tmp_path / "hub"))
+    assert len(pushed) == len(local) > 0 and pushed["qas"] == local["qas"] and sizes(pushed) == sizes(local)
+    assert pushed[0]["image"][0].size == (640, 480)
+    readme = hub_server.files(hub_repo_id)["README.md"].decode()
+    assert "mock" in readme and "--push-to-hub" in readme and "Mock data" in readme
+    trl = datasets.load_dataset(str(tmp_path / "out_trl"), split="train", cache_dir=str(tmp_path / "trl"))
+    assert len(trl) == sum(len(q or []) for q in local["qas"]) and check_trl_row(trl[0]) == []
+    assert [p for p, data in hub_server.stored_files().items() if SECRET.encode() in data] == []
+    for path in (p for p in hub_server.root.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"PAR1"):
+        assert SECRET not in json.dumps(pq.read_table(path).to_pylist(), default=str)
+
+
+@pytest.mark.hub
+@pytest.mark.slow
+def test_cli_three_machines_with_a_failed_push(
+    cli_wired, hub_server: HubServer, hub_repo_id: str, tmp_path: Path
+) -> None:
+    outs = [tmp_path / f"shard{i}" for i in range(3)]
+    for i, out in enumerate(outs):
+        if i == 1:
+            hub_server.fail_next_commits(1, 500)
+        res = run_cli("image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id,
+                      "--shard", f"{i}/3", tmp_path=tmp_path)  # fmt: skip
+        if i == 1:
+            assert res.returncode == EXIT_PUSH_FAILED and "intact" in res.stderr, res.stderr
+            retry = shlex.split(res.stderr.strip().split("retry without regenerating: ")[1])
+            assert retry[2:] == [
+                "push-only",
+                "--output",
+                str(out),
+                "--push-to-hub",
+                hub_repo_id,
+                "--shard",
+                "1/3",
+            ]
+            res = run_cli(*retry[2:], tmp_path=tmp_path)
+        assert res.returncode == 0, res.stderr
+    local = [datasets.load_dataset(str(o), split="train", cache_dir=str(tmp_path / "l")) for o in outs]
+    pushed = datasets.load_dataset(hub_repo_id, split="train", cache_dir=str(tmp_path / "hub"))
+    assert pushed["vqa"] == [v for part in local for v in part["vqa"]]
+    assert len(pushed) == len(datasets.load_dataset("json", data_files=str(SAMPLE), split="train"))
+    assert "| default | train | 3/3 |" in hub_server.files(hub_repo_id)["README.md"].decode()
