@@ -20,7 +20,7 @@ from .config import VLM
 from .errors import HfVqaError
 from .export import export_records
 from .io import load_input
-from .pipeline import PIPELINES, Summary, run_pipeline
+from .pipeline import FILTERS, PIPELINES, Summary, filter_rows, run_pipeline
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -41,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"run the {name} pipeline")
         p.add_argument(
             "--input",
-            required=True,
             help="records .json/.jsonl, an image folder, a saved dataset or a Hub id",
         )
         p.add_argument(
@@ -80,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
         p.add_argument("--license", default="other")
+        p.add_argument("--json-mode", action="store_true",
+                       help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
+        p.add_argument("--filter", action="append", default=[], choices=sorted(FILTERS),
+                       help="keep only rows passing this check (repeatable)")  # fmt: skip
+        p.add_argument("--retry-failed", action="store_true",
+                       help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
         p.add_argument(
             "--mock",
             nargs="?",
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         vlm.api_key()  # a missing key is a usage error, before any work
         _check_output(args.output)
-        ds = load_input(args.input, split=args.split)
+        ds = load_input(_input_of(args), split=args.split)
         prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
         ds, summary = run_pipeline(
             ds,
@@ -133,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             num_proc=args.num_proc,
             batch_size=args.batch_size,
             prices=prices,
+            json_mode=args.json_mode,
+            keep_existing=args.retry_failed,
             progress=True,
         )
+        ds = filter_rows(ds, args.pipeline, args.filter)
         _write(ds, args, vlm, summary, mock=mock_proc is not None)
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
         return 0 if summary.rows else 1
@@ -153,6 +161,19 @@ def main(argv: list[str] | None = None) -> int:
             mock_proc.wait(timeout=10)
 
 
+def _input_of(args: argparse.Namespace) -> str:
+    if args.retry_failed:
+        if not Path(args.output).exists():
+            raise HfVqaError("--retry-failed needs an existing --output to retry", received=args.output,
+                             fix="run once without --retry-failed first")  # fmt: skip
+        return args.output
+    if not args.input:
+        raise HfVqaError(
+            "--input is required", fix="pass --input records.json (or --retry-failed on an output)"
+        )
+    return args.input
+
+
 def _check_output(output: str) -> None:
     parent = Path(output).resolve().parent
     if not parent.exists():
@@ -163,8 +184,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
     out = Path(args.output)
     refined = PIPELINES[args.pipeline]["refined"]
     if out.suffix.lower() in (".json", ".jsonl"):
-        columns = [c for c in ds.column_names if not c.startswith("vqa_usage")]
-        export_records(ds, out, columns=columns)
+        export_records(ds, out)
         return
     from .export import save_folder
 
@@ -176,7 +196,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         failed=summary.failed,
         parse_failed=summary.parse_failed,
         mock=mock,
-        system_prompt=args.system_prompt,
+        system_prompt=args.system_prompt or PIPELINES[args.pipeline]["system_prompt"],
         prompt=args.prompt or PIPELINES[args.pipeline]["prompt"],
         params=vlm.generation_params(),
         prompt_tokens=summary.prompt_tokens,

@@ -38,6 +38,7 @@ def prompted_vqa(
     conversation_key: str = "conversation",
     output_key: str = "vqa",
     response_format: dict | None = None,
+    keep_existing: bool = False,
     version: str = STEP_VERSION,
 ) -> dict[str, Any]:
     """Ask the VLM about each row's image(s); use with `ds.map(..., batched=True)`.
@@ -48,6 +49,8 @@ def prompted_vqa(
 
     `prompt` is the instruction for rows without a human turn; `system_prompt` is sent first.
     `response_format` is passed through (e.g. a JSON schema) for endpoints that support it.
+    `keep_existing=True` keeps rows that already have a non-null `<output_key>` (from an earlier
+    run's output) and asks again only for the others: that is how failed rows are retried.
     """
     del version  # only part of the cache fingerprint
     if not isinstance(vlm, VLM):
@@ -65,7 +68,15 @@ def prompted_vqa(
     settings = image_settings(vlm)
     conversations = batch.get(conversation_key) or [None] * n
     pending: list[Any] = [None] * n
+    if keep_existing and output_key in batch:
+        for i, (text, usage) in enumerate(zip(batch[output_key], batch.get(f"{output_key}_usage") or [None] * n)):
+            if text is not None:
+                usage = usage or {}
+                pending[i] = Reply(text, None, usage.get("finish_reason") or "", usage.get("prompt_tokens") or 0,
+                                   usage.get("completion_tokens") or 0, usage.get("attempts") or 0, cached=True)  # fmt: skip
     for i in range(n):
+        if pending[i] is not None:
+            continue
         try:
             images = [
                 prepare_image(v, settings) for v in _as_list(batch[image_key][i] if image_key else None)

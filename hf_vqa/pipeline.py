@@ -22,14 +22,48 @@ from .config import VLM
 from .export import undecoded
 from .generate import prompted_vqa
 from .progress import ProgressBar
-from .prompts import CONTEXT_VQA_PROMPT, IMAGE_VQA_PROMPT
+from .prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
 from .refine import refine_qa_pairs, refine_wiki_qa
 from .schema import features_after
 from .store import default_cache_dir
 
-PIPELINES = {
-    "image-vqa": {"refine": refine_qa_pairs, "refined": "qas", "prompt": IMAGE_VQA_PROMPT},
-    "context-vqa": {"refine": refine_wiki_qa, "refined": "context_vqa", "prompt": CONTEXT_VQA_PROMPT},
+_QAS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+        "required": ["question", "answer"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _json_format(name: str, properties: dict) -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+PIPELINES: dict[str, dict[str, Any]] = {
+    "image-vqa": {
+        "refine": refine_qa_pairs,
+        "refined": "qas",
+        "prompt": IMAGE_VQA_PROMPT,
+        "system_prompt": None,
+        "json_format": _json_format("image_vqa", {"qas": _QAS}),
+    },
+    "context-vqa": {
+        "refine": refine_wiki_qa,
+        "refined": "context_vqa",
+        "prompt": CONTEXT_VQA_PROMPT,
+        "system_prompt": CONTEXT_VQA_SYSTEM_PROMPT,  # DataFlow-MM's api_pipelines/image_contextvqa.py
+        "json_format": _json_format("context_vqa", {"context": {"type": "string"}, "qas": _QAS}),
+    },
+}
+FILTERS = {
+    "parsed": lambda row, key: row[key] is not None,
+    "grounded": lambda row, key: bool(row.get("all_grounded")),
+    "no-duplicate": lambda row, key: not row.get("has_duplicate"),
+    "no-leak": lambda row, key: not row.get("has_leak"),
 }
 
 
@@ -74,7 +108,8 @@ def run_pipeline(
     prompt: str | None = None,
     image_key: str = "image",
     conversation_key: str = "conversation",
-    response_format: dict | None = None,
+    json_mode: bool = False,
+    keep_existing: bool = False,
     num_proc: int | None = None,
     batch_size: int | None = None,
     prices: tuple[float, float] | None = None,
@@ -82,6 +117,8 @@ def run_pipeline(
 ) -> tuple[datasets.Dataset, Summary]:
     """Generate, then refine, with the Arrow cache and the request store; return data and totals.
 
+    `json_mode=True` asks for JSON through `response_format` (only for endpoints that support it).
+    `keep_existing=True` keeps rows that already have a reply and retries only the failed ones.
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
     """
@@ -90,11 +127,12 @@ def run_pipeline(
     ds = undecoded(ds)
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
-        "system_prompt": system_prompt,
+        "system_prompt": system_prompt if system_prompt is not None else spec["system_prompt"],
         "prompt": prompt or spec["prompt"],
         "image_key": image_key,
         "conversation_key": conversation_key,
-        "response_format": response_format,
+        "response_format": spec["json_format"] if json_mode else None,
+        "keep_existing": keep_existing,
     }
     map_kwargs: dict[str, Any] = {
         "batched": True,
@@ -154,3 +192,12 @@ def summarize(
     if prices is not None:
         s.cost_usd = (s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6
     return s
+
+
+def filter_rows(ds: datasets.Dataset, pipeline: str, filters: list[str]) -> datasets.Dataset:
+    """Keep only rows passing every named check (`parsed`, `grounded`, `no-duplicate`, `no-leak`)."""
+    key = PIPELINES[pipeline]["refined"]
+    checks = [FILTERS[name] for name in filters]
+    if not checks:
+        return ds
+    return ds.filter(lambda row: all(check(row, key) for check in checks), desc="Filtering")

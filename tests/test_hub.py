@@ -122,7 +122,8 @@ def test_no_api_key_in_any_pushed_byte(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     ds = make_vqa_dataset(tmp_path / "img", 4)
-    command = f"python scripts/build_dataset.py image-vqa --base-url https://user:{SECRET}@api.example.com/v1?key={SECRET}"
+    url = f"https://user:{SECRET}@api.example.com/v1?key={SECRET}"
+    command = f"python scripts/build_dataset.py image-vqa --base-url {url}"
     info = run_info(ds, command=command, system_prompt=f"never print {SECRET}")
     push_dataset(ds, hub_repo_id, card=info)
     push_card(hub_repo_id, info)

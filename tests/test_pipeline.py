@@ -1,0 +1,77 @@
+"""The context-vqa pipeline end to end through the real CLI, and the pipeline options."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "sample" / "records.json"
+IMAGES = ROOT / "examples" / "sample" / "images"  # no conversations: the seed ContextVQA prompt applies
+
+
+def cli(*args, tmp_path, timeout=240):
+    env = {**os.environ, "HF_VQA_CACHE": str(tmp_path / "store"), "HF_DATASETS_CACHE": str(tmp_path / "hfds")}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp_path)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_context_vqa_cli_to_folder_and_json(tmp_path, mock_vlm):
+    base = ["--base-url", mock_vlm.base_url, "--api-key-env", ""]
+    res = cli("context-vqa", "--input", IMAGES, "--output", tmp_path / "ctx", *base, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    summary = res.stdout.strip().splitlines()[-1]
+    assert "rows=6 succeeded=6 failed=0 parse_failed=0" in summary
+    for name in ("grounded=", "duplicate=", "leak="):
+        assert name in summary
+    ds = datasets.load_dataset(str(tmp_path / "ctx"), split="train", cache_dir=str(tmp_path / "load"))
+    row = ds[0]
+    assert row["vqa"] and row["context_vqa"]["context"] and len(row["context_vqa"]["qas"]) >= 3
+    assert "Wikipedia" not in row["context_vqa"]["context"][:30]
+    assert row["qa_checks"][0]["grounded"] is True
+    card = (tmp_path / "ctx" / "README.md").read_text()
+    assert "grounded" in card and "Write a Wikipedia article" in card  # the instruction, verbatim
+
+    # a record without a conversation gets the seed's ContextVQA prompt
+    records = [{"image": [str(ROOT / "examples/sample/images/sunset.jpg")]}]
+    (tmp_path / "bare.json").write_text(json.dumps(records))
+    res = cli("context-vqa", "--input", tmp_path / "bare.json", "--output", tmp_path / "bare_out.json", *base,
+              tmp_path=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads((tmp_path / "bare_out.json").read_text())
+    assert set(out[0]) >= {"image", "conversation", "vqa", "context_vqa", "context_vqa_error"}
+    assert out[0]["context_vqa"]["qas"]
+
+
+@pytest.mark.slow
+def test_json_mode_and_filters(tmp_path, mock_vlm):
+    base = ["--base-url", mock_vlm.base_url, "--api-key-env", ""]
+    res = cli("context-vqa", "--input", IMAGES, "--output", tmp_path / "j.json", "--json-mode", "--filter", "grounded",
+              *base, tmp_path=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads((tmp_path / "j.json").read_text())
+    assert out and all(r["all_grounded"] for r in out)
+    assert all(json.loads(r["vqa"])["context"] for r in out)  # the endpoint really answered in JSON
+
+
+@pytest.mark.slow
+def test_retry_failed_resends_only_the_failed_rows(tmp_path, make_mock_vlm):
+    server = make_mock_vlm(faults={"500": 0.5}, seed=3)
+    base = ["--base-url", server.base_url, "--api-key-env", "", "--max-retries", "0"]
+    out = tmp_path / "r.json"
+    res = cli("image-vqa", "--input", SAMPLE, "--output", out, *base, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    failed = [r for r in json.loads(out.read_text()) if r["vqa"] is None]
+    assert failed and all("HTTP 500" in r["vqa_error"] for r in failed)
+    server.configure(faults={})
+    before = server.stats()["requests"]
+    res = cli("image-vqa", "--output", out, "--retry-failed", *base, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert server.stats()["requests"] - before == len(failed)
+    rows = json.loads(out.read_text())
+    assert len(rows) == 6 and all(r["vqa"] and r["qas"] for r in rows)
