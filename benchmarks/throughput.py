@@ -187,6 +187,7 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
             "concurrency": c,
             "batch_size": args.batch_size,
             "num_proc": args.num_proc,
+            "result": str(run_dir / "result.json"),
         }
         cmd = [sys.executable, __file__, "--worker", json.dumps(cfg)]
         if args.profile:
@@ -205,7 +206,7 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
         server.wait(timeout=30)
     if proc.returncode != 0:
         raise SystemExit(f"worker failed ({tag}):\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(Path(cfg["result"]).read_text())
     requests = max(1, stats["requests"])
     result |= {
         "process_wall_seconds": round(wall, 2),
@@ -258,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        cfg = json.loads(args.worker)
+        Path(cfg["result"]).write_text(json.dumps(worker(cfg)))
         return 0
     if args.quick:
         args.concurrency, args.rows = [16], [200]

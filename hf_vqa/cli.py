@@ -10,17 +10,18 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from .card import RunInfo, build_card
 from .config import VLM
 from .errors import HfVqaError
 from .export import export_records
 from .io import load_input
 from .pipeline import FILTERS, PIPELINES, Summary, filter_rows, run_pipeline
+from .store import default_cache_dir
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -143,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
         ds = filter_rows(ds, args.pipeline, args.filter)
-        _write(ds, args, vlm, summary, mock=mock_proc is not None)
+        if _unchanged(args.output, ds, vlm):
+            _say(f"output unchanged since the last run: {args.output}")
+        else:
+            _write(ds, args, vlm, summary, mock=mock_proc is not None)
+            _remember(args.output, ds, vlm)
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
         return 0 if summary.rows else 1
     except HfVqaError as err:
@@ -176,8 +181,11 @@ def _input_of(args: argparse.Namespace) -> str:
 
 def _check_output(output: str) -> None:
     parent = Path(output).resolve().parent
-    if not parent.exists():
-        raise HfVqaError("the output's folder does not exist", received=str(parent), fix="create it first")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HfVqaError("cannot create the output's folder", received=f"{parent}: {err.strerror}",
+                         fix="pick a writable --output") from None  # fmt: skip
 
 
 def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> None:
@@ -186,6 +194,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
     if out.suffix.lower() in (".json", ".jsonl"):
         export_records(ds, out)
         return
+    from .card import RunInfo, build_card  # imports huggingface_hub's card machinery: only when needed
     from .export import save_folder
 
     info = RunInfo(
@@ -210,6 +219,37 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         split=args.split,
     )
     save_folder(ds, out, card=str(build_card(info)), split=args.split)
+
+
+def _marker(output: str) -> Path:
+    out = Path(output)
+    return out / "README.md" if out.suffix.lower() not in (".json", ".jsonl") else out
+
+
+def _written_log(vlm: VLM) -> Path:
+    return (Path(vlm.cache_dir) if vlm.cache_dir else default_cache_dir()) / "outputs.json"
+
+
+def _unchanged(output: str, ds, vlm: VLM) -> bool:
+    """True when `output` still holds exactly what this run would write (same data fingerprint)."""
+    marker = _marker(output)
+    try:
+        seen = json.loads(_written_log(vlm).read_text()).get(str(marker.resolve()))
+        return bool(seen) and seen == [ds._fingerprint, marker.stat().st_mtime_ns]
+    except (OSError, ValueError):
+        return False
+
+
+def _remember(output: str, ds, vlm: VLM) -> None:
+    log = _written_log(vlm)
+    try:
+        entries = json.loads(log.read_text()) if log.exists() else {}
+        marker = _marker(output)
+        entries[str(marker.resolve())] = [ds._fingerprint, marker.stat().st_mtime_ns]
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(json.dumps(entries))
+    except (OSError, ValueError):
+        pass  # only an optimisation
 
 
 def _example(ds, refined: str) -> dict | None:
