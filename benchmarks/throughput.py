@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -196,10 +197,19 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
             cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "250",
                    "--threads", "--subprocesses", "-o", flame, "--", *cmd]  # fmt: skip
         env = {**os.environ, "HF_DATASETS_CACHE": str(run_dir / "hfds"), "HF_VQA_CACHE": str(run_dir / "store")}
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+                                    "--rate", "250", "--pid", str(server.pid), "-o",
+                                    str(Path(args.profile) / f"{tag}_server.txt")], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
         server_cpu0, t0 = _proc_cpu(server.pid), time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
         wall = time.perf_counter() - t0
         server_cpu = _proc_cpu(server.pid) - server_cpu0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         stats = _server_stats(base_url)
     finally:
         server.terminate()

@@ -19,11 +19,14 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
-
-from .card import RunInfo
 from .errors import ConfigError, HfVqaError, HubError
+
+if TYPE_CHECKING:  # the card and Hub machinery load only when a push or an export runs
+    import datasets
+
+    from .card import RunInfo
 
 EXIT_PUSH_FAILED = 3
 EXPORTS = ("trl", "trl-multiturn", "llava", "sharegpt")
@@ -76,9 +79,12 @@ def check_publish_args(args: argparse.Namespace) -> None:
 
 
 def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dataset:
-    """Keep shard I of N when `--shard I/N` was given (`ds.shard(N, I, contiguous=True)`)."""
+    """Keep shard I of N when `--shard I/N` was given (`ds.shard(N, I, contiguous=True)`).
+
+    With `--retry-failed` the input is the shard's own output already, so it is kept whole.
+    """
     shard = getattr(args, "shard_spec", None) or _parse_shard(getattr(args, "shard", None))
-    if shard is None:
+    if shard is None or getattr(args, "retry_failed", False):
         return ds
     index, num = shard
     if num > len(ds):
@@ -114,6 +120,8 @@ def publish(ds: datasets.Dataset, args: argparse.Namespace, info: RunInfo | None
 
 def run_push_only(args: argparse.Namespace) -> int:
     """The `push-only` subcommand: 0 pushed, 2 bad arguments or folder, 3 the push failed."""
+    from .card import RunInfo
+
     try:
         check_publish_args(args)
         folder = Path(args.output)

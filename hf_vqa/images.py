@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import binascii
+import codecs
 import hashlib
 import io
 import math
@@ -276,11 +277,12 @@ def _sniff(head: bytes) -> tuple[str, str]:
         return "HEIC/HEIF is not supported", "convert it to JPEG, or install and register pillow-heif"
     if head.startswith(b"%PDF"):
         return "the content is a PDF document", "render the page to PNG first"
-    try:
-        head.decode("utf-8")
-        kind = "the content is text"
+    try:  # incremental: `head` may end in the middle of a multi-byte character
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        is_text = bool(text.strip()) and not any(c < " " and c not in "\t\r\n\f" for c in text)
     except UnicodeDecodeError:
-        kind = "the content is not in any image format Pillow can read"
+        is_text = False
+    kind = "the content is text" if is_text else "the content is not in any image format Pillow can read"
     return kind, "pass a JPEG, PNG, WEBP, GIF, BMP or TIFF file"
 
 

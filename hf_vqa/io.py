@@ -1,13 +1,18 @@
 """Loading inputs: a seed JSON/JSONL records file, an image folder, a saved dataset, or a Hub dataset.
 
 Every loader returns a `datasets.Dataset`. Records files become an `image` column of type
-`List(Image())` (relative paths resolved against the file's folder; URLs kept as URLs) and a
-`conversation` column; other fields are kept as they are.
+`List(Image(decode=False))` (relative paths resolved against the file's folder; URLs kept as URLs)
+and a `conversation` column; other fields are kept as they are.
+
+Images stay undecoded (`{"bytes", "path"}`) on purpose: with `decode=True`, `datasets` opens every
+image while building each batch, before `prompted_vqa` runs, so one missing or corrupt file would
+crash the whole map instead of failing one row. `export.decoded(ds)` turns decoding back on (saving
+and publishing do it for you); to look at an image, `ds.cast_column("image", List(Image()))`.
 
 Example:
     >>> ds = load_records("examples/sample/records.json")  # doctest: +SKIP
     >>> ds.features["image"]  # doctest: +SKIP
-    List(Image(mode=None, decode=True))
+    List(Image(mode=None, decode=False))
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
     extra = datasets.Dataset.from_list(
         [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
     )
-    features = Features({"image": List(Image()), "conversation": List(TURN), **extra.features})
+    features = Features({"image": List(Image(decode=False)), "conversation": List(TURN), **extra.features})
     stat = path.stat()
     return datasets.Dataset.from_generator(
         _generate_records,
@@ -53,7 +58,7 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
 
 
 def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None) -> datasets.Dataset:
-    """Every image file under `folder` (recursive, sorted), one per row, as `image: List(Image())`."""
+    """Every image file under `folder` (recursive, sorted), one per row, as `image: List(Image(decode=False))`."""
     folder = Path(folder).resolve()
     files = _image_files(folder)
     if not files:
@@ -66,7 +71,7 @@ def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None
     return datasets.Dataset.from_generator(
         _generate_folder,
         gen_kwargs={"folder": str(folder), "stamp": stamp.hexdigest()},
-        features=Features({"image": List(Image()), "file_name": Value("string")}),
+        features=Features({"image": List(Image(decode=False)), "file_name": Value("string")}),
         cache_dir=cache_dir,
     )
 

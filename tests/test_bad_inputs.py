@@ -256,7 +256,7 @@ def test_redirect_loop(tmp_path, mock_vlm, neighbours, image_http_server):
     assert_row_failed(out, "redirect loop", url, "redirect loop")
 
 
-@pytest.mark.parametrize(("route", "needle"), [("/html.jpg", "HTML page"), ("/big", "not a recognised image")])
+@pytest.mark.parametrize(("route", "needle"), [("/html.jpg", "HTML page"), ("/big", "not in any image format")])
 def test_url_that_is_not_an_image(tmp_path, mock_vlm, neighbours, image_http_server, route, needle):
     url = image_http_server.url(route)
     out = run_batch(tmp_path, mock_vlm, neighbours, [url], allow_private_urls=True)
