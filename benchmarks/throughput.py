@@ -164,6 +164,12 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy() -> float:
+    """CPU seconds all processes on this machine have used since boot (/proc/stat, Linux)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_stats(base_url: str) -> dict[str, int]:
     with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_stats", timeout=10) as resp:
         return json.loads(resp.read())
@@ -195,7 +201,8 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
             Path(args.profile).mkdir(parents=True, exist_ok=True)
             flame = str(Path(args.profile) / f"{tag}.txt")
             cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "250",
-                   "--threads", "--subprocesses", "-o", flame, "--", *cmd]  # fmt: skip
+                   "--threads", "--subprocesses", *(["--gil"] if args.profile_gil else []),
+                   "-o", flame, "--", *cmd]  # fmt: skip
         env = {**os.environ, "HF_DATASETS_CACHE": str(run_dir / "hfds"), "HF_VQA_CACHE": str(run_dir / "store")}
         spy = None
         if args.profile:
@@ -203,10 +210,10 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
                                     "--rate", "250", "--pid", str(server.pid), "-o",
                                     str(Path(args.profile) / f"{tag}_server.txt")], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)  # fmt: skip
-        server_cpu0, t0 = _proc_cpu(server.pid), time.perf_counter()
+        server_cpu0, busy0, t0 = _proc_cpu(server.pid), _machine_busy(), time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
         wall = time.perf_counter() - t0
-        server_cpu = _proc_cpu(server.pid) - server_cpu0
+        server_cpu, busy = _proc_cpu(server.pid) - server_cpu0, _machine_busy() - busy0
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -225,6 +232,8 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
         "server_max_in_flight": stats["max_in_flight"],
         "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 3),
         "server_cpu_util": round(server_cpu / result["map_seconds"], 2),
+        # CPU used by everything else on the machine during the worker's life (other jobs; py-spy)
+        "foreign_cpu_util": round(max(0.0, busy - server_cpu - result["cpu_seconds_process"]) / wall, 2),
     }
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -243,6 +252,7 @@ COLUMNS = [
     ("peak RSS MB", "peak_rss_mb"),
     ("server CPU ms/req", "server_cpu_ms_per_request"),
     ("server util", "server_cpu_util"),
+    ("other load", "foreign_cpu_util"),
     ("failed", "failed"),
     ("dup", "server_duplicates"),
 ]
@@ -266,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="keep inputs here (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's caches")
     parser.add_argument("--profile", default=None, help="py-spy raw stacks per configuration into this folder")
+    parser.add_argument("--profile-gil", action="store_true", help="sample only the GIL holder (client)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

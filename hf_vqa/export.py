@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow.parquet as pq
 from datasets import Image, List
-from datasets.table import embed_table_storage
 
-from .errors import InputError
+from .errors import HfVqaError, InputError
+from .fetch import FetchSettings, fetch_bytes
 
 SHARD_BYTES = 500 * 1024 * 1024
 
@@ -38,6 +39,8 @@ def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
     """The same dataset with image columns as raw `{"bytes", "path"}` values (no decoding)."""
     for name in image_columns(ds):
         feat = ds.features[name]
+        if not (feat.feature if isinstance(feat, List) else feat).decode:
+            continue
         ds = ds.cast_column(
             name, List(Image(decode=False)) if isinstance(feat, List) else Image(decode=False)
         )
@@ -48,6 +51,8 @@ def decoded(ds: datasets.Dataset) -> datasets.Dataset:
     """The same dataset with image columns marked to decode (metadata only; no pixels touched)."""
     for name in image_columns(ds):
         feat = ds.features[name]
+        if (feat.feature if isinstance(feat, List) else feat).decode:
+            continue
         ds = ds.cast_column(name, List(Image()) if isinstance(feat, List) else Image())
     return ds
 
@@ -57,20 +62,74 @@ def save_folder(
 ) -> Path:
     """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`."""
     folder = Path(folder)
-    ds = decoded(ds)  # readers get PIL images back, as from the Hub
+    ds = decoded(embed_images(ds))  # readers get PIL images back, as from the Hub
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob(f"{split}-*.parquet"):
         old.unlink()
-    nbytes = ds._estimate_nbytes() if hasattr(ds, "_estimate_nbytes") else ds.data.nbytes
-    num_shards = max(1, -(-int(nbytes) // SHARD_BYTES))
+    num_shards = max(1, -(-int(ds.data.nbytes) // SHARD_BYTES))
     for index in range(num_shards):
         shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
-        shard = shard.with_format("arrow").map(embed_table_storage, batched=True, desc="Embedding images")
-        shard.with_format(None).to_parquet(str(data_dir / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"))
+        write_parquet(shard, data_dir / f"{split}-{index:05d}-of-{num_shards:05d}.parquet")
     if card is not None:
         (folder / "README.md").write_text(card, encoding="utf-8")
     return folder
+
+
+def write_parquet(ds: datasets.Dataset, path: str | os.PathLike) -> None:
+    """Write `ds` as one parquet file that `datasets` reads back with the same features.
+
+    Unlike `Dataset.to_parquet`, this never stats image paths, so an image that could not be
+    embedded (its row failed) does not fail the export.
+    """
+    table = ds.with_format("arrow")[:]
+    table = table.replace_schema_metadata(ds.features.arrow_schema.metadata)
+    pq.write_table(table, str(path), row_group_size=100)
+
+
+def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) -> datasets.Dataset:
+    """Put every image's bytes into the table, so the data stands alone (parquet, the Hub).
+
+    Local files are read and URLs fetched with the safe fetcher. An image that cannot be read stays
+    a path (its row already carries the error), instead of failing the whole export.
+
+    Example:
+        >>> embedded = embed_images(ds)  # doctest: +SKIP
+    """
+    columns = image_columns(ds)
+    if not columns:
+        return ds
+    ds = undecoded(ds)
+    return ds.map(
+        _embed_batch,
+        batched=True,
+        fn_kwargs={"columns": columns, "settings": settings or FetchSettings()},
+        features=ds.features,
+        desc="Embedding images",
+    )
+
+
+def _embed_batch(batch: dict[str, list], *, columns: list[str], settings: FetchSettings) -> dict[str, list]:
+    out = {}
+    for name in columns:
+        out[name] = [
+            [_embed_one(v, settings) for v in value]
+            if isinstance(value, list)
+            else _embed_one(value, settings)
+            for value in batch[name]
+        ]
+    return out
+
+
+def _embed_one(value: dict | None, settings: FetchSettings) -> dict | None:
+    if not value or value.get("bytes") is not None or not value.get("path"):
+        return value
+    path = value["path"]
+    try:
+        data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
+    except (OSError, HfVqaError):
+        return value
+    return {"bytes": data, "path": Path(path.split("?")[0]).name}
 
 
 def export_records(

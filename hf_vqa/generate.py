@@ -15,13 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from .client import Reply, get_engine
+from .client import Engine, Reply, get_engine
 from .config import VLM
 from .errors import ConfigError, HfVqaError, one_line
 from .images import FetchSettings, ImageSettings, prepare_image
+from .lookahead import Source, get_prefetcher
 from .messages import build_request
 from .schema import string_column
 
@@ -30,6 +33,8 @@ STEP_VERSION = "1"  # bump when the step's output for the same input changes
 
 def prompted_vqa(
     batch: dict[str, list],
+    indices: list[int] | None = None,
+    rank: int | None = None,
     *,
     vlm: VLM,
     system_prompt: str | None = None,
@@ -39,6 +44,7 @@ def prompted_vqa(
     output_key: str = "vqa",
     response_format: dict | None = None,
     keep_existing: bool = False,
+    lookahead: Source | None = None,
     version: str = STEP_VERSION,
 ) -> dict[str, Any]:
     """Ask the VLM about each row's image(s); use with `ds.map(..., batched=True)`.
@@ -51,6 +57,8 @@ def prompted_vqa(
     `response_format` is passed through (e.g. a JSON schema) for endpoints that support it.
     `keep_existing=True` keeps rows that already have a non-null `<output_key>` (from an earlier
     run's output) and asks again only for the others: that is how failed rows are retried.
+    `lookahead` (with `with_indices=True, with_rank=True`) keeps requests flowing across batch
+    boundaries; `run_pipeline` sets it up (see `lookahead.py`).
     """
     del version  # only part of the cache fingerprint
     if not isinstance(vlm, VLM):
@@ -65,39 +73,29 @@ def prompted_vqa(
             fix="pass image_key=<your image column> (or image_key=None for text-only rows)",
         )
     engine = get_engine(vlm)
-    settings = image_settings(vlm)
-    conversations = batch.get(conversation_key) or [None] * n
-    pending: list[Any] = [None] * n
-    if keep_existing and output_key in batch:
-        for i, (text, usage) in enumerate(zip(batch[output_key], batch.get(f"{output_key}_usage") or [None] * n)):
-            if text is not None:
-                usage = usage or {}
-                pending[i] = Reply(text, None, usage.get("finish_reason") or "", usage.get("prompt_tokens") or 0,
-                                   usage.get("completion_tokens") or 0, usage.get("attempts") or 0, cached=True)  # fmt: skip
+    row_kwargs = {
+        "system_prompt": system_prompt,
+        "prompt": prompt,
+        "image_key": image_key,
+        "conversation_key": conversation_key,
+        "output_key": output_key,
+        "response_format": response_format,
+        "keep_existing": keep_existing,
+    }
+
+    def submit(row: dict) -> Reply | Any:
+        return _submit_row(row, engine, vlm, **row_kwargs)
+
+    prefetcher = None
+    if lookahead is not None and indices is not None and n:
+        key = (vlm, json.dumps(row_kwargs, sort_keys=True))
+        prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, key)
+    pending: list[Any] = []
     for i in range(n):
-        if pending[i] is not None:
-            continue
-        try:
-            images = [
-                prepare_image(v, settings) for v in _as_list(batch[image_key][i] if image_key else None)
-            ]
-            request = build_request(
-                conversations[i],
-                images,
-                model=vlm.model,
-                params=vlm.generation_params(),
-                system_prompt=system_prompt,
-                prompt=prompt,
-                response_format=response_format,
-                endpoint=vlm.base_url,
-            )
-            pending[i] = engine.submit(request.key, request.body)
-        except HfVqaError as err:
-            pending[i] = Reply(None, one_line(str(err)))
-            engine.stats.prep_failed += 1
-        except Exception as err:  # a row never aborts the map
-            pending[i] = Reply(None, one_line(f"{type(err).__name__}: {err}"))
-            engine.stats.prep_failed += 1
+        if prefetcher is not None and prefetcher.covers(indices[i]):
+            pending.append(prefetcher.take(indices[i]))
+        else:
+            pending.append(submit({key: values[i] for key, values in batch.items()}))
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
     return {
@@ -116,6 +114,48 @@ def prompted_vqa(
     }
 
 
+def _submit_row(
+    row: dict,
+    engine: Engine,
+    vlm: VLM,
+    *,
+    system_prompt: str | None,
+    prompt: str | None,
+    image_key: str | None,
+    conversation_key: str,
+    output_key: str,
+    response_format: dict | None,
+    keep_existing: bool,
+) -> Reply | Any:
+    """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
+    if keep_existing and row.get(output_key) is not None:
+        usage = row.get(f"{output_key}_usage") or {}
+        return Reply(row[output_key], None, usage.get("finish_reason") or "", usage.get("prompt_tokens") or 0,
+                     usage.get("completion_tokens") or 0, usage.get("attempts") or 0, cached=True)  # fmt: skip
+    try:
+        images = [
+            prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)
+        ]
+        request = build_request(
+            row.get(conversation_key),
+            images,
+            model=vlm.model,
+            params=vlm.generation_params(),
+            system_prompt=system_prompt,
+            prompt=prompt,
+            response_format=response_format,
+            endpoint=vlm.base_url,
+        )
+        return engine.submit(request.key, request.body)
+    except HfVqaError as err:
+        engine.stats.prep_failed += 1
+        return Reply(None, one_line(str(err)))
+    except Exception as err:  # a row never aborts the map
+        engine.stats.prep_failed += 1
+        return Reply(None, one_line(f"{type(err).__name__}: {err}"))
+
+
+@functools.lru_cache(maxsize=64)
 def image_settings(vlm: VLM) -> ImageSettings:
     """The image caps and URL-fetch rules a `VLM` asks for."""
     return ImageSettings(

@@ -21,6 +21,7 @@ import datasets
 from .config import VLM
 from .export import undecoded
 from .generate import prompted_vqa
+from .lookahead import source_for
 from .progress import ProgressBar
 from .prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
 from .refine import refine_qa_pairs, refine_wiki_qa
@@ -39,7 +40,12 @@ _QAS = {
 
 
 def _json_format(name: str, properties: dict) -> dict:
-    schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
     return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
 
 
@@ -114,11 +120,13 @@ def run_pipeline(
     batch_size: int | None = None,
     prices: tuple[float, float] | None = None,
     progress: bool = False,
+    lookahead: bool = True,
 ) -> tuple[datasets.Dataset, Summary]:
     """Generate, then refine, with the Arrow cache and the request store; return data and totals.
 
     `json_mode=True` asks for JSON through `response_format` (only for endpoints that support it).
     `keep_existing=True` keeps rows that already have a reply and retries only the failed ones.
+    `lookahead=True` keeps requests in flight across batch boundaries (see `lookahead.py`).
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
     """
@@ -134,8 +142,11 @@ def run_pipeline(
         "response_format": spec["json_format"] if json_mode else None,
         "keep_existing": keep_existing,
     }
+    gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
     map_kwargs: dict[str, Any] = {
         "batched": True,
+        "with_indices": True,
+        "with_rank": True,
         "batch_size": batch_size or max(64, 8 * vlm.max_concurrency),
         "num_proc": num_proc if num_proc and num_proc > 1 else None,
         "fn_kwargs": gen_kwargs,

@@ -77,7 +77,11 @@ def run_batch(
     if not decode:
         ds = undecoded(ds)
     vlm = hf_vqa.VLM(
-        model="mock", base_url=server.base_url, api_key_env="", cache_dir=str(tmp_path / "store"), **vlm_kwargs
+        model="mock",
+        base_url=server.base_url,
+        api_key_env="",
+        cache_dir=str(tmp_path / "store"),
+        **vlm_kwargs,
     )
     return ds.map(
         hf_vqa.prompted_vqa,
@@ -256,7 +260,9 @@ def test_redirect_loop(tmp_path, mock_vlm, neighbours, image_http_server):
     assert_row_failed(out, "redirect loop", url, "redirect loop")
 
 
-@pytest.mark.parametrize(("route", "needle"), [("/html.jpg", "HTML page"), ("/big", "not in any image format")])
+@pytest.mark.parametrize(
+    ("route", "needle"), [("/html.jpg", "HTML page"), ("/big", "not in any image format")]
+)
 def test_url_that_is_not_an_image(tmp_path, mock_vlm, neighbours, image_http_server, route, needle):
     url = image_http_server.url(route)
     out = run_batch(tmp_path, mock_vlm, neighbours, [url], allow_private_urls=True)
@@ -453,3 +459,42 @@ def test_cli_exits_2_when_the_input_does_not_exist_or_has_no_images(tmp_path, wh
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], res.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI writes every row, bad ones included, to a JSON file and to a folder (parquet + card)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", ["out.json", "out_dir"])
+@pytest.mark.parametrize("bad", ["missing_file", "corrupt_file", "url_404"])
+def test_cli_writes_every_row_when_some_images_are_bad(
+    tmp_path, mock_vlm, neighbours, bad_images, image_http_server, bad, output
+):
+    """A finished run with a few bad images must write its output; nothing finished is lost."""
+    red, blue = neighbours
+    value = {
+        "missing_file": str(bad_images["missing"]),
+        "corrupt_file": str(bad_images["text_as_jpg"]),
+        "url_404": image_http_server.url("/missing.jpg"),
+    }[bad]
+    rows = [{"image": [v], "conversation": ASK} for v in (red, value, blue)]
+    records = write_records(tmp_path / "records.json", rows)
+    env = {**os.environ, "HF_VQA_CACHE": str(tmp_path / "store"), "HF_DATASETS_CACHE": str(tmp_path / "hfds")}
+    env.pop("OPENAI_BASE_URL", None)
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "image-vqa", "--input", str(records),
+           "--output", str(tmp_path / output), "--base-url", mock_vlm.base_url, "--api-key-env", "",
+           "--allow-private-urls"]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    print(f"\nCASE CLI {bad} -> {output} | exit {res.returncode} | {res.stdout.strip().splitlines()[-1:]}")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert "rows=3 succeeded=2 failed=1" in res.stdout
+    if output.endswith(".json"):
+        written = json.loads((tmp_path / output).read_text())
+    else:
+        written = datasets.load_dataset(
+            str(tmp_path / output), split="train", cache_dir=str(tmp_path / "load")
+        )
+        written = [written.select_columns(["vqa", "vqa_error"])[i] for i in range(len(written))]
+    assert [r["vqa"] is None for r in written] == [False, True, False]
+    assert "/missing.jpg" in written[1]["vqa_error"] or Path(value).name in written[1]["vqa_error"]

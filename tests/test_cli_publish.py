@@ -18,7 +18,13 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 from hub_server import HubServer
-from test_hub import SECRET, make_vqa_dataset, run_info, sizes
+from test_hub import (
+    SECRET,
+    atomic_hub_meta,  # noqa: F401 (a fixture)
+    make_vqa_dataset,
+    run_info,
+    sizes,
+)
 
 from hf_vqa.card import build_card
 from hf_vqa.cli_publish import (
@@ -151,9 +157,10 @@ def run_cli(*args: object, tmp_path: Path, env: dict | None = None) -> subproces
 
 
 @pytest.fixture(scope="module")
-def cli_wired(tmp_path_factory: pytest.TempPathFactory) -> None:
-    res = run_cli("image-vqa", "--help", tmp_path=tmp_path_factory.mktemp("help"))
-    if "--push-to-hub" not in res.stdout:
+def cli_wired() -> None:
+    from hf_vqa.cli import build_parser
+
+    if "push-only" not in build_parser().format_help():
         pytest.skip("cli.py does not wire in hf_vqa.cli_publish yet")
 
 
@@ -181,31 +188,54 @@ def test_cli_mock_build_push_load(cli_wired, hub_server: HubServer, hub_repo_id:
 
 @pytest.mark.hub
 @pytest.mark.slow
-def test_cli_three_machines_with_a_failed_push(
-    cli_wired, hub_server: HubServer, hub_repo_id: str, tmp_path: Path
+@pytest.mark.usefixtures("cli_wired", "atomic_hub_meta")
+def test_cli_three_machines_at_once_with_a_failed_push(
+    hub_server: HubServer, hub_repo_id: str, tmp_path: Path
 ) -> None:
-    outs = [tmp_path / f"shard{i}" for i in range(3)]
+    """The README recipe: N=3 processes push shards concurrently; machine 1's token is refused, so it
+    exits 3 with its output intact and the printed push-only command finishes the job."""
+    hub_server.reject_token("hf_revoked", 401)
+    procs, outs = [], [tmp_path / f"shard{i}" for i in range(3)]
     for i, out in enumerate(outs):
-        if i == 1:
-            hub_server.fail_next_commits(1, 500)
-        res = run_cli("image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id,
-                      "--shard", f"{i}/3", tmp_path=tmp_path)  # fmt: skip
-        if i == 1:
-            assert res.returncode == EXIT_PUSH_FAILED and "intact" in res.stderr, res.stderr
-            retry = shlex.split(res.stderr.strip().split("retry without regenerating: ")[1])
-            assert retry[2:] == [
-                "push-only",
-                "--output",
-                str(out),
-                "--push-to-hub",
-                hub_repo_id,
-                "--shard",
-                "1/3",
-            ]
-            res = run_cli(*retry[2:], tmp_path=tmp_path)
-        assert res.returncode == 0, res.stderr
+        env = {
+            **os.environ,
+            "HF_VQA_CACHE": str(tmp_path / f"store{i}"),
+            "HF_DATASETS_CACHE": str(tmp_path / f"ds{i}"),
+        }
+        env.pop("OPENAI_BASE_URL", None)
+        env["HF_TOKEN"] = "hf_revoked" if i == 1 else env["HF_TOKEN"]
+        argv = ["image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id]
+        procs.append(subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, argv), "--shard", f"{i}/3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        ))  # fmt: skip
+    results = [(p.wait(timeout=240), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, EXIT_PUSH_FAILED, 0], [err for _, _, err in results]
+    err = results[1][2].strip()
+    assert (
+        len(err.splitlines()) == 1
+        and "HTTP 401" in err
+        and "hf auth login" in err
+        and "hf_revoked" not in err
+    )
+    assert f"The local output at {outs[1]} is intact" in err
+    retry = shlex.split(err.split("retry without regenerating: ")[1])
+    assert retry[2:] == [
+        "push-only",
+        "--output",
+        str(outs[1]),
+        "--push-to-hub",
+        hub_repo_id,
+        "--shard",
+        "1/3",
+    ]
+    assert "| 2/3 |" in hub_server.files(hub_repo_id)["README.md"].decode()
+
+    res = run_cli(*retry[2:], tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
     local = [datasets.load_dataset(str(o), split="train", cache_dir=str(tmp_path / "l")) for o in outs]
     pushed = datasets.load_dataset(hub_repo_id, split="train", cache_dir=str(tmp_path / "hub"))
     assert pushed["vqa"] == [v for part in local for v in part["vqa"]]
-    assert len(pushed) == len(datasets.load_dataset("json", data_files=str(SAMPLE), split="train"))
-    assert "| default | train | 3/3 |" in hub_server.files(hub_repo_id)["README.md"].decode()
+    assert len(pushed) == len(json.loads(SAMPLE.read_text())) == sum(map(len, local))
+    readme = hub_server.files(hub_repo_id)["README.md"].decode()
+    assert "| default | train | 3/3 |" in readme and "--shard" in readme

@@ -92,7 +92,9 @@ def scan_tree(root: Path) -> dict[str, list[str]]:
     return hits
 
 
-def run_cli(tmp_path: Path, *args: Any, debug_root: bool, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(
+    tmp_path: Path, *args: Any, debug_root: bool, timeout: float = 240
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "OPENAI_API_KEY": KEY,
@@ -116,7 +118,9 @@ def write_inputs(folder: Path, bad: str = "gone.png") -> Path:
     records = []
     for i, rgb in enumerate([(220, 30, 30), (30, 200, 40), (30, 40, 220)]):
         Image.new("RGB", (40 + i, 30), rgb).save(folder / f"{i}.png")
-        records.append({"image": [f"{i}.png"], "conversation": [{"from": "human", "value": "<image>\nWhat?"}]})
+        records.append(
+            {"image": [f"{i}.png"], "conversation": [{"from": "human", "value": "<image>\nWhat?"}]}
+        )
     records.append({"image": [bad], "conversation": [{"from": "human", "value": "<image>\nWhat?"}]})
     path = folder / f"records_{Path(bad).stem}.json"
     path.write_text(json.dumps(records))
@@ -166,7 +170,11 @@ def test_the_key_leaks_nowhere_in_a_full_cli_run_with_debug_logs(tmp_path, make_
     assert list((tmp_path / "out_dir").rglob("*.parquet"))
 
     # the grep
-    logs = {f"{name} {stream}": getattr(res, stream) for name, res in runs.items() for stream in ("stdout", "stderr")}
+    logs = {
+        f"{name} {stream}": getattr(res, stream)
+        for name, res in runs.items()
+        for stream in ("stdout", "stderr")
+    }
     log_hits = {name: leaks(text) for name, text in logs.items() if leaks(text)}
     file_hits = scan_tree(tmp_path)
     scanned = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
@@ -233,7 +241,9 @@ def _one_row(tmp_path: Path):
 def test_wrong_key_errors_do_not_contain_the_key(tmp_path, make_mock_vlm, monkeypatch):
     monkeypatch.setenv("HF_VQA_TEST_KEY", KEY)
     server = make_mock_vlm(api_key="sk-the-right-one")
-    vlm = hf_vqa.VLM(model="m", base_url=server.base_url, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path))
+    vlm = hf_vqa.VLM(
+        model="m", base_url=server.base_url, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path)
+    )
     out = _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
     errors = list(out["vqa_error"])
     print(f"\nSECRETS wrong key -> {errors[0]}")
@@ -245,7 +255,9 @@ def test_wrong_key_errors_do_not_contain_the_key(tmp_path, make_mock_vlm, monkey
 
 def test_a_server_that_echoes_the_key_does_not_put_it_in_the_data(tmp_path, echoing_server, monkeypatch):
     monkeypatch.setenv("HF_VQA_TEST_KEY", KEY)
-    vlm = hf_vqa.VLM(model="m", base_url=echoing_server, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path))
+    vlm = hf_vqa.VLM(
+        model="m", base_url=echoing_server, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path)
+    )
     out = _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
     errors = list(out["vqa_error"])
     print(f"\nSECRETS echoing server -> {errors[0]}")
