@@ -31,7 +31,6 @@ import binascii
 import codecs
 import hashlib
 import io
-import math
 import os
 import re
 import stat
@@ -42,17 +41,13 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from hf_vqa.errors import ConfigError, ImageError
 from hf_vqa.fetch import FetchSettings, display_url, fetch_bytes
+from hf_vqa.image_convert import encode, fit
 
 __all__ = ["FetchSettings", "ImageSettings", "PreparedImage", "image_source", "prepare_image"]
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_T = Image.Transpose
-_ORIENT = {
-    2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
-    6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90,
-}  # fmt: skip
 _ACCEPTED = (
     "a local path, an http(s) URL, bytes, a PIL.Image.Image, or a datasets Image dict {'bytes', 'path'}"
 )
@@ -347,44 +342,18 @@ def _passthrough_mime(im: Image.Image, data: bytes, settings: ImageSettings) -> 
     return _MIME[im.format] if ok else None
 
 
-def _fit(w: int, h: int, settings: ImageSettings) -> tuple[int, int]:
-    scale = min(1.0, settings.max_side / max(w, h), math.sqrt(settings.max_pixels / (w * h)))
-    if scale >= 1.0:
-        return w, h
-    tw = max(1, min(settings.max_side, round(w * scale)))
-    th = max(1, min(settings.max_side, round(h * scale)))
-    while tw * th > settings.max_pixels:
-        tw, th = (tw - 1, th) if tw >= th else (tw, th - 1)
-    return tw, th
-
-
 def _convert(
     im: Image.Image, settings: ImageSettings, source: str, *, owned: bool, suspect: bool
 ) -> PreparedImage:
     """Decode the current frame, normalise mode and orientation, downscale, encode JPEG or PNG."""
     fmt = im.format or "image"
     try:
-        target = _fit(*im.size, settings)
-        orientation = _orientation(im)
+        target = fit(*im.size, settings.max_side, settings.max_pixels)
         if owned and target != im.size and im.format in ("JPEG", "MPO"):
             im.draft(None, target)  # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8 size, still >= target
+        orientation = _orientation(im)
         im.load()
-        icc = im.info.get("icc_profile")
-        src_mode = im.mode
-        out = _normalize_mode(im)
-        if out.size != target:
-            out = out.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
-        if orientation in _ORIENT:
-            out = out.transpose(_ORIENT[orientation])
-        family = {"RGB": "RGB", "RGBA": "RGB", "RGBX": "RGB", "P": "RGB", "L": "L", "LA": "L"}
-        icc = icc if family.get(src_mode) == family[out.mode] else None
-        buf = io.BytesIO()
-        if out.mode == "RGBA":
-            out.save(buf, "PNG", compress_level=6, icc_profile=icc)
-            mime = "image/png"
-        else:
-            out.save(buf, "JPEG", quality=settings.jpeg_quality, icc_profile=icc)
-            mime = "image/jpeg"
+        data, mime, size = encode(im, target, orientation, settings.jpeg_quality)
     except Image.DecompressionBombError as exc:
         raise _bomb(source, str(exc)) from None
     except ImageError:
@@ -395,46 +364,7 @@ def _convert(
         else:
             what = f"cannot decode {fmt} data: {exc}"
         raise ImageError(what, source=source, fix="re-download or re-export the image") from None
-    return _finish(buf.getvalue(), mime, out.size, source, passthrough=False)
-
-
-def _normalize_mode(im: Image.Image) -> Image.Image:
-    """Return an L, RGB or RGBA image; RGBA only when the alpha channel is not fully opaque."""
-    mode = im.mode
-    if mode in ("L", "RGB") and "transparency" not in im.info:
-        return im
-    if mode.startswith("I") or mode == "F":
-        return _to_8bit_grey(im)
-    if mode == "1":
-        return im.convert("L")
-    has_alpha = "A" in mode or "a" in mode or "transparency" in im.info
-    if mode == "P" and im.palette is not None and im.palette.mode == "RGBA":
-        has_alpha = True
-    if not has_alpha:
-        return im.convert("RGB")  # CMYK (incl. Adobe inverted), YCbCr, LAB, HSV, RGBX, P, ...
-    grey = mode in ("LA", "La", "L")
-    rgba = im.convert("RGBA")
-    if rgba.getchannel("A").getextrema()[0] == 255:  # fully opaque: drop the alpha channel
-        return im.convert("L") if grey else rgba.convert("RGB")
-    return rgba
-
-
-def _to_8bit_grey(im: Image.Image) -> Image.Image:
-    """Scale 16-bit (by 1/257) or arbitrary-range int/float grey (min..max) to 8-bit L, never clip."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return im.convert("I").point(lambda v: v * (1 / 257)).convert("L")
-    if im.mode != "F":
-        im = im.convert("I")
-    lo, hi = im.getextrema()
-    if im.mode == "F" and lo >= 0 and hi <= 1.0:
-        scale, offset = 255.0, 0.0
-    elif lo >= 0 and hi <= 255:
-        scale, offset = 1.0, 0.0
-    elif hi > lo:
-        scale, offset = 255.0 / (hi - lo), -lo * 255.0 / (hi - lo)
-    else:
-        scale, offset = 0.0, 0.0 if lo < 0 else 255.0
-    return im.point(lambda v: v * scale + offset).convert("L")
+    return _finish(data, mime, size, source, passthrough=False)
 
 
 def _finish(
