@@ -82,7 +82,10 @@ def make_inputs(work: Path, rows: list[int]) -> dict[str, Any]:
             with path.open("w") as fh:
                 for i in range(n):
                     text = f"<image>\nRow {i}: describe this photo and ask three questions about it."
-                    rec = {"image": [f"pool/{i % POOL:02d}.jpg"], "conversation": [{"from": "human", "value": text}]}
+                    rec = {
+                        "image": [f"pool/{i % POOL:02d}.jpg"],
+                        "conversation": [{"from": "human", "value": text}],
+                    }
                     fh.write(json.dumps(rec) + "\n")
         records[n] = str(path)
     return {"records": records, "tags": tags, "kb": [s / 1024 for s in sizes]}
@@ -94,6 +97,22 @@ def _cpu(which: int) -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _gc_timer() -> Any:
+    """Start timing the garbage collector (this process); returns a function giving seconds so far."""
+    import gc
+
+    total, started = [0.0], [0.0]
+
+    def callback(phase: str, _info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(callback)
+    return lambda: total[0]
+
+
 def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     """Load, map, check; return timings (runs in a fresh process, see `run_config`)."""
     cpu_boot = _cpu(resource.RUSAGE_SELF)
@@ -102,23 +121,34 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
 
     import hf_vqa
     from hf_vqa.export import undecoded
+    from hf_vqa.lookahead import source_for
     from hf_vqa.mock_answers import parse_tags
+    from hf_vqa.pipeline import PIPELINES
 
     datasets.disable_progress_bars()
     cpu_imports = _cpu(resource.RUSAGE_SELF)
     ds = undecoded(hf_vqa.load_records(cfg["records"], cache_dir=cfg["ds_cache"]))
-    c, n = cfg["concurrency"], len(ds)
+    c, n, num_proc = cfg["concurrency"], len(ds), cfg["num_proc"] if cfg["num_proc"] > 1 else None
     vlm = hf_vqa.VLM(model="mock-vlm", base_url=cfg["base_url"], api_key_env="", max_concurrency=c,
                      cache_dir=cfg["store"], timeout=60.0)  # fmt: skip
-    kwargs = {"vlm": vlm, "system_prompt": None, "prompt": None}
+    spec = PIPELINES["image-vqa"]
+    kwargs = {  # what pipeline.run_pipeline passes for the generation step
+        "vlm": vlm,
+        "system_prompt": spec["system_prompt"],
+        "prompt": spec["prompt"],
+        "lookahead": source_for(ds, num_proc) if cfg["lookahead"] else None,
+    }
     batch_size = cfg["batch_size"] or max(64, 8 * c)
+    gc_time = _gc_timer()
     t_load = time.perf_counter()
     cpu_a = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
     out = ds.map(
         hf_vqa.prompted_vqa,
         batched=True,
+        with_indices=True,
+        with_rank=True,
         batch_size=batch_size,
-        num_proc=cfg["num_proc"] if cfg["num_proc"] > 1 else None,
+        num_proc=num_proc,
         fn_kwargs=kwargs,
         features=hf_vqa.features_after(ds, hf_vqa.prompted_vqa),
     )
@@ -140,6 +170,8 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "rows": n,
         "batch_size": batch_size,
         "num_proc": cfg["num_proc"],
+        "lookahead": bool(kwargs["lookahead"]),
+        "gc_seconds": round(gc_time(), 3),
         "map_seconds": round(wall, 3),
         "rows_per_s": round(n / wall, 1),
         "ideal_rows_per_s": round(c / LATENCY, 1),
@@ -166,7 +198,9 @@ def _proc_cpu(pid: int) -> float:
 
 def _machine_busy() -> float:
     """CPU seconds all processes on this machine have used since boot (/proc/stat, Linux)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split()[1:9]
+    )
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
@@ -175,11 +209,13 @@ def _server_stats(base_url: str) -> dict[str, int]:
         return json.loads(resp.read())
 
 
-def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_config(
+    c: int, n: int, inputs: dict[str, Any], work: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     """Fresh mock server + fresh worker process for one (c, N); the merged measurements."""
     from hf_vqa.mock_server import start_subprocess
 
-    tag = f"c{c}_n{n}_b{args.batch_size or 0}_p{args.num_proc}"
+    tag = f"c{c}_n{n}_b{args.batch_size or 0}_p{args.num_proc}{'_nola' if args.no_lookahead else ''}"
     run_dir = work / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
@@ -194,6 +230,7 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
             "concurrency": c,
             "batch_size": args.batch_size,
             "num_proc": args.num_proc,
+            "lookahead": not args.no_lookahead,
             "result": str(run_dir / "result.json"),
         }
         cmd = [sys.executable, __file__, "--worker", json.dumps(cfg)]
@@ -203,7 +240,11 @@ def run_config(c: int, n: int, inputs: dict[str, Any], work: Path, args: argpars
             cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "250",
                    "--threads", "--subprocesses", *(["--gil"] if args.profile_gil else []),
                    "-o", flame, "--", *cmd]  # fmt: skip
-        env = {**os.environ, "HF_DATASETS_CACHE": str(run_dir / "hfds"), "HF_VQA_CACHE": str(run_dir / "store")}
+        env = {
+            **os.environ,
+            "HF_DATASETS_CACHE": str(run_dir / "hfds"),
+            "HF_VQA_CACHE": str(run_dir / "store"),
+        }
         spy = None
         if args.profile:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
@@ -271,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--rows", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--batch-size", type=int, default=None, help="default: max(64, 8c), as the CLI")
     parser.add_argument("--num-proc", type=int, default=1)
+    parser.add_argument("--no-lookahead", action="store_true", help="submit per batch (no prefetch thread)")
     parser.add_argument("--quick", action="store_true", help="smoke run: c=16, N=200")
     parser.add_argument("--out", default=str(RESULTS / "throughput.json"))
     parser.add_argument("--workdir", default=None, help="keep inputs here (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's caches")
-    parser.add_argument("--profile", default=None, help="py-spy raw stacks per configuration into this folder")
+    parser.add_argument(
+        "--profile", default=None, help="py-spy raw stacks per configuration into this folder"
+    )
     parser.add_argument("--profile-gil", action="store_true", help="sample only the GIL holder (client)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

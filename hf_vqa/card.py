@@ -28,7 +28,8 @@ from . import __version__
 
 MARK_START = "<!-- hf_vqa:start -->"
 MARK_END = "<!-- hf_vqa:end -->"
-_RUN_KEYS = ("pipeline", "model", "endpoint_host", "system_prompt", "prompt", "params", "command")
+_RUN_KEYS = ("pipeline", "model", "endpoint_host", "params", "command")  # in the YAML; the rest in the body
+_BODY_KEYS = ("system_prompt", "prompt", "example")
 _COUNT_KEYS = ("failed", "parse_failed", "prompt_tokens", "completion_tokens", "seconds")
 _PIPELINES = {
     "image-vqa": "the image(s) and an instruction go to the VLM; the reply is parsed into `qas` "
@@ -38,7 +39,7 @@ _PIPELINES = {
 }
 _CHECKS = {
     "grounded": "every answer appears in the article",
-    "duplicate": "a repeated question",
+    "duplicate": "a question repeats another",
     "leak": "a question gives its answer away",
 }
 
@@ -69,6 +70,27 @@ class RunInfo:
     split: str = "train"
 
     @classmethod
+    def from_run(cls, pipeline: str, vlm: Any, summary: Any, **fields: Any) -> RunInfo:
+        """A RunInfo from a `VLM` and the `Summary` that `run_pipeline` returns; `fields` override.
+
+        Example:
+            >>> ds, summary = hf_vqa.pipeline.run_pipeline(ds, "image-vqa", vlm=vlm)  # doctest: +SKIP
+            >>> info = RunInfo.from_run("image-vqa", vlm, summary, license="cc-by-4.0")  # doctest: +SKIP
+        """
+        counts = (
+            "rows",
+            "failed",
+            "parse_failed",
+            "prompt_tokens",
+            "completion_tokens",
+            "seconds",
+            "cost_usd",
+        )
+        base = {k: getattr(summary, k) for k in counts} | {"checks": dict(summary.checks)}
+        base |= {"model": vlm.model, "endpoint_host": vlm.host, "params": vlm.generation_params()}
+        return cls(pipeline=pipeline, **{**base, **fields})
+
+    @classmethod
     def from_card(cls, card: DatasetCard | str) -> RunInfo | None:
         """The run a card describes (counts summed over its splits and shards), or None.
 
@@ -92,7 +114,7 @@ class RunInfo:
             mock=totals["mock"],
             checks=totals["checks"],
             cost_usd=totals["cost_usd"],
-            example=_example_in(card.text),
+            **_from_block(card.text),
             license=meta.get("license") or "other",
             language=meta.get("language") or ["en"],
         )
@@ -149,8 +171,9 @@ def update_card(
     record: dict[str, Any] = {"index": index, "rows": info.rows if rows is None and info else rows or 0}
     record |= {"num_bytes": num_bytes, "download_size": download_size}
     if info:
-        record |= {k: getattr(info, k) for k in _COUNT_KEYS}
-        record |= {"cost_usd": info.cost_usd, "checks": dict(info.checks), "mock": info.mock}
+        record |= {k: getattr(info, k) for k in _COUNT_KEYS} | {"seconds": round(info.seconds, 2)}
+        cost = None if info.cost_usd is None else round(info.cost_usd, 6)
+        record |= {"cost_usd": cost, "checks": dict(info.checks), "mock": info.mock}
     ours["data"][config_name][split] = {
         "num_shards": num,
         "shards": sorted([*kept, record], key=lambda s: s["index"]),
@@ -170,9 +193,12 @@ def update_card(
         meta["language"] = _union(info.language, meta.get("language"))
     meta["hf_vqa"] = ours  # last in the YAML header
     if run is not None:
-        example = _clean(info.example) if info and info.example else _example_in(card.text)
-        block = _render(run, ours["data"], totals, example, mock=totals["mock"])
-        card.text = _replace_block(card.text, block)
+        body = _from_block(card.text)  # prompts and example of the last run that had them
+        if info:
+            body |= _clean({k: getattr(info, k) for k in _BODY_KEYS if k != "example" or info.example})
+        card.text = _replace_block(
+            card.text, _render({**run, **body}, ours["data"], totals, mock=totals["mock"])
+        )
     return card
 
 
@@ -229,7 +255,7 @@ def _num(value: Any) -> str:
     return "?" if value is None else str(value)
 
 
-def _render(run: dict, data: dict, totals: dict, example: dict | None, *, mock: bool) -> str:
+def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     lines = [MARK_START, f"# {run['pipeline']} data made with hf_vqa", ""]
     if mock:
         lines += ["> **Mock data.** Answers came from hf_vqa's bundled mock VLM, not a real model.", ""]
@@ -271,8 +297,8 @@ def _render(run: dict, data: dict, totals: dict, example: dict | None, *, mock: 
         lines += ["", "### Reproduce", "", "```bash", scrub_urls(run["command"]), "```"]
         if any(e["num_shards"] > 1 for splits in data.values() for e in splits.values()):
             lines += ["", "Each shard was made with this command and its own `--shard I/N`."]
-    if example:
-        text = json.dumps(example, indent=2, ensure_ascii=False)
+    if run.get("example"):
+        text = json.dumps(run["example"], indent=2, ensure_ascii=False)
         lines += ["", "## Example row", "", "```json", text, "```"]
     return "\n".join([*lines, MARK_END])
 
@@ -284,13 +310,20 @@ def _replace_block(text: str, block: str) -> str:
     return (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"
 
 
-def _example_in(text: str) -> dict | None:
+def _from_block(text: str) -> dict[str, Any]:
+    """The prompts and the example row written in an existing generated block (None when absent)."""
     start, end = text.find(MARK_START), text.find(MARK_END)
-    found = re.search(r"## Example row\n\n```json\n(.*?)\n```", text[start:end] if start != -1 else "", re.S)
+    block = text[start:end] if start != -1 and end > start else ""
+    out: dict[str, Any] = {}
+    for key, title in (("system_prompt", "System prompt"), ("prompt", "Instruction")):
+        found = re.search(rf"### {title}\n\n````text\n(.*?)\n````\n", block + "\n", re.S)
+        out[key] = found.group(1) if found else None
+    found = re.search(r"## Example row\n\n```json\n(.*?)\n```", block, re.S)
     try:
-        return json.loads(found.group(1)) if found else None
+        out["example"] = json.loads(found.group(1)) if found else None
     except ValueError:
-        return None
+        out["example"] = None
+    return out
 
 
 __all__ = [

@@ -15,13 +15,25 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .cli_publish import (
+    add_publish_arguments,
+    add_push_only_subcommand,
+    check_publish_args,
+    publish,
+    run_push_only,
+    select_shard,
+)
 from .config import VLM
 from .errors import HfVqaError
 from .export import export_records
 from .io import load_input
 from .pipeline import FILTERS, PIPELINES, Summary, filter_rows, run_pipeline
 from .store import default_cache_dir
+
+if TYPE_CHECKING:
+    from .card import RunInfo
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -93,13 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["always", "auto"],
             help="use the bundled MOCK VLM (auto: only when no --base-url/$OPENAI_BASE_URL is set)",
         )
+        add_publish_arguments(p)
+    add_push_only_subcommand(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.pipeline == "push-only":
+        return run_push_only(args)
     mock_proc = None
     try:
+        check_publish_args(args)
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
         if args.mock == "always" or (args.mock == "auto" and not base_url):
             from .mock_server import start_subprocess
@@ -127,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         vlm.api_key()  # a missing key is a usage error, before any work
         _check_output(args.output)
         ds = load_input(_input_of(args), split=args.split)
+        ds = select_shard(ds, args)
         prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
         ds, summary = run_pipeline(
             ds,
@@ -144,13 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
         ds = filter_rows(ds, args.pipeline, args.filter)
+        info = None
         if _unchanged(args.output, ds, vlm):
             _say(f"output unchanged since the last run: {args.output}")
         else:
-            _write(ds, args, vlm, summary, mock=mock_proc is not None)
+            info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
             _remember(args.output, ds, vlm)
+        code = publish(ds, args, info)
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
-        return 0 if summary.rows else 1
+        return code or (0 if summary.rows else 1)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
         return EXIT_USAGE
@@ -188,12 +208,12 @@ def _check_output(output: str) -> None:
                          fix="pick a writable --output") from None  # fmt: skip
 
 
-def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> None:
+def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> RunInfo | None:
     out = Path(args.output)
     refined = PIPELINES[args.pipeline]["refined"]
     if out.suffix.lower() in (".json", ".jsonl"):
         export_records(ds, out)
-        return
+        return None
     from .card import RunInfo, build_card  # imports huggingface_hub's card machinery: only when needed
     from .export import save_folder
 
@@ -219,6 +239,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         split=args.split,
     )
     save_folder(ds, out, card=str(build_card(info)), split=args.split)
+    return info
 
 
 def _marker(output: str) -> Path:

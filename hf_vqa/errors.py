@@ -98,6 +98,10 @@ class ParseError(HfVqaError):
 class HubError(HfVqaError):
     """Publishing to the Hugging Face Hub failed. The local output is left intact."""
 
+    def __init__(self, what: str, *, status: int | None = None, received: Any = None, fix: str = "") -> None:
+        self.status = status
+        super().__init__(what, received=received, fix=fix)
+
 
 def one_line(text: str, limit: int = 400) -> str:
     """Collapse whitespace and cut to `limit` characters, for per-row error columns.

@@ -47,13 +47,24 @@ def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
     return ds
 
 
+def decoded_features(features: datasets.Features) -> datasets.Features:
+    """The same features with `Image(decode=False)` turned back into `Image()`."""
+    out = {}
+    for name, feat in features.items():
+        if isinstance(feat, Image) and not feat.decode:
+            feat = Image()
+        elif isinstance(feat, List) and isinstance(feat.feature, Image) and not feat.feature.decode:
+            feat = List(Image(), length=feat.length)
+        out[name] = feat
+    return datasets.Features(out)
+
+
 def decoded(ds: datasets.Dataset) -> datasets.Dataset:
     """The same dataset with image columns marked to decode (metadata only; no pixels touched)."""
-    for name in image_columns(ds):
-        feat = ds.features[name]
-        if (feat.feature if isinstance(feat, List) else feat).decode:
-            continue
-        ds = ds.cast_column(name, List(Image()) if isinstance(feat, List) else Image())
+    target = decoded_features(ds.features)
+    for name, feat in target.items():
+        if feat != ds.features[name]:
+            ds = ds.cast_column(name, feat)
     return ds
 
 

@@ -9,14 +9,14 @@ retried on 409/412 instead of overwriting each other's card. Any other failure r
 The token comes from `token=`, else `HF_TOKEN`, else the login cache (`hf auth login`), as
 `huggingface_hub` resolves it; it is never printed.
 
-In a notebook, either the one helper:
+In a notebook (`info = RunInfo.from_run("image-vqa", vlm, summary, license=...)`), either the one helper:
 
-    >>> hf_vqa.hub.push_dataset(ds, "me/my-vqa", card=info)  # doctest: +SKIP
+    >>> push_dataset(ds, "me/my-vqa", card=info)  # doctest: +SKIP
 
-or the two steps it stands for (datasets' own push, then the card):
+or the two steps it stands for (datasets' own push, then the card, merged into datasets' README):
 
     >>> ds.push_to_hub("me/my-vqa", embed_external_files=True)  # doctest: +SKIP
-    >>> hf_vqa.hub.push_card("me/my-vqa", info)  # doctest: +SKIP
+    >>> push_card("me/my-vqa", info)  # doctest: +SKIP
 
 Shards on N machines: machine I runs on `ds.shard(N, I, contiguous=True)` and calls
 `push_dataset(part, repo, shard=(I, N))`. Its files are `data/<split>-shard{I:05d}-of-{N:05d}-*.parquet`;
@@ -39,7 +39,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, co
 
 from .card import RunInfo, redact, update_card
 from .errors import ConfigError, HubError, InputError
-from .export import save_folder
+from .export import decoded_features, save_folder
 
 CONFLICT_ATTEMPTS = 8
 CONFLICT_BACKOFF = 0.2  # seconds, times the attempt number, times 1..2 (jitter)
@@ -66,7 +66,6 @@ def push_dataset(
         >>> push_dataset(ds, "me/my-vqa", card=info)  # doctest: +SKIP
         'https://huggingface.co/datasets/me/my-vqa'
     """
-    ds = ds.cast(_decoding(ds.features))  # metadata only: the pipelines hand over undecoded images
     with tempfile.TemporaryDirectory(prefix="hf_vqa_push_") as tmp:
         save_folder(ds, tmp, split=split)
         return push_only(
@@ -113,7 +112,7 @@ def push_only(
     rows, num_bytes, features = _parquet_stats(files)
     sizes = {"rows": rows, "num_bytes": num_bytes, "download_size": sum(f.stat().st_size for f in files)}
     api = HfApi(token=token)
-    with _hub_errors(repo_id):
+    with _hub_errors(repo_id, token):
         url = api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
         api.preupload_lfs_files(repo_id, additions=adds, repo_type=REPO_TYPE)
 
@@ -152,7 +151,7 @@ def push_card(
     """
     split = split or info.split
     api = HfApi(token=token)
-    with _hub_errors(repo_id):
+    with _hub_errors(repo_id, token):
         url = api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True)
 
         def operations(parent: str, readme: str | None, remote: list[str]) -> list:
@@ -218,21 +217,7 @@ def _parquet_stats(files: list[Path]) -> tuple[int, int, datasets.Features]:
         meta = pq.read_metadata(f)
         rows += meta.num_rows
         num_bytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    return rows, num_bytes, _decoding(datasets.Features.from_arrow_schema(pq.read_schema(files[0])))
-
-
-def _decoding(features: datasets.Features) -> datasets.Features:
-    """The same features with `Image(decode=False)` turned back into `Image()`, so readers get PIL images."""
-    from datasets import Image, List
-
-    out = {}
-    for name, feat in features.items():
-        if isinstance(feat, Image) and not feat.decode:
-            feat = Image()
-        elif isinstance(feat, List) and isinstance(feat.feature, Image) and not feat.feature.decode:
-            feat = List(Image(), length=feat.length)
-        out[name] = feat
-    return datasets.Features(out)
+    return rows, num_bytes, decoded_features(datasets.Features.from_arrow_schema(pq.read_schema(files[0])))
 
 
 def _is_stale(path: str, data_dir: str, split: str, shard: tuple[int, int] | None) -> bool:
@@ -287,7 +272,7 @@ def _status(err: BaseException) -> int | None:
 
 
 @contextmanager
-def _hub_errors(repo_id: str) -> Iterator[None]:
+def _hub_errors(repo_id: str, token: str | None) -> Iterator[None]:
     """Turn any Hub or network failure into one `HubError` line: what, status, how to fix."""
     try:
         yield
@@ -318,8 +303,8 @@ def _hub_errors(repo_id: str) -> Iterator[None]:
             what = f"could not reach the Hub at {constants.ENDPOINT}"
             fix = f"check the network (and HF_ENDPOINT), then retry; {retry}"
         received = f"HTTP {status}: {server}" if status else f"{type(err).__name__}: {server}"
-        hub_error = HubError(f"push to {repo_id} failed: {what}", received=redact(received), fix=fix)
-        hub_error.status = status
+        received = redact(received.replace(token, "***") if token else received)
+        hub_error = HubError(f"push to {repo_id} failed: {what}", received=received, fix=fix, status=status)
         raise hub_error from None
 
 

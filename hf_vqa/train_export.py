@@ -26,10 +26,9 @@ from typing import Any
 
 import datasets
 from datasets import Features, Image, List, Value
-from datasets.table import embed_table_storage
 
 from .errors import InputError
-from .export import undecoded
+from .export import embed_images
 
 PART = {"type": Value("string"), "text": Value("string")}
 TRL_FEATURES = Features(
@@ -64,12 +63,14 @@ def export_trl(
     top = qas_key.split(".")[0]
     if image_key not in ds.column_names:
         raise InputError("no image column", received=ds.column_names, fix="pass image_key='<column>'")
-    source = undecoded(ds.select_columns([image_key, top]))
+    source = embed_images(ds.select_columns([image_key, top]))  # self-contained rows
 
     def to_rows(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {"messages": [], "images": []}
         for images, qas in zip(batch[image_key], batch[top]):
-            images = [im for im in (images if isinstance(images, list) else [images]) if im is not None]
+            images = images if isinstance(images, list) else [images]
+            if not all(im and im.get("bytes") for im in images):
+                continue  # an image that could not be read: its row failed, or the file is gone
             pairs = qa_pairs({top: qas}, qas_key)
             for chunk in [pairs] if multi_turn else [[p] for p in pairs]:
                 if chunk:
@@ -104,14 +105,13 @@ def export_llava(
     (folder / "images").mkdir(parents=True, exist_ok=True)
     qas_key = _qas_key(ds, qas_key)
     top = qas_key.split(".")[0]
-    source = undecoded(ds.select_columns([image_key, top]))
-    source = source.with_format("arrow").map(embed_table_storage, batched=True, desc="Reading images")
+    source = embed_images(ds.select_columns([image_key, top]))
     records = []
-    for index, row in enumerate(source.with_format(None)):
+    for index, row in enumerate(source):
         pairs = qa_pairs(row, qas_key)
-        if not pairs:
-            continue
         images = row[image_key] if isinstance(row[image_key], list) else [row[image_key]]
+        if not pairs or not all(im and im.get("bytes") for im in images):
+            continue  # a failed row, or an image that could not be read
         names = [_write_image(im, folder / "images", f"{index:06d}_{j}") for j, im in enumerate(images) if im]
         image: str | list[str] = names[0] if len(names) == 1 else names
         for k, chunk in enumerate([pairs] if multi_turn else [[p] for p in pairs]):
@@ -210,9 +210,7 @@ def _qas_key(ds: datasets.Dataset, qas_key: str) -> str:
 def _write_image(value: dict, folder: Path, stem: str) -> str:
     from PIL import Image as PILImage
 
-    data = value.get("bytes")
-    if not data:
-        raise InputError("an image has no bytes to write", received=value.get("path"), fix="check the input")
+    data = value["bytes"]
     with PILImage.open(io.BytesIO(data)) as im:
         ext = {"JPEG": "jpg", "MPO": "jpg"}.get(im.format or "", (im.format or "png").lower())
     (folder / f"{stem}.{ext}").write_bytes(data)

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import threading
@@ -151,7 +152,11 @@ class HubServer:
         return json.loads(path.read_text())
 
     def save(self, types: str, repo_id: str, meta: dict[str, Any]) -> None:
-        (self.repo_dir(types, repo_id) / "meta.json").write_text(json.dumps(meta, indent=1))
+        """Replace meta.json atomically: handlers read it outside the lock, so never show half a file."""
+        path = self.repo_dir(types, repo_id) / "meta.json"
+        tmp = path.with_name(f"meta.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, path)
 
     @staticmethod
     def resolve(meta: dict[str, Any], revision: str) -> str:

@@ -119,6 +119,8 @@ def test_update_without_info_keeps_body_and_counts_rows() -> None:
     shard = update_card(str(build_card(info())), None, shard=(1, 2), rows=4)
     assert "| default | train | 1/2 | 4 | ? | ? |" in shard.text  # the 1/1 layout was replaced
     assert '"context": "c"' in shard.text  # the example row survives from the old block
+    assert f"````text\n{PROMPT}\n````" in shard.text and "prompt" not in shard.data.hf_vqa["run"]
+    assert RunInfo.from_card(shard).system_prompt == SYSTEM
 
 
 def test_shards_sum() -> None:
@@ -145,3 +147,18 @@ def test_size_category(n: int, name: str) -> None:
 def test_card_is_a_valid_dataset_card() -> None:
     card = DatasetCard(str(build_card(info())))
     assert card.data.task_categories == ["visual-question-answering"]
+
+
+def test_from_run_takes_a_vlm_and_a_summary() -> None:
+    from hf_vqa.config import VLM
+    from hf_vqa.pipeline import Summary
+
+    vlm = VLM(model="gpt-4o-mini", base_url="https://user:pw@api.example.com/v1?x=1", temperature=0.3)
+    summary = Summary(rows=5, succeeded=4, failed=1, prompt_tokens=50, completion_tokens=9, seconds=1.5)
+    got = RunInfo.from_run("image-vqa", vlm, summary, license="mit", prompt="P")
+    assert (got.model, got.endpoint_host, got.params["temperature"]) == (
+        "gpt-4o-mini",
+        "api.example.com",
+        0.3,
+    )
+    assert (got.rows, got.failed, got.prompt_tokens, got.license, got.prompt) == (5, 1, 50, "mit", "P")

@@ -20,7 +20,6 @@ import pytest
 from hub_server import HubServer
 from test_hub import (
     SECRET,
-    atomic_hub_meta,  # noqa: F401 (a fixture)
     make_vqa_dataset,
     run_info,
     sizes,
@@ -156,16 +155,8 @@ def run_cli(*args: object, tmp_path: Path, env: dict | None = None) -> subproces
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cli_wired() -> None:
-    from hf_vqa.cli import build_parser
-
-    if "push-only" not in build_parser().format_help():
-        pytest.skip("cli.py does not wire in hf_vqa.cli_publish yet")
-
-
 @pytest.mark.hub
-def test_cli_mock_build_push_load(cli_wired, hub_server: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
+def test_cli_mock_build_push_load(hub_server: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = run_cli("image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id,
                   "--export", "trl", tmp_path=tmp_path, env={"OPENAI_API_KEY": SECRET})  # fmt: skip
@@ -188,7 +179,6 @@ def test_cli_mock_build_push_load(cli_wired, hub_server: HubServer, hub_repo_id:
 
 @pytest.mark.hub
 @pytest.mark.slow
-@pytest.mark.usefixtures("cli_wired", "atomic_hub_meta")
 def test_cli_three_machines_at_once_with_a_failed_push(
     hub_server: HubServer, hub_repo_id: str, tmp_path: Path
 ) -> None:
@@ -209,26 +199,16 @@ def test_cli_three_machines_at_once_with_a_failed_push(
             [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, argv), "--shard", f"{i}/3"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
         ))  # fmt: skip
-    results = [(p.wait(timeout=240), *p.communicate()) for p in procs]
-    assert [code for code, _, _ in results] == [0, EXIT_PUSH_FAILED, 0], [err for _, _, err in results]
-    err = results[1][2].strip()
-    assert (
-        len(err.splitlines()) == 1
-        and "HTTP 401" in err
-        and "hf auth login" in err
-        and "hf_revoked" not in err
-    )
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, EXIT_PUSH_FAILED, 0], [err for _, err in outputs]
+    errors = [line for line in outputs[1][1].splitlines() if "error" in line]  # the rest: progress bars
+    assert len(errors) == 1 and errors[0].startswith("error: push to"), errors
+    err = errors[0]
+    assert "HTTP 401" in err and "hf auth login" in err and "hf_revoked" not in err
     assert f"The local output at {outs[1]} is intact" in err
     retry = shlex.split(err.split("retry without regenerating: ")[1])
-    assert retry[2:] == [
-        "push-only",
-        "--output",
-        str(outs[1]),
-        "--push-to-hub",
-        hub_repo_id,
-        "--shard",
-        "1/3",
-    ]
+    expected = ["push-only", "--output", str(outs[1]), "--push-to-hub", hub_repo_id, "--shard", "1/3"]
+    assert retry[2:] == expected
     assert "| 2/3 |" in hub_server.files(hub_repo_id)["README.md"].decode()
 
     res = run_cli(*retry[2:], tmp_path=tmp_path)

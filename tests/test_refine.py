@@ -25,7 +25,7 @@ def test_qa_pairs_unbatched_and_batched_agree():
                           {"question": "How many wheels?", "answer": "Four"}]  # fmt: skip
     assert many["qas"][0] == one["qas"] and one["qas_error"] is None
     assert many["qas"][1] is None and many["qas_error"][1] is None  # upstream failure: passed through
-    assert many["qas"][2] is None and "no question" in many["qas_error"][2].lower() or many["qas_error"][2]
+    assert (many["qas"][2] is None and "no question" in many["qas_error"][2].lower()) or many["qas_error"][2]
 
 
 def test_wiki_qa_records_checks_per_pair_and_per_row():

@@ -123,3 +123,17 @@ def test_qa_pairs_and_missing_column(tmp_path: Path) -> None:
     assert qa_pairs({"qas": None}, "qas") == []
     with pytest.raises(InputError, match="no 'qas' column"):
         export_trl(datasets.Dataset.from_dict({"image": [None], "vqa": ["x"]}))
+
+
+def test_llava_skips_rows_whose_images_are_gone(tmp_path: Path) -> None:
+    ds = make_vqa_dataset(tmp_path / "img")
+    (tmp_path / "img" / "img2_0.png").unlink()  # the failed row's image
+    (tmp_path / "img" / "img4_0.png").unlink()  # a good row whose image vanished since
+    records = json.loads(export_llava(ds, tmp_path / "llava").read_text())
+    assert [r["id"] for r in records] == ["000000", "000001", "000003", "000005"]
+    assert sorted(p.name for p in (tmp_path / "llava" / "images").iterdir()) == [
+        "000000_0.png", "000001_0.png", "000001_1.png", "000003_0.png", "000003_1.png", "000005_0.png", "000005_1.png"
+    ]  # fmt: skip
+    (tmp_path / "img" / "img0_0.png").unlink()
+    rows = export_trl(ds)
+    assert len(rows) == 6 and [r["messages"][0]["content"][-1]["text"][17] for r in rows] == list("113355")
