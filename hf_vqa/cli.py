@@ -10,10 +10,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +28,11 @@ from .cli_publish import (
     run_push_only,
     select_shard,
 )
+from .client import drain_engines
 from .config import VLM
 from .errors import HfVqaError
 from .export import export_records
+from .generate import image_settings
 from .io import load_input
 from .pipeline import FILTERS, PIPELINES, Summary, filter_rows, run_pipeline
 from .store import default_cache_dir
@@ -115,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline == "push-only":
         return run_push_only(args)
     mock_proc = None
+    previous_handler = _quiet_workers_on_ctrl_c()
     try:
         check_publish_args(args)
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
@@ -175,15 +181,56 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {err}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        sys.stderr.write(
-            "\ninterrupted: finished replies are saved in the request store; "
-            "rerun the same command to resume (only unfinished requests are sent).\n"
-        )
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    except Exception as err:
+        if _caused_by_ctrl_c(err):  # datasets' num_proc pool turns Ctrl-C into a TimeoutError
+            return _interrupted()
+        raise
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         if mock_proc is not None:
             mock_proc.terminate()
             mock_proc.wait(timeout=10)
+
+
+def _interrupted() -> int:
+    with contextlib.suppress(
+        KeyboardInterrupt
+    ):  # replies on the wire are paid for: let them land in the store
+        drain_engines(timeout=3.0)
+    sys.stderr.write(
+        "\ninterrupted: finished replies are saved in the request store; "
+        "rerun the same command to resume (only unfinished requests are sent).\n"
+    )
+    return EXIT_INTERRUPTED
+
+
+def _caused_by_ctrl_c(err: BaseException) -> bool:
+    """True if a KeyboardInterrupt is anywhere in `err`'s cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _quiet_workers_on_ctrl_c():
+    """Ctrl-C signals the whole process group. Only this process reacts: forked `num_proc` workers
+    inherit this handler and ignore it (the pool terminates them), instead of each printing a
+    traceback. Returns the previous handler, or None when not on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if os.getpid() == parent:
+            raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _input_of(args: argparse.Namespace) -> str:
@@ -238,7 +285,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         license=args.license,
         split=args.split,
     )
-    save_folder(ds, out, card=str(build_card(info)), split=args.split)
+    save_folder(ds, out, card=str(build_card(info)), split=args.split, fetch=image_settings(vlm).url)
     return info
 
 

@@ -138,6 +138,10 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
+        if _STOPPING.is_set():
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(Reply(None, "interrupted before it was sent"))
+            return done
         self._admit.acquire()
         fut = asyncio.run_coroutine_threadsafe(self._run(key, body), self._loop)
         self._inflight[key] = fut
@@ -193,7 +197,7 @@ class Engine:
         except Exception as err:  # never let anything escape the engine
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
         self.stats.failed += 1
-        return Reply(None, one_line(str(error)), attempts=attempts)
+        return Reply(None, one_line(redact(str(error), self._api_key)), attempts=attempts)
 
     async def _respect_rate_limits(self, body: dict) -> int:
         """Reserve this attempt in the shared rpm/tpm buckets and sleep until it is due."""
@@ -228,7 +232,7 @@ class Engine:
         except openai.APIStatusError as err:
             self._conn_failures = 0
             status = err.status_code
-            message = f"{_error_message(err)}"
+            message = _error_message(err, self._api_key)
             if status == 429:
                 self.stats.rate_limited += 1
                 retry_after = _retry_after(err.response.headers)
@@ -301,10 +305,22 @@ def _retry_after(headers) -> float | None:
         return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
 
 
-def _error_message(err: openai.APIStatusError) -> str:
+def _error_message(err: openai.APIStatusError, api_key: str = "") -> str:
     body = err.body if isinstance(err.body, dict) else {}
     message = body.get("message") or (body.get("error") or {}).get("message") if body else None
-    return one_line(message or err.message or err.response.reason_phrase or "error")
+    return one_line(redact(str(message or err.message or err.response.reason_phrase or "error"), api_key))
+
+
+def redact(text: str, api_key: str) -> str:
+    """`text` without the API key: some servers and gateways echo the Authorization header back.
+
+    Example:
+        >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
+        'bad key: Bearer <redacted>'
+    """
+    if api_key and api_key != "EMPTY" and len(api_key) >= 8:
+        text = text.replace(api_key, "<redacted>")
+    return text
 
 
 def _cause(err: BaseException) -> str:
@@ -313,6 +329,7 @@ def _cause(err: BaseException) -> str:
 
 
 _ENGINES: dict[tuple, Engine] = {}
+_STOPPING = threading.Event()
 _LOCK = threading.Lock()
 
 
@@ -324,6 +341,18 @@ def get_engine(vlm: VLM) -> Engine:
         if engine is None:
             engine = _ENGINES[key] = Engine(vlm)
         return engine
+
+
+def drain_engines(timeout: float) -> int:
+    """Wait up to `timeout` seconds for this process's in-flight requests (their replies are stored).
+
+    Used on Ctrl-C: replies already on the wire are paid for, so let them land in the store instead of
+    sending them again on the rerun. Returns how many were still unfinished.
+    """
+    _STOPPING.set()  # no new requests from here on (the lookahead thread included)
+    futures = [f for engine in list(_ENGINES.values()) for f in list(engine._inflight.values())]
+    _done, pending = concurrent.futures.wait(futures, timeout=timeout)
+    return len(pending)
 
 
 def _forget_after_fork() -> None:

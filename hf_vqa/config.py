@@ -101,6 +101,13 @@ class VLM:
             return "EMPTY"
         key = os.environ.get(self.api_key_env)
         if not key:
+            if _looks_like_a_key(self.api_key_env):
+                raise ConfigError(
+                    "api_key_env looks like an API key, not the NAME of an environment variable "
+                    "(not shown, so it stays out of logs)",
+                    fix="pass api_key_env='OPENAI_API_KEY' (--api-key-env OPENAI_API_KEY) and export "
+                    "the key in that variable",
+                )
             raise ConfigError(
                 f"the API key variable {self.api_key_env} is not set",
                 fix=f"export {self.api_key_env}=... (or pass api_key_env='' / --api-key-env '' "
@@ -117,6 +124,18 @@ class VLM:
     def to_dict(self) -> dict:
         """All fields as a plain dict (no secrets live here)."""
         return asdict(self)
+
+
+def _looks_like_a_key(name: str) -> bool:
+    """True for names that are probably a pasted key (``gsk_...``, long mixed-case with digits).
+
+    Example:
+        >>> _looks_like_a_key("OPENAI_API_KEY"), _looks_like_a_key("gsk_8fJ2kLq9ZxYw3vTn5RmPa1")
+        (False, True)
+    """
+    if name.startswith(("sk-", "sk_", "gsk_", "hf_", "xai-", "AIza", "pk-")):
+        return True
+    return len(name) >= 20 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
 
 
 def _positive_int(vlm: VLM, *names: str, optional: bool = False) -> None:

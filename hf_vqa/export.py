@@ -69,11 +69,19 @@ def decoded(ds: datasets.Dataset) -> datasets.Dataset:
 
 
 def save_folder(
-    ds: datasets.Dataset, folder: str | os.PathLike, *, card: str | None = None, split: str = "train"
+    ds: datasets.Dataset,
+    folder: str | os.PathLike,
+    *,
+    card: str | None = None,
+    split: str = "train",
+    fetch: FetchSettings | None = None,
 ) -> Path:
-    """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`."""
+    """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`.
+
+    `fetch` is the URL policy for images that are URLs (use the run's, e.g. `image_settings(vlm).url`).
+    """
     folder = Path(folder)
-    ds = decoded(embed_images(ds))  # readers get PIL images back, as from the Hub
+    ds = decoded(embed_images(ds, fetch))  # readers get PIL images back, as from the Hub
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob(f"{split}-*.parquet"):

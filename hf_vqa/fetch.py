@@ -292,7 +292,8 @@ def _resolve(host: str, port: int, allow_private: bool, shown: str, where: str) 
                 f"host {host!r} resolves to non-public address {ip}{where}; private, loopback, "
                 "link-local, reserved and multicast addresses are refused",
                 source=shown,
-                fix="pass FetchSettings(allow_private=True) only if you trust this host and network",
+                fix="only if you trust this host and network: --allow-private-urls in the CLI, "
+                "VLM(allow_private_urls=True) in Python, FetchSettings(allow_private=True) for fetch_bytes",
             )
         if (family, sockaddr) not in addresses:
             addresses.append((family, sockaddr))
