@@ -165,9 +165,9 @@ class Engine:
     async def _run(self, key: str, body: dict) -> Reply:
         attempts = 0
         if self._limiter is None:
-            self._limiter = AdaptiveLimiter(self.vlm.max_concurrency)
+            self._limiter = AdaptiveLimiter(self.vlm.max_concurrency, cooldown=0.25)
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.vlm.max_retries + 1),
+            stop=_Stop(self.vlm.max_retries, self.vlm.rate_limit_wait),
             wait=_wait,
             retry=tenacity.retry_if_exception_type(_Transient),
             reraise=True,
@@ -277,6 +277,20 @@ def _parse(resp) -> Reply:
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
     )
+
+
+class _Stop:
+    """Stop after `max_retries` failed retries, but let 429s retry for up to `patience` seconds."""
+
+    def __init__(self, max_retries: int, patience: float) -> None:
+        self.max_retries, self.patience, self.errors = max_retries, patience, 0
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        err = state.outcome.exception() if state.outcome else None
+        if isinstance(err, _Transient) and err.status == 429:
+            return (state.seconds_since_start or 0.0) + (err.retry_after or 0.0) > self.patience
+        self.errors += 1
+        return self.errors > self.max_retries
 
 
 def _wait(state: tenacity.RetryCallState) -> float:

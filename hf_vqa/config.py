@@ -31,6 +31,10 @@ class VLM:
 
     Fields that change the answer (base_url, model, temperature, max_tokens, top_p, seed, image caps)
     are part of the request-store key; the others only change how requests are sent.
+
+    `max_retries` caps retries of errors (5xx, timeouts, dropped connections, malformed replies).
+    A 429 is different: the server asks us to wait, so it is retried, honouring Retry-After, for up
+    to `rate_limit_wait` seconds per row without using up `max_retries`.
     """
 
     model: str = "gpt-4o-mini"
@@ -39,6 +43,7 @@ class VLM:
     max_concurrency: int = 16
     timeout: float = 60.0
     max_retries: int = 6
+    rate_limit_wait: float = 600.0
     temperature: float | None = 0.0
     max_tokens: int | None = None
     top_p: float | None = None
@@ -74,7 +79,7 @@ class VLM:
             raise ConfigError(
                 "max_retries must be an int >= 0", received=self.max_retries, fix="max_retries=6"
             )
-        for name in ("timeout", "url_timeout"):
+        for name in ("timeout", "url_timeout", "rate_limit_wait"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0", received=value, fix=f"{name}=60")
