@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--num-proc", type=int, default=1)
         p.add_argument("--batch-size", type=int, default=None)
         p.add_argument("--timeout", type=float, default=60.0)
-        p.add_argument("--max-retries", type=int, default=6)
+        p.add_argument("--max-retries", type=int, default=6, help="retries of errors (5xx, timeouts, drops)")
+        p.add_argument("--rpm", type=int, default=None, help="requests per minute, shared by all processes")
+        p.add_argument("--tpm", type=int, default=None, help="tokens per minute, shared by all processes")
+        p.add_argument("--rate-limit-wait", type=float, default=600.0,
+                       help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
         p.add_argument("--temperature", type=float, default=0.0)
         p.add_argument("--max-tokens", type=int, default=None)
         p.add_argument("--system-prompt", default=None)
@@ -141,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             max_concurrency=args.max_concurrency,
             timeout=args.timeout,
             max_retries=args.max_retries,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            rate_limit_wait=args.rate_limit_wait,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
             cache_dir=args.cache_dir,
