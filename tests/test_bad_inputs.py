@@ -11,15 +11,14 @@ must still succeed with the answer for their own image. Whole-input cases go thr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pytest
+from clitools import run_cli
 from PIL import Image
 
 import hf_vqa
@@ -380,13 +379,10 @@ def test_readme_notebook_path_keeps_bad_rows_in_place(
 # whole inputs that cannot be used: load_records raises InputError; the CLI exits 2 with one line
 
 
-def run_cli(tmp_path: Path, *args: Any, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_VQA_CACHE": str(tmp_path / "store"), "HF_DATASETS_CACHE": str(tmp_path / "hfds")}
-    env.pop("OPENAI_BASE_URL", None)
-    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "image-vqa", *map(str, args)]
+def run_bad_input_cli(tmp_path: Path, *args: Any) -> subprocess.CompletedProcess:
     # an endpoint that is never reached: the input fails first
-    cmd += ["--base-url", "http://127.0.0.1:9/v1", "--api-key-env", ""]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp_path)
+    return run_cli("image-vqa", *args, "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "", tmp_path=tmp_path,
+                   timeout=120)  # fmt: skip
 
 
 BAD_INPUTS = {
@@ -432,7 +428,7 @@ def test_load_records_rejects_unusable_input(tmp_path, bad_input):
 @pytest.mark.slow
 def test_cli_exits_2_with_one_line_on_unusable_input(tmp_path, bad_input):
     case, path, needle = bad_input
-    res = run_cli(tmp_path, "--input", path, "--output", tmp_path / "out.json")
+    res = run_bad_input_cli(tmp_path, "--input", path, "--output", tmp_path / "out.json")
     print(f"\nCASE CLI {case} | exit {res.returncode} | {res.stderr.strip()}")
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert "Traceback" not in res.stderr
@@ -454,7 +450,7 @@ def test_cli_exits_2_when_the_input_does_not_exist_or_has_no_images(tmp_path, wh
     else:
         target, needle = tmp_path / "data.csv", "don't know how to read"
         target.write_text("image\na.jpg\n")
-    res = run_cli(tmp_path, "--input", target, "--output", tmp_path / "out.json")
+    res = run_bad_input_cli(tmp_path, "--input", target, "--output", tmp_path / "out.json")
     print(f"\nCASE CLI {what} | exit {res.returncode} | {res.stderr.strip()}")
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
@@ -480,12 +476,8 @@ def test_cli_writes_every_row_when_some_images_are_bad(
     }[bad]
     rows = [{"image": [v], "conversation": ASK} for v in (red, value, blue)]
     records = write_records(tmp_path / "records.json", rows)
-    env = {**os.environ, "HF_VQA_CACHE": str(tmp_path / "store"), "HF_DATASETS_CACHE": str(tmp_path / "hfds")}
-    env.pop("OPENAI_BASE_URL", None)
-    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "image-vqa", "--input", str(records),
-           "--output", str(tmp_path / output), "--base-url", mock_vlm.base_url, "--api-key-env", "",
-           "--allow-private-urls"]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+    res = run_cli("image-vqa", "--input", records, "--output", tmp_path / output, "--base-url", mock_vlm.base_url,
+                  "--api-key-env", "", "--allow-private-urls", tmp_path=tmp_path)  # fmt: skip
     print(f"\nCASE CLI {bad} -> {output} | exit {res.returncode} | {res.stdout.strip().splitlines()[-1:]}")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert "rows=3 succeeded=2 failed=1" in res.stdout

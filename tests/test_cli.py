@@ -1,30 +1,10 @@
 """The real CLI, as a subprocess, against the bundled mock and the loopback server."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import datasets
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "sample" / "records.json"
-
-
-def run_cli(*args, tmp_path, env=None, timeout=240):
-    full_env = {
-        **os.environ,
-        "HF_VQA_CACHE": str(tmp_path / "store"),
-        "HF_DATASETS_CACHE": str(tmp_path / "hfds"),
-    }
-    full_env.pop("OPENAI_BASE_URL", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=tmp_path,
-    )  # fmt: skip
+from clitools import SAMPLE, run_cli
 
 
 @pytest.mark.slow

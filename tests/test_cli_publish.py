@@ -11,7 +11,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -141,18 +140,7 @@ def test_failed_push_returns_3_then_push_only(
     )
 
 
-def run_cli(*args: object, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {
-        **os.environ,
-        "HF_VQA_CACHE": str(tmp_path / "store"),
-        "HF_DATASETS_CACHE": str(tmp_path / "hfds"),
-    }
-    full_env.pop("OPENAI_BASE_URL", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=240, cwd=tmp_path,
-    )  # fmt: skip
+from clitools import cli_command, run_cli  # noqa: E402
 
 
 @pytest.mark.hub
@@ -196,7 +184,7 @@ def test_cli_three_machines_at_once_with_a_failed_push(
         env["HF_TOKEN"] = "hf_revoked" if i == 1 else env["HF_TOKEN"]
         argv = ["image-vqa", "--input", SAMPLE, "--output", out, "--mock", "--push-to-hub", hub_repo_id]
         procs.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, argv), "--shard", f"{i}/3"],
+            cli_command(*argv, "--shard", f"{i}/3"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
         ))  # fmt: skip
     outputs = [p.communicate(timeout=240) for p in procs]

@@ -1,23 +1,16 @@
 """The context-vqa pipeline end to end through the real CLI, and the pipeline options."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import datasets
 import pytest
+from clitools import ROOT, SAMPLE, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "sample" / "records.json"
 IMAGES = ROOT / "examples" / "sample" / "images"  # no conversations: the seed ContextVQA prompt applies
 
 
-def cli(*args, tmp_path, timeout=240):
-    env = {**os.environ, "HF_VQA_CACHE": str(tmp_path / "store"), "HF_DATASETS_CACHE": str(tmp_path / "hfds")}
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dataset.py"), *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp_path)  # fmt: skip
+def cli(*args, tmp_path):
+    return run_cli(*args, tmp_path=tmp_path)
 
 
 @pytest.mark.slow

@@ -58,11 +58,14 @@ def test_estimate_counts_text_images_and_completion():
 
 
 def test_rpm_holds_across_num_proc_workers_in_a_real_map(tmp_path, mock_vlm):
-    import hf_vqa
     from test_generate import write_records
 
+    import hf_vqa
+
     ds = hf_vqa.load_records(write_records(tmp_path, 40), cache_dir=str(tmp_path / "ds"))
-    vlm = hf_vqa.VLM(model="m", base_url=mock_vlm.base_url, api_key_env="", rpm=600, cache_dir=str(tmp_path / "s"))
+    vlm = hf_vqa.VLM(
+        model="m", base_url=mock_vlm.base_url, api_key_env="", rpm=600, cache_dir=str(tmp_path / "s")
+    )
     t0 = time.monotonic()
     out = ds.map(hf_vqa.prompted_vqa, batched=True, batch_size=10, num_proc=2, fn_kwargs={"vlm": vlm})
     elapsed = time.monotonic() - t0
