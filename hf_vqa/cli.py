@@ -264,31 +264,22 @@ def _check_output(output: str) -> None:
 
 def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> RunInfo | None:
     out = Path(args.output)
-    refined = PIPELINES[args.pipeline]["refined"]
     if out.suffix.lower() in (".json", ".jsonl"):
         export_records(ds, out)
         return None
     from .card import RunInfo, build_card  # imports huggingface_hub's card machinery: only when needed
     from .export import save_folder
 
-    info = RunInfo(
-        pipeline=args.pipeline,
-        model=vlm.model,
-        endpoint_host=vlm.host,
-        rows=summary.rows,
-        failed=summary.failed,
-        parse_failed=summary.parse_failed,
+    spec = PIPELINES[args.pipeline]
+    info = RunInfo.from_run(
+        args.pipeline,
+        vlm,
+        summary,
         mock=mock,
-        system_prompt=args.system_prompt or PIPELINES[args.pipeline]["system_prompt"],
-        prompt=args.prompt or PIPELINES[args.pipeline]["prompt"],
-        params=vlm.generation_params(),
-        prompt_tokens=summary.prompt_tokens,
-        completion_tokens=summary.completion_tokens,
-        seconds=summary.seconds,
+        system_prompt=args.system_prompt or spec["system_prompt"],
+        prompt=args.prompt or spec["prompt"],
         command=_command_line(),
-        checks=summary.checks,
-        cost_usd=summary.cost_usd,
-        example=_example(ds, refined),
+        example=_example(ds, spec["refined"]),
         license=args.license,
         split=args.split,
     )
