@@ -11,9 +11,24 @@ SCENES = [
     ("red_ball", (70, 130, 180), [("ellipse", (240, 160, 400, 320), (220, 30, 30))]),
     ("green_field", (120, 190, 90), [("rectangle", (0, 300, 640, 480), (60, 140, 50))]),
     ("sunset", (250, 150, 60), [("ellipse", (260, 260, 380, 380), (255, 220, 80))]),
-    ("night_house", (20, 24, 60), [("rectangle", (220, 220, 420, 400), (140, 90, 60)), ("polygon", [(200, 220), (320, 120), (440, 220)], (110, 40, 40))]),
-    ("blue_boat", (40, 110, 200), [("polygon", [(200, 300), (440, 300), (400, 360), (240, 360)], (250, 250, 250))]),
-    ("yellow_sign", (180, 180, 180), [("polygon", [(320, 100), (440, 240), (320, 380), (200, 240)], (240, 200, 20))]),
+    (
+        "night_house",
+        (20, 24, 60),
+        [
+            ("rectangle", (220, 220, 420, 400), (140, 90, 60)),
+            ("polygon", [(200, 220), (320, 120), (440, 220)], (110, 40, 40)),
+        ],
+    ),
+    (
+        "blue_boat",
+        (40, 110, 200),
+        [("polygon", [(200, 300), (440, 300), (400, 360), (240, 360)], (250, 250, 250))],
+    ),
+    (
+        "yellow_sign",
+        (180, 180, 180),
+        [("polygon", [(320, 100), (440, 240), (320, 380), (200, 240)], (240, 200, 20))],
+    ),
 ]
 
 
@@ -36,13 +51,28 @@ def main():
     for seed, (name, bg, shapes) in enumerate(SCENES):
         make(name, bg, shapes, seed)
     records = [
-        {"image": [f"images/{name}.jpg"], "conversation": [{"from": "human", "value": "<image>\nLook at the picture and write three question-answer pairs about it."}]}
+        {
+            "image": [f"images/{name}.jpg"],
+            "conversation": [
+                {
+                    "from": "human",
+                    "value": "<image>\nLook at the picture and write three question-answer pairs about it.",
+                }
+            ],
+        }
         for name, _, _ in SCENES[:5]
     ]
-    records.append({
-        "image": ["images/yellow_sign.jpg", "images/red_ball.jpg"],
-        "conversation": [{"from": "human", "value": "Image 1: <image>\nImage 2: <image>\nCompare the two images in question-answer pairs."}],
-    })
+    records.append(
+        {
+            "image": ["images/yellow_sign.jpg", "images/red_ball.jpg"],
+            "conversation": [
+                {
+                    "from": "human",
+                    "value": "Image 1: <image>\nImage 2: <image>\nCompare the two images in question-answer pairs.",
+                }
+            ],
+        }
+    )
     (OUT / "records.json").write_text(json.dumps(records, indent=2) + "\n")
     (OUT / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
