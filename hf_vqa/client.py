@@ -24,6 +24,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import openai
@@ -46,6 +47,30 @@ NO_RETRY = {400, 401, 403, 404, 413, 422}
 MAX_RETRY_AFTER = 120.0
 BREAKER_THRESHOLD = 8
 BREAKER_PROBE_SECONDS = 15.0
+CONNECTIONS_PER_CLIENT = 16
+
+
+class _Admission:
+    """A counting semaphore that wakes a blocked producer only once `wake_every` slots are free,
+    so the producer and the event loop hand over the GIL once per few replies, not once per reply."""
+
+    def __init__(self, limit: int, wake_every: int) -> None:
+        self.limit, self.wake_every, self.used, self.waiting = limit, wake_every, 0, False
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.used >= self.limit:
+                self.waiting = True
+                self._cond.wait()
+            self.used += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.used -= 1
+            if self.waiting and (self.limit - self.used >= self.wake_every or self.used == 0):
+                self.waiting = False
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -102,11 +127,11 @@ class Engine:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hf_vqa-engine", daemon=True)
         self._thread.start()
-        self._client: openai.AsyncOpenAI | None = None
+        self._clients: list[openai.AsyncOpenAI] = []
         self._limiter: AdaptiveLimiter | None = None
         self._inflight: dict[str, concurrent.futures.Future] = {}
         # Backpressure: at most this many prepared requests (image data included) exist at once.
-        self._admit = threading.Semaphore(2 * vlm.max_concurrency + 8)
+        self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
         self._conn_failures = 0
         self._breaker_open_until = 0.0
         self._last_conn_error = ""
@@ -130,10 +155,13 @@ class Engine:
                 return fut
         return self._inflight.get(key)
 
-    def submit(self, key: str, body: dict) -> concurrent.futures.Future:
+    def submit(
+        self, key: str, body: dict, payload: Callable[[], bytes] | None = None
+    ) -> concurrent.futures.Future:
         """A future `Reply` for this request. Blocks while too many prepared requests are waiting.
 
-        Check `lookup(key)` first: it answers from the store without building the body.
+        `body` is the request as a dict; `payload`, if given, builds the exact JSON bytes to send
+        (see `messages.Request.payload`, which avoids re-encoding base64 images).
         """
         found = self.lookup(key)
         if found is not None:
@@ -143,7 +171,7 @@ class Engine:
             done.set_result(Reply(None, "interrupted before it was sent"))
             return done
         self._admit.acquire()
-        fut = asyncio.run_coroutine_threadsafe(self._run(key, body), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._run(key, body, payload), self._loop)
         self._inflight[key] = fut
         fut.add_done_callback(lambda _f, k=key: self._finished(k))
         return fut
@@ -162,7 +190,7 @@ class Engine:
             publish(self.stats)
             await asyncio.sleep(0.5)
 
-    async def _run(self, key: str, body: dict) -> Reply:
+    async def _run(self, key: str, body: dict, payload: Callable[[], bytes] | None = None) -> Reply:
         attempts = 0
         if self._limiter is None:
             self._limiter = AdaptiveLimiter(self.vlm.max_concurrency, cooldown=0.25)
@@ -180,7 +208,7 @@ class Engine:
                         self.stats.retries += 1
                     estimate = await self._respect_rate_limits(body)
                     async with self._limiter.slot():
-                        reply = await self._send(body)
+                        reply = await self._send(key, body, payload)
                     if self._tpm is not None:
                         self._tpm.adjust(reply.prompt_tokens + reply.completion_tokens - estimate)
             self.stats.ok += 1
@@ -214,21 +242,19 @@ class Engine:
             await asyncio.sleep(max(waits))
         return estimate
 
-    async def _send(self, body: dict) -> Reply:
+    async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         now = time.monotonic()
         if self._breaker_open_until > now:
             raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
                          f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
-        if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self.vlm.base_url,
-                timeout=self.vlm.timeout,
-                max_retries=0,
-            )
+        client = self._client_for(key)
         self.stats.sent += 1
         try:
-            resp = await self._client.post("/chat/completions", body=body, cast_to=_HTTPResponse)
+            if payload is None:
+                resp = await client.post("/chat/completions", body=body, cast_to=_HTTPResponse)
+            else:
+                resp = await client.post("/chat/completions", content=payload(), cast_to=_HTTPResponse,
+                                         options={"headers": {"Content-Type": "application/json"}})  # fmt: skip
         except openai.APIStatusError as err:
             self._conn_failures = 0
             status = err.status_code
@@ -251,6 +277,19 @@ class Engine:
         reply = _parse(resp)
         self._limiter.on_success()
         return reply
+
+    def _client_for(self, key: str) -> openai.AsyncOpenAI:
+        """One of a few SDK clients, created lazily in this loop: each keeps a small connection pool,
+        because httpcore's request scheduling costs grow with connections x queued requests."""
+        if not self._clients:
+            count = max(1, -(-self.vlm.max_concurrency // CONNECTIONS_PER_CLIENT))
+            self._clients = [
+                openai.AsyncOpenAI(
+                    api_key=self._api_key, base_url=self.vlm.base_url, timeout=self.vlm.timeout, max_retries=0
+                )
+                for _ in range(count)
+            ]
+        return self._clients[hash(key) % len(self._clients)]
 
     def _note_conn_failure(self, err: Exception) -> None:
         self._conn_failures += 1

@@ -146,7 +146,7 @@ def _submit_row(
             response_format=response_format,
             endpoint=vlm.base_url,
         )
-        return engine.submit(request.key, request.body)
+        return engine.submit(request.key, request.template, request.payload)
     except HfVqaError as err:
         engine.stats.prep_failed += 1
         return Reply(None, one_line(str(err)))

@@ -42,12 +42,37 @@ class FakeImage:
     sha256: str
 
 
+_SLOT = "@hf_vqa:image:{}@"
+
+
 @dataclass(frozen=True)
 class Request:
-    """A ready request body, and `key`: a hash of everything that determines the answer."""
+    """A ready request: `template` (the body with a placeholder per image), the images' data URLs,
+    and `key`, a hash of everything that determines the answer.
 
-    body: dict
+    `payload()` gives the JSON bytes to send without re-encoding the (large, escape-free) base64
+    strings: the small template is serialized and the data URLs are spliced in.
+    """
+
+    template: dict
+    image_urls: tuple[str, ...]
     key: str
+
+    @property
+    def body(self) -> dict:
+        """The full request body as a dict (for inspection and tests; the engine sends `payload()`)."""
+        return json.loads(self.payload())
+
+    def payload(self) -> bytes:
+        data = json.dumps(self.template, ensure_ascii=False, separators=(",", ":")).encode()
+        if not self.image_urls:
+            return data
+        pieces = data.split(b'"@hf_vqa:image:')
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            index, rest = piece.split(b'@"', 1)
+            out += [b'"', self.image_urls[int(index)].encode("ascii"), b'"', rest]
+        return b"".join(out)
 
 
 def build_request(
@@ -82,13 +107,14 @@ def build_request(
             "to put every image in the first user turn",
         )
     queue = list(images)
+    urls: list[str] = []
     first_user = next(i for i, (role, _) in enumerate(turns) if role == "user")
     for i, (role, text) in enumerate(turns):
         if role != "user" or not (IMAGE_TOKEN in text or (i == first_user and not placeholders and queue)):
             messages.append({"role": role, "content": text})
             skeleton.append(messages[-1])
             continue
-        parts, key_parts = _user_parts(text, queue, all_first=not placeholders)
+        parts, key_parts = _user_parts(text, queue, urls, all_first=not placeholders)
         messages.append({"role": "user", "content": parts})
         skeleton.append({"role": "user", "content": key_parts})
     body: dict[str, Any] = {"model": model, "messages": messages, **(params or {})}
@@ -96,7 +122,7 @@ def build_request(
         body["response_format"] = response_format
     key_material = {"endpoint": endpoint.rstrip("/"), **body, "messages": skeleton}
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return Request(body=body, key=key)
+    return Request(template=body, image_urls=tuple(urls), key=key)
 
 
 def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[tuple[str, str]]:
@@ -129,13 +155,16 @@ def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[
     return turns
 
 
-def _user_parts(text: str, queue: list[ImageLike], *, all_first: bool) -> tuple[list[dict], list[dict]]:
+def _user_parts(
+    text: str, queue: list[ImageLike], urls: list[str], *, all_first: bool
+) -> tuple[list[dict], list[dict]]:
     parts: list[dict] = []
     key_parts: list[dict] = []
 
     def add_image() -> None:
         image = queue.pop(0)
-        parts.append({"type": "image_url", "image_url": {"url": image.data_url}})
+        parts.append({"type": "image_url", "image_url": {"url": _SLOT.format(len(urls))}})
+        urls.append(image.data_url)
         key_parts.append({"type": "image", "sha256": image.sha256})
 
     def add_text(chunk: str) -> None:
