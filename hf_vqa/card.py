@@ -40,7 +40,7 @@ _PIPELINES = {
 _CHECKS = {
     "grounded": "every answer appears in the article",
     "duplicate": "a question repeats another",
-    "leak": "a question gives its answer away",
+    "leak": "a question quotes 8+ consecutive words of the article verbatim",
 }
 
 
