@@ -67,12 +67,15 @@ def profile_stages(path: str) -> dict[str, float]:
     return found
 
 
-def import_seconds(env: dict[str, str]) -> float:
-    """Wall time of a bare ``python -c 'import hf_vqa.cli'`` (interpreter start-up + imports)."""
+def import_seconds(env: dict[str, str], cwd: Path) -> float:
+    """Best-of-3 wall time of ``python -c 'import hf_vqa.cli'`` (interpreter start-up + imports).
+
+    Run from `cwd` (not the repo root), so it imports the same `hf_vqa` as the CLI (e.g. $PYTHONPATH).
+    """
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import hf_vqa.cli"], env=env, check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-c", "import hf_vqa.cli"], env=env, check=True, cwd=cwd)
         best = min(best, time.perf_counter() - start)
     return round(best, 2)
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        startup = import_seconds(env)
+        startup = import_seconds(env, work)
         out_mb = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else 0
         out_mb = (out_mb or output.stat().st_size) / 2**20
     finally:

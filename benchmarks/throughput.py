@@ -98,19 +98,20 @@ def _cpu(which: int) -> float:
 
 
 def _gc_timer() -> Any:
-    """Start timing the garbage collector (this process); returns a function giving seconds so far."""
+    """Start timing the garbage collector (this process); returns a function giving seconds per
+    generation so far (a full collection rescans every tracked object, imports included)."""
     import gc
 
-    total, started = [0.0], [0.0]
+    total, started = [0.0, 0.0, 0.0], [0.0]
 
-    def callback(phase: str, _info: dict) -> None:
+    def callback(phase: str, info: dict) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            total[0] += time.perf_counter() - started[0]
+            total[info["generation"]] += time.perf_counter() - started[0]
 
     gc.callbacks.append(callback)
-    return lambda: total[0]
+    return lambda: [round(t, 3) for t in total]
 
 
 def worker(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +140,10 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "lookahead": source_for(ds, num_proc) if cfg["lookahead"] else None,
     }
     batch_size = cfg["batch_size"] or max(64, 8 * c)
+    if cfg["gc_freeze"]:
+        import gc
+
+        gc.freeze()  # everything imported or loaded so far: never scanned again
     gc_time = _gc_timer()
     t_load = time.perf_counter()
     cpu_a = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
@@ -171,7 +176,10 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "batch_size": batch_size,
         "num_proc": cfg["num_proc"],
         "lookahead": bool(kwargs["lookahead"]),
-        "gc_seconds": round(gc_time(), 3),
+        "hf_vqa": str(Path(hf_vqa.__file__).parent),
+        "gc_freeze": cfg["gc_freeze"],
+        "gc_seconds": round(sum(gc_time()), 3),
+        "gc_seconds_by_generation": gc_time(),
         "map_seconds": round(wall, 3),
         "rows_per_s": round(n / wall, 1),
         "ideal_rows_per_s": round(c / LATENCY, 1),
@@ -204,6 +212,17 @@ def _machine_busy() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(max_wait: float, threshold: float = 0.3, window: float = 2.0) -> float:
+    """Wait (at most `max_wait` s) until other processes use < `threshold` cores; the last load seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = _machine_busy()
+        time.sleep(window)
+        load = (_machine_busy() - busy) / window
+        if load < threshold or time.monotonic() >= deadline:
+            return round(load, 2)
+
+
 def _server_stats(base_url: str) -> dict[str, int]:
     with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_stats", timeout=10) as resp:
         return json.loads(resp.read())
@@ -215,10 +234,11 @@ def run_config(
     """Fresh mock server + fresh worker process for one (c, N); the merged measurements."""
     from hf_vqa.mock_server import start_subprocess
 
-    tag = f"c{c}_n{n}_b{args.batch_size or 0}_p{args.num_proc}{'_nola' if args.no_lookahead else ''}"
+    tag = f"c{c}_n{n}_b{args.batch_size or 0}_p{args.num_proc}{'_nola' if args.no_lookahead else ''}{'_gcf' if args.gc_freeze else ''}"
     run_dir = work / tag
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
+    load_before = wait_idle(args.wait_idle) if args.wait_idle else None
     server, base_url = start_subprocess(latency=LATENCY, jitter=JITTER)
     try:
         cfg = {
@@ -231,6 +251,7 @@ def run_config(
             "batch_size": args.batch_size,
             "num_proc": args.num_proc,
             "lookahead": not args.no_lookahead,
+            "gc_freeze": args.gc_freeze,
             "result": str(run_dir / "result.json"),
         }
         cmd = [sys.executable, __file__, "--worker", json.dumps(cfg)]
@@ -275,7 +296,13 @@ def run_config(
         "server_cpu_util": round(server_cpu / result["map_seconds"], 2),
         # CPU used by everything else on the machine during the worker's life (other jobs; py-spy)
         "foreign_cpu_util": round(max(0.0, busy - server_cpu - result["cpu_seconds_process"]) / wall, 2),
+        "load_before": load_before,
     }
+    client_ms, server_ms = result["cpu_ms_per_row_map"], result["server_cpu_ms_per_request"]
+    # what CPU alone allows: each side is ~one core (GIL; one event loop), and they share two cores
+    ceiling = min(c / LATENCY, 1000 / client_ms, 1000 / server_ms, 2000 / (client_ms + server_ms))
+    result["cpu_ceiling_rows_per_s"] = round(ceiling, 1)
+    result["ratio_to_ceiling"] = round(result["rows_per_s"] / ceiling, 2)
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return result
@@ -288,6 +315,7 @@ COLUMNS = [
     ("rows/s", "rows_per_s"),
     ("ideal", "ideal_rows_per_s"),
     ("ratio", "ratio"),
+    ("CPU ceiling", "cpu_ceiling_rows_per_s"),
     ("client CPU ms/row (map)", "cpu_ms_per_row_map"),
     ("client CPU ms/row (process)", "cpu_ms_per_row_process"),
     ("peak RSS MB", "peak_rss_mb"),
@@ -313,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="default: max(64, 8c), as the CLI")
     parser.add_argument("--num-proc", type=int, default=1)
     parser.add_argument("--no-lookahead", action="store_true", help="submit per batch (no prefetch thread)")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                        help="before each configuration, wait up to S s for other processes to go quiet")  # fmt: skip
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before the map (experiment)")
     parser.add_argument("--quick", action="store_true", help="smoke run: c=16, N=200")
     parser.add_argument("--out", default=str(RESULTS / "throughput.json"))
     parser.add_argument("--workdir", default=None, help="keep inputs here (default: a temp folder)")
