@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
             _remember(args.output, ds, vlm)
         code = publish(ds, args, info)
+        if summary.failed:
+            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
+                 "rerun this command with --retry-failed")  # fmt: skip
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
         return code or (0 if summary.rows else 1)
     except HfVqaError as err:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import functools
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import openai
 import tenacity
 
 from .config import VLM
@@ -38,10 +39,8 @@ from .progress import publish
 from .ratelimit import SharedBucket, estimate_tokens
 from .store import StoredReply, default_cache_dir, get_store
 
-try:  # openai>=3 ships on httpx2; older releases on httpx
-    from httpx2 import Response as _HTTPResponse
-except ImportError:  # pragma: no cover - depends on the installed openai
-    from httpx import Response as _HTTPResponse
+if TYPE_CHECKING:
+    import openai
 
 NO_RETRY = {400, 401, 403, 404, 413, 422}
 MAX_RETRY_AFTER = 120.0
@@ -243,6 +242,8 @@ class Engine:
         return estimate
 
     async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
+        import openai  # not at module level: ~0.8 s of imports that a fully cached rerun never needs
+
         now = time.monotonic()
         if self._breaker_open_until > now:
             raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
@@ -250,10 +251,11 @@ class Engine:
         client = self._client_for(key)
         self.stats.sent += 1
         try:
-            if payload is None:
-                resp = await client.post("/chat/completions", body=body, cast_to=_HTTPResponse)
+            if payload is None or not _SDK_TAKES_CONTENT:
+                resp = await client.post("/chat/completions", body=body if payload is None else json.loads(payload()),
+                                         cast_to=_response_class())  # fmt: skip
             else:
-                resp = await client.post("/chat/completions", content=payload(), cast_to=_HTTPResponse,
+                resp = await client.post("/chat/completions", content=payload(), cast_to=_response_class(),
                                          options={"headers": {"Content-Type": "application/json"}})  # fmt: skip
         except openai.APIStatusError as err:
             self._conn_failures = 0
@@ -281,7 +283,11 @@ class Engine:
     def _client_for(self, key: str) -> openai.AsyncOpenAI:
         """One of a few SDK clients, created lazily in this loop: each keeps a small connection pool,
         because httpcore's request scheduling costs grow with connections x queued requests."""
+        import openai
+
         if not self._clients:
+            global _SDK_TAKES_CONTENT
+            _SDK_TAKES_CONTENT = _sdk_takes_content()
             count = max(1, -(-self.vlm.max_concurrency // CONNECTIONS_PER_CLIENT))
             self._clients = [
                 openai.AsyncOpenAI(
@@ -296,6 +302,27 @@ class Engine:
         self._last_conn_error = _cause(err)
         if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
             self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
+
+
+def _sdk_takes_content() -> bool:
+    """Older openai releases have no `content=` on `post()`; they get the body as a dict instead."""
+    import inspect
+
+    from openai import AsyncOpenAI
+
+    return "content" in inspect.signature(AsyncOpenAI.post).parameters
+
+
+_SDK_TAKES_CONTENT = True  # checked once, when the first client is made
+
+
+@functools.cache
+def _response_class() -> type:
+    try:  # openai>=3 ships on httpx2; older releases on httpx
+        from httpx2 import Response
+    except ImportError:  # pragma: no cover - depends on the installed openai
+        from httpx import Response
+    return Response
 
 
 def _parse(resp) -> Reply:

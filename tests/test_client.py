@@ -103,3 +103,17 @@ def test_one_engine_per_process_and_settings(tmp_path):
     assert get_engine(vlm) is get_engine(vlm)
     assert get_engine(vlm) is not get_engine(VLM(model="n", base_url="http://127.0.0.1:9/v1", api_key_env="",
                                                  cache_dir=str(tmp_path)))  # fmt: skip
+
+
+def test_sdks_without_post_content_get_the_body_as_a_dict(tmp_path, mock_vlm, monkeypatch):
+    import hf_vqa.client as client
+    from hf_vqa.messages import FakeImage, build_request
+
+    monkeypatch.setattr(client, "_sdk_takes_content", lambda: False)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    req = build_request([{"from": "human", "value": "<image> what?"}], [FakeImage(f"data:image/png;base64,{png}", "h")],
+                        model="m")  # fmt: skip
+    engine = engine_for(mock_vlm, tmp_path)
+    reply = engine.submit(req.key, req.template, req.payload).result(10)
+    assert reply.error is None and "1x1" in reply.text  # the image reached the server either way
+    assert client._SDK_TAKES_CONTENT is False
