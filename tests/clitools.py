@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,13 @@ def run_cli(
     """Run the CLI to completion in `tmp_path`; returns the completed process (text stdout/stderr)."""
     return subprocess.run(cli_command(*args), capture_output=True, text=True, env=cli_env(tmp_path, env),
                           timeout=timeout, cwd=tmp_path)  # fmt: skip
+
+
+def stored_replies(store: Path) -> int:
+    """How many replies the request store in `store` holds, after checking the file's integrity."""
+    conn = sqlite3.connect(f"file:{store / 'replies.sqlite'}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+    finally:
+        conn.close()

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from clitools import stored_replies
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +59,6 @@ def message_lines(stderr: str) -> list[str]:
     """stderr without the progress bar's redraws."""
     lines = [part.strip() for line in stderr.split("\n") for part in line.split("\r")]
     return [line for line in lines if line and not line.startswith("Asking ")]
-
-
-def stored_replies(store: Path) -> int:
-    conn = sqlite3.connect(f"file:{store / 'replies.sqlite'}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def kill_group(proc: subprocess.Popen) -> None:

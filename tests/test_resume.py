@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from clitools import stored_replies
 from PIL import Image
 
 import hf_vqa
@@ -88,15 +88,6 @@ def run_cli(cmd: list[str], tmp_path: Path, timeout: float = 240) -> subprocess.
                          timeout=timeout, check=False)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     return res
-
-
-def stored_replies(store: Path) -> int:
-    conn = sqlite3.connect(f"file:{store / 'replies.sqlite'}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
-    finally:
-        conn.close()
 
 
 @pytest.mark.slow
