@@ -95,7 +95,7 @@ def prompted_vqa(
         if prefetcher is not None and prefetcher.covers(indices[i]):
             pending.append(prefetcher.take(indices[i]))
         else:
-            pending.append(submit({key: values[i] for key, values in batch.items()}))
+            pending.append(submit({column: values[i] for column, values in batch.items()}))
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
     return {
