@@ -2,9 +2,10 @@
 
 Runs ``scripts/build_dataset.py image-vqa --input <1,000 records> --output <folder>`` against the
 mock VLM in a separate process (latency 0.2 s, ``--max-concurrency 16``), then the very same command
-again, then once more under cProfile to show where the rerun's time goes (start-up and imports,
-loading the input, the cached map steps, the summary, writing the output). Inputs are the same
-photo-like 640x480 JPEG pool as ``throughput.py``.
+again (answered by the up-to-date check, ``hf_vqa/jobs.py``, without importing ``datasets``), then
+with ``--force`` (the full pipeline, from the Arrow cache and the request store), once more so under
+cProfile to show where that time goes (imports, loading the input, the cached map steps, the summary,
+writing the output). Inputs are the same photo-like 640x480 JPEG pool as ``throughput.py``.
 
 Run:
     .venv/bin/python benchmarks/rerun.py                   # 1,000 rows, output folder
@@ -30,6 +31,9 @@ from throughput import JITTER, LATENCY, RESULTS, ROOT, make_inputs
 
 STAGES = {  # stage → (file suffix, function) in a cProfile dump of the CLI
     "imports of hf_vqa.cli": ("hf_vqa/cli.py", "<module>"),
+    "job up-to-date check": ("hf_vqa/jobs.py", "job_key"),
+    "import io (datasets)": ("hf_vqa/io.py", "<module>"),
+    "import pipeline (generate, client, openai)": ("hf_vqa/pipeline.py", "<module>"),
     "load input": ("hf_vqa/io.py", "load_input"),
     "map steps (cache hits) + summary": ("hf_vqa/pipeline.py", "run_pipeline"),
     "summary": ("hf_vqa/pipeline.py", "summarize"),
@@ -46,14 +50,15 @@ def _requests(base_url: str) -> int:
 
 
 def run_cli(cmd: list[str], env: dict[str, str], base_url: str) -> dict[str, Any]:
-    """Run one CLI command; its wall time, exit code, summary line and requests it caused."""
+    """Run one CLI command; its wall time, summary line, requests it caused, and if it was up to date."""
     before, start = _requests(base_url), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"CLI failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     summary = proc.stdout.strip().splitlines()[-1]
-    return {"seconds": round(wall, 2), "requests": _requests(base_url) - before, "summary": summary}
+    return {"seconds": round(wall, 2), "requests": _requests(base_url) - before, "summary": summary,
+            "up_to_date": proc.stdout.startswith("up to date:")}  # fmt: skip
 
 
 def profile_stages(path: str) -> dict[str, float]:
@@ -67,15 +72,15 @@ def profile_stages(path: str) -> dict[str, float]:
     return found
 
 
-def import_seconds(env: dict[str, str], cwd: Path) -> float:
-    """Best-of-3 wall time of ``python -c 'import hf_vqa.cli'`` (interpreter start-up + imports).
+def import_seconds(env: dict[str, str], cwd: Path, module: str = "hf_vqa.cli") -> float:
+    """Best-of-3 wall time of ``python -c 'import <module>'`` (interpreter start-up + imports).
 
     Run from `cwd` (not the repo root), so it imports the same `hf_vqa` as the CLI (e.g. $PYTHONPATH).
     """
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import hf_vqa.cli"], env=env, check=True, cwd=cwd)
+        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True, cwd=cwd)
         best = min(best, time.perf_counter() - start)
     return round(best, 2)
 
@@ -104,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"first run:  {first}", flush=True)
             second = run_cli([sys.executable, *cli], env, base_url)
             print(f"second run: {second}", flush=True)
+            forced = run_cli([sys.executable, *cli, "--force"], env, base_url)
+            print(f"--force:    {forced}", flush=True)
             prof = str(work / "rerun.prof")
-            third = run_cli([sys.executable, "-m", "cProfile", "-o", prof, *cli], env, base_url)
+            third = run_cli([sys.executable, "-m", "cProfile", "-o", prof, *cli, "--force"], env, base_url)
             stages = profile_stages(prof)
         finally:
             server.terminate()
             server.wait(timeout=30)
         startup = import_seconds(env, work)
+        startup_datasets = import_seconds(env, work, "hf_vqa.pipeline")
         out_mb = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else 0
         out_mb = (out_mb or output.stat().st_size) / 2**20
     finally:
@@ -124,12 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         "first": first,
         "second": second,
         "second_vs_first": round(second["seconds"] / first["seconds"], 3),
-        "profiled_rerun": {
+        "forced": forced,
+        "forced_vs_first": round(forced["seconds"] / first["seconds"], 3),
+        "profiled_forced_rerun": {
             "seconds": third["seconds"],
             "requests": third["requests"],
             "stages_seconds": stages,
         },
         "python_startup_and_imports_seconds": startup,
+        "python_startup_and_pipeline_imports_seconds": startup_datasets,
         "command": " ".join(["benchmarks/rerun.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,8 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     cpu_imports = _cpu(resource.RUSAGE_SELF)
     ds = undecoded(hf_vqa.load_records(cfg["records"], cache_dir=cfg["ds_cache"]))
     c, n, num_proc = cfg["concurrency"], len(ds), cfg["num_proc"] if cfg["num_proc"] > 1 else None
-    vlm = hf_vqa.VLM(model="mock-vlm", base_url=cfg["base_url"], api_key_env="", max_concurrency=c,
+    # c is the total in flight: each of the num_proc worker processes gets c / num_proc
+    vlm = hf_vqa.VLM(model="mock-vlm", base_url=cfg["base_url"], api_key_env="", max_concurrency=c // (num_proc or 1),
                      cache_dir=cfg["store"], timeout=60.0)  # fmt: skip
     spec = PIPELINES["image-vqa"]
     kwargs = {  # what pipeline.run_pipeline passes for the generation step

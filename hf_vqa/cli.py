@@ -3,6 +3,10 @@
 A thin layer over `io`, `pipeline`, `export` and `card`. Bad arguments, unreadable inputs and a
 missing key give a one-line error and exit code 2; Ctrl-C exits 130 and says how to resume.
 
+A job that already finished (same command, input and output untouched, 0 failed rows) is answered
+from `jobs.py` before `datasets` is even imported: "up to date", nothing sent. `--force` runs it anyway.
+So this module imports only light modules at the top; the heavy ones load inside the functions.
+
 Example:
     $ python scripts/build_dataset.py image-vqa --input examples/sample/records.json --output out/ --mock
 """
@@ -20,28 +24,22 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli_publish import (
-    add_publish_arguments,
-    add_push_only_subcommand,
-    check_publish_args,
-    publish,
-    run_push_only,
-    select_shard,
-)
-from .client import drain_engines
-from .config import VLM
+from . import jobs
+from .cli_publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from .errors import HfVqaError
-from .export import export_records
-from .generate import image_settings
-from .io import load_input
-from .pipeline import FILTERS, PIPELINES, Summary, filter_rows, run_pipeline
-from .store import default_cache_dir
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
+    import datasets
+
     from .card import RunInfo
+    from .config import VLM
+    from .pipeline import Summary
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# the keys of pipeline.PIPELINES and pipeline.FILTERS, without importing datasets (a test checks)
+PIPELINE_NAMES = ("image-vqa", "context-vqa")
+FILTER_NAMES = ("grounded", "no-duplicate", "no-leak", "parsed")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="build_dataset.py", description="Turn images into VQA data with any OpenAI-compatible VLM."
     )
     sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser)
-    for name in PIPELINES:
+    for name in PIPELINE_NAMES:
         p = sub.add_parser(name, help=f"run the {name} pipeline")
         p.add_argument(
             "--input",
@@ -103,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--license", default="other")
         p.add_argument("--json-mode", action="store_true",
                        help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
-        p.add_argument("--filter", action="append", default=[], choices=sorted(FILTERS),
+        p.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
                        help="keep only rows passing this check (repeatable)")  # fmt: skip
         p.add_argument("--retry-failed", action="store_true",
                        help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
@@ -114,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["always", "auto"],
             help="use the bundled MOCK VLM (auto: only when no --base-url/$OPENAI_BASE_URL is set)",
         )
+        p.add_argument("--force", action="store_true",
+                       help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
         add_publish_arguments(p)
     add_push_only_subcommand(sub)
     return parser
@@ -126,9 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     mock_proc = None
     previous_handler = _quiet_workers_on_ctrl_c()
     try:
+        mock = _uses_mock(args)
+        job = jobs.job_key(args, mock=mock)  # before any work: the input as this run will read it
+        done = jobs.finished(job, args.output, args.cache_dir)
+        if done is not None:
+            _say(f"up to date: {args.output} (nothing sent; use --force to rebuild)")
+            _say(("MOCK " if mock else "") + "done: " + done)
+            return 0
+        from .cli_publish import check_publish_args, publish, select_shard
+        from .config import VLM
+        from .io import load_input
+        from .pipeline import filter_rows, run_pipeline
+
         check_publish_args(args)
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
-        if args.mock == "always" or (args.mock == "auto" and not base_url):
+        if mock:
             from .mock_server import start_subprocess
 
             mock_proc, base_url = start_subprocess()
@@ -182,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
             _remember(args.output, ds, vlm)
         code = publish(ds, args, info)
+        if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
+            jobs.remember(job, args.output, summary.line(), args.cache_dir)
         if summary.failed:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
                  "rerun this command with --retry-failed")  # fmt: skip
@@ -204,11 +218,19 @@ def main(argv: list[str] | None = None) -> int:
             mock_proc.wait(timeout=10)
 
 
+def _uses_mock(args: argparse.Namespace) -> bool:
+    """True when the bundled mock VLM answers: `--mock`, or `--mock auto` with no endpoint set."""
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+    return args.mock == "always" or (args.mock == "auto" and not base_url)
+
+
 def _interrupted() -> int:
+    client = sys.modules.get("hf_vqa.client")  # not imported: no request was ever sent
     with contextlib.suppress(
         KeyboardInterrupt
     ):  # replies on the wire are paid for: let them land in the store
-        drain_engines(timeout=3.0)
+        if client is not None:
+            client.drain_engines(timeout=3.0)
     sys.stderr.write(
         "\ninterrupted: finished replies are saved in the request store; "
         "rerun the same command to resume (only unfinished requests are sent).\n"
@@ -266,12 +288,16 @@ def _check_output(output: str) -> None:
 
 
 def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> RunInfo | None:
+    from .export import export_records
+
     out = Path(args.output)
     if out.suffix.lower() in (".json", ".jsonl"):
         export_records(ds, out)
         return None
     from .card import RunInfo, build_card  # imports huggingface_hub's card machinery: only when needed
     from .export import save_folder
+    from .generate import image_settings
+    from .pipeline import PIPELINES
 
     spec = PIPELINES[args.pipeline]
     info = RunInfo.from_run(
@@ -290,31 +316,26 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
     return info
 
 
-def _marker(output: str) -> Path:
-    out = Path(output)
-    return out / "README.md" if out.suffix.lower() not in (".json", ".jsonl") else out
-
-
 def _written_log(vlm: VLM) -> Path:
+    from .store import default_cache_dir
+
     return (Path(vlm.cache_dir) if vlm.cache_dir else default_cache_dir()) / "outputs.json"
 
 
-def _unchanged(output: str, ds, vlm: VLM) -> bool:
+def _unchanged(output: str, ds: datasets.Dataset, vlm: VLM) -> bool:
     """True when `output` still holds exactly what this run would write (same data fingerprint)."""
-    marker = _marker(output)
     try:
-        seen = json.loads(_written_log(vlm).read_text()).get(str(marker.resolve()))
-        return bool(seen) and seen == [ds._fingerprint, marker.stat().st_mtime_ns]
+        seen = json.loads(_written_log(vlm).read_text()).get(str(jobs.output_marker(output).resolve()))
+        return bool(seen) and seen == [ds._fingerprint, jobs.output_state(output)]
     except (OSError, ValueError):
         return False
 
 
-def _remember(output: str, ds, vlm: VLM) -> None:
+def _remember(output: str, ds: datasets.Dataset, vlm: VLM) -> None:
     log = _written_log(vlm)
     try:
         entries = json.loads(log.read_text()) if log.exists() else {}
-        marker = _marker(output)
-        entries[str(marker.resolve())] = [ds._fingerprint, marker.stat().st_mtime_ns]
+        entries[str(jobs.output_marker(output).resolve())] = [ds._fingerprint, jobs.output_state(output)]
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(json.dumps(entries))
     except (OSError, ValueError):

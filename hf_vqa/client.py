@@ -10,6 +10,11 @@ timeouts, dropped connections and malformed or empty replies (exponential backof
 the server's Retry-After). 400/401/403/404 are not retried. Every failure becomes a `Reply` with
 `error` set; no exception ever leaves the engine. Successful replies go to the durable store first.
 
+Transport: when `aiohttp` is installed (`openai[aiohttp]`, a dependency of hf_vqa) the SDK client uses
+its documented `openai.DefaultAioHttpClient`, which costs about half the CPU per request of the default
+httpx transport at high concurrency (see the README's benchmarks). `HF_VQA_HTTP=httpx` forces the
+default transport.
+
 Example:
     >>> engine = get_engine(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
     >>> engine.submit(key, body).result().text  # doctest: +SKIP
@@ -18,17 +23,20 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import email.utils
 import functools
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+import openai
 import tenacity
 
 from .config import VLM
@@ -39,14 +47,12 @@ from .progress import publish
 from .ratelimit import SharedBucket, estimate_tokens
 from .store import StoredReply, default_cache_dir, get_store
 
-if TYPE_CHECKING:
-    import openai
-
 NO_RETRY = {400, 401, 403, 404, 413, 422}
 MAX_RETRY_AFTER = 120.0
 BREAKER_THRESHOLD = 8
 BREAKER_PROBE_SECONDS = 15.0
-CONNECTIONS_PER_CLIENT = 16
+CONNECTIONS_PER_CLIENT = 16  # httpx transport only: its pool's scheduling cost grows with connections
+HTTP_ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's default transport (else aiohttp when installed)
 
 
 class _Admission:
@@ -126,6 +132,7 @@ class Engine:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="hf_vqa-engine", daemon=True)
         self._thread.start()
+        _ALL.add(self)
         self._clients: list[openai.AsyncOpenAI] = []
         self._limiter: AdaptiveLimiter | None = None
         self._inflight: dict[str, concurrent.futures.Future] = {}
@@ -165,7 +172,7 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
-        if _STOPPING.is_set():
+        if _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
             done.set_result(Reply(None, "interrupted before it was sent"))
             return done
@@ -242,8 +249,6 @@ class Engine:
         return estimate
 
     async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
-        import openai  # not at module level: ~0.8 s of imports that a fully cached rerun never needs
-
         now = time.monotonic()
         if self._breaker_open_until > now:
             raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
@@ -269,9 +274,9 @@ class Engine:
             if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
                 raise _Fatal(message, status) from None
             raise _Transient(message, status, _retry_after(err.response.headers)) from None
-        except openai.APITimeoutError:
-            raise _Transient(f"timed out after {self.vlm.timeout:g}s") from None
-        except openai.APIConnectionError as err:
+        except openai.APIConnectionError as err:  # APITimeoutError included
+            if _timed_out(err):
+                raise _Transient(f"timed out after {self.vlm.timeout:g}s") from None
             self._note_conn_failure(err)
             raise _Transient(f"connection error: {_cause(err)}") from None
         self._conn_failures = 0
@@ -281,21 +286,36 @@ class Engine:
         return reply
 
     def _client_for(self, key: str) -> openai.AsyncOpenAI:
-        """One of a few SDK clients, created lazily in this loop: each keeps a small connection pool,
-        because httpcore's request scheduling costs grow with connections x queued requests."""
-        import openai
-
+        """The SDK client(s), created lazily in this loop. With aiohttp, one client: its connector
+        schedules connections in O(1). With httpx, a few clients with small pools, because httpcore's
+        request scheduling costs grow with connections x queued requests."""
         if not self._clients:
             global _SDK_TAKES_CONTENT
             _SDK_TAKES_CONTENT = _sdk_takes_content()
-            count = max(1, -(-self.vlm.max_concurrency // CONNECTIONS_PER_CLIENT))
+            c = self.vlm.max_concurrency
+            if transport() == "aiohttp":
+                limits = _limits_class()(max_connections=c + 8, max_keepalive_connections=c + 8)
+                http_clients = [openai.DefaultAioHttpClient(limits=limits)]
+            else:
+                http_clients = [None] * max(1, -(-c // CONNECTIONS_PER_CLIENT))
             self._clients = [
-                openai.AsyncOpenAI(
-                    api_key=self._api_key, base_url=self.vlm.base_url, timeout=self.vlm.timeout, max_retries=0
-                )
-                for _ in range(count)
-            ]
+                openai.AsyncOpenAI(api_key=self._api_key, base_url=self.vlm.base_url, timeout=self.vlm.timeout,
+                                   max_retries=0, **({"http_client": http} if http is not None else {}))
+                for http in http_clients
+            ]  # fmt: skip
         return self._clients[hash(key) % len(self._clients)]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the SDK clients (their connections) and stop the loop thread. Safe to call twice."""
+        clients, self._clients = self._clients, []
+        if not self._loop.is_closed() and self._loop.is_running():
+
+            async def close_all() -> None:
+                await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _note_conn_failure(self, err: Exception) -> None:
         self._conn_failures += 1
@@ -304,13 +324,28 @@ class Engine:
             self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
 
 
+@functools.cache
+def transport() -> str:
+    """``"aiohttp"`` when the SDK's aiohttp transport can be used here, else ``"httpx"``.
+
+    Example:
+        >>> transport() in ("aiohttp", "httpx")
+        True
+    """
+    if os.environ.get(HTTP_ENV, "").strip().lower() == "httpx" or not hasattr(openai, "DefaultAioHttpClient"):
+        return "httpx"
+    try:
+        import aiohttp  # noqa: F401  (openai[aiohttp])
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
+
+
 def _sdk_takes_content() -> bool:
     """Older openai releases have no `content=` on `post()`; they get the body as a dict instead."""
     import inspect
 
-    from openai import AsyncOpenAI
-
-    return "content" in inspect.signature(AsyncOpenAI.post).parameters
+    return "content" in inspect.signature(openai.AsyncOpenAI.post).parameters
 
 
 _SDK_TAKES_CONTENT = True  # checked once, when the first client is made
@@ -323,6 +358,15 @@ def _response_class() -> type:
     except ImportError:  # pragma: no cover - depends on the installed openai
         from httpx import Response
     return Response
+
+
+@functools.cache
+def _limits_class() -> type:
+    try:
+        from httpx2 import Limits
+    except ImportError:  # pragma: no cover - depends on the installed openai
+        from httpx import Limits
+    return Limits
 
 
 def _parse(resp) -> Reply:
@@ -403,12 +447,22 @@ def redact(text: str, api_key: str) -> str:
     return text
 
 
+def _timed_out(err: BaseException) -> bool:
+    """Whether a transport error is really a timeout. The SDK's aiohttp transport maps every aiohttp
+    connection error (refused, dropped) to a timeout, so judge by the innermost cause instead."""
+    root, seen = err, 0
+    while seen < 8 and (root.__cause__ or root.__context__) is not None:
+        root, seen = root.__cause__ or root.__context__, seen + 1
+    return isinstance(root, TimeoutError) or "Timeout" in type(root).__name__
+
+
 def _cause(err: BaseException) -> str:
     cause = err.__cause__ or err.__context__
     return one_line(f"{type(cause).__name__}: {cause}" if cause else str(err))
 
 
 _ENGINES: dict[tuple, Engine] = {}
+_ALL: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine of this process, for close_engines
 _STOPPING = threading.Event()
 _LOCK = threading.Lock()
 
@@ -435,8 +489,28 @@ def drain_engines(timeout: float) -> int:
     return len(pending)
 
 
+def close_engines() -> None:
+    """Close every engine of this process (at exit, so no open connection is left for the GC to report).
+
+    Example:
+        >>> close_engines()  # the next `get_engine` call makes a fresh one
+    """
+    if os.getpid() != _PID[0]:
+        return
+    with _LOCK:
+        _ENGINES.clear()
+        engines = list(_ALL)
+        _ALL.clear()
+    for engine in engines:
+        engine.close(timeout=2.0)
+
+
 def _forget_after_fork() -> None:
     _ENGINES.clear()
+    _ALL.clear()
+    _PID[0] = os.getpid()
 
 
+_PID = [os.getpid()]
 os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(close_engines)

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,8 +26,8 @@ import datasets
 from datasets import Features, Image, List, Value
 
 from .errors import InputError
+from .stamps import IMAGE_EXTENSIONS, file_stamp, folder_stamp, image_files, input_kind
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 TURN = {"from": Value("string"), "value": Value("string")}
 
 
@@ -47,11 +46,10 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
         [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
     )
     features = Features({"image": List(Image(decode=False)), "conversation": List(TURN), **extra.features})
-    stat = path.stat()
     return datasets.Dataset.from_generator(
         _generate_records,
         # strings only: datasets treats list-valued gen_kwargs as shards
-        gen_kwargs={"path": str(path), "stamp": f"{stat.st_mtime_ns}:{stat.st_size}"},
+        gen_kwargs={"path": str(path), "stamp": file_stamp(path)},
         features=features,
         cache_dir=cache_dir,
     )
@@ -60,29 +58,22 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
 def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None) -> datasets.Dataset:
     """Every image file under `folder` (recursive, sorted), one per row, as `image: List(Image(decode=False))`."""
     folder = Path(folder).resolve()
-    files = _image_files(folder)
+    files = image_files(folder)
     if not files:
         listing = sorted(os.listdir(folder))[:10]
         raise InputError(f"no image files in {folder}", received=listing,
                          fix=f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")  # fmt: skip
-    stamp = hashlib.sha256(
-        "\n".join(f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in files).encode()
-    )
     return datasets.Dataset.from_generator(
         _generate_folder,
-        gen_kwargs={"folder": str(folder), "stamp": stamp.hexdigest()},
+        gen_kwargs={"folder": str(folder), "stamp": folder_stamp(files)},
         features=Features({"image": List(Image(decode=False)), "file_name": Value("string")}),
         cache_dir=cache_dir,
     )
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
 def _generate_folder(folder: str, stamp: str) -> Any:
     del stamp  # only part of the fingerprint
-    for p in _image_files(Path(folder)):
+    for p in image_files(Path(folder)):
         yield {"image": [str(p)], "file_name": str(p.relative_to(folder))}
 
 
@@ -123,20 +114,21 @@ def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
         >>> load_input("examples/sample/images")  # doctest: +SKIP
     """
     path = Path(source)
-    if path.is_file():
-        if path.suffix.lower() in (".json", ".jsonl"):
-            return load_records(path)
-        if path.suffix.lower() == ".parquet":
-            return datasets.Dataset.from_parquet(str(path))
+    kind = input_kind(source)  # the same dispatch as the CLI's up-to-date check (stamps.py)
+    if kind == "records":
+        return load_records(path)
+    if kind == "parquet":
+        return datasets.Dataset.from_parquet(str(path))
+    if kind == "file":
         raise InputError(
             f"don't know how to read {path}", fix="pass a .json/.jsonl records file, a folder or a Hub id"
         )
-    if path.is_dir():
-        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
-            loaded = datasets.load_from_disk(str(path))
-            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-        if any(path.glob("**/*.parquet")) or (path / "README.md").exists():
-            return datasets.load_dataset(str(path), split=split)
+    if kind == "saved":
+        loaded = datasets.load_from_disk(str(path))
+        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    if kind == "dataset":
+        return datasets.load_dataset(str(path), split=split)
+    if kind == "images":
         return load_image_folder(path)
     if path.suffix.lower() in (".json", ".jsonl") or (os.sep in source.strip("/") and source.count("/") != 1):
         raise InputError("input not found", received=source, fix="check the path")

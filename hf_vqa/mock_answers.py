@@ -2,8 +2,9 @@
 
 Every answer is computed from the request's images and prompt text, so a test can prove that row i's
 answer came from row i's image: each image gets a tag ``"<W>x<H> rgb(<R>,<G>,<B>)"`` (size and mean
-colour), and `parse_tags` finds those tags again in any answer. Also here: the server's `Settings`
-(fault table) and the compiled OpenAI request-schema check (`request_validator`).
+colour; images are checked and decoded in `hf_vqa.mock_images`), and `parse_tags` finds those tags
+again in any answer. Also here: the server's `Settings` (fault table). Request parsing and the schema
+check are in `hf_vqa.mock_requests`.
 
 Example:
     >>> from PIL import Image
@@ -16,33 +17,23 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import functools
 import hashlib
-import io
 import json
 import re
-import sys
 import time
 import uuid
-from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
-from PIL import Image, ImageFile, ImageStat
-
 from hf_vqa.errors import ConfigError
+from hf_vqa.mock_images import ImageInfo, decode_data_url
+from hf_vqa.mock_images import image_tag as image_tag  # re-exported (benchmarks, tests)
+from hf_vqa.mock_images import parse_tags as parse_tags
+from hf_vqa.mock_requests import load_schema as load_schema
+from hf_vqa.mock_requests import request_validator as request_validator
 
 FAULT_KINDS = ("429", "500", "503", "drop", "timeout", "malformed", "empty")
-TAG_RE = re.compile(r"(\d+)x(\d+) rgb\((\d+),\s*(\d+),\s*(\d+)\)")
 TOKENS_PER_IMAGE = 85
-DRAFT_MIN_PIXELS = 256 * 256  # JPEGs at least this big decode at half scale (see `_decoded_info`)
-OPENAI_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # what OpenAI's vision models accept
-_STRICT_B64 = sys.version_info >= (3, 11)  # binascii strict mode: validates and is ~2x faster
-_DATA_URL_RE = re.compile(r"data:(image/[A-Za-z0-9.+-]+);base64,", re.ASCII)
-_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 _WORD_RE = re.compile(r"\S+")
 _NAMES = ["Halden", "Marlow", "Quillon", "Ostrava", "Tessel", "Brennick", "Caldera", "Wrenfield"]
 _PLACES = [
@@ -99,155 +90,6 @@ class Settings:
         return {k: self.faults.get(k, 0.0) + self.fault_rate / len(FAULT_KINDS) for k in FAULT_KINDS}
 
 
-class _LongStr(str):
-    """A long string (a base64 image) whose repr is short, so schema error messages stay cheap."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"'{self[:32]}...' ({len(self)} chars)"
-
-
-def _wrap_long(obj: dict) -> dict:
-    for key, value in obj.items():
-        if type(value) is str and len(value) > 256:
-            obj[key] = _LongStr(value)
-    return obj
-
-
-def loads_request(raw: bytes) -> Any:
-    """`json.loads` for request bodies; long strings get a short repr. Example: ``loads_request(b'{}')``."""
-    return json.loads(raw, object_hook=_wrap_long)
-
-
-def request_key(body: Any) -> str:
-    """sha256 of the canonical JSON (sorted keys) of a request: equal requests give equal keys.
-
-    Long strings (base64 images) enter as their length and 64-bit ``hash()``: a few µs instead of
-    re-encoding and hashing ~150 KB per request. Keys are only compared within one process.
-    Example: ``request_key({"b": 1, "a": 2}) == request_key({"a": 2, "b": 1})`` → True.
-    """
-
-    def skeleton(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: skeleton(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [skeleton(v) for v in node]
-        return f"\x00long:{len(node)}:{hash(node)}" if isinstance(node, _LongStr) else node
-
-    text = json.dumps(skeleton(body), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def load_schema(name: str) -> dict:
-    """The bundled OpenAI schema, ``name`` = ``"request"`` or ``"response"``: ``load_schema("response")``."""
-    path = resources.files("hf_vqa").joinpath(f"data/create_chat_completion_{name}.schema.json")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _discriminated_one_of(schema: dict, one_of: Callable) -> Callable:
-    """A `oneOf` keyword that, when every branch requires property P with disjoint string enums (a
-    discriminator such as ``role`` or ``type``), validates only the branch the instance names. The
-    other branches cannot match then, so the result is the same, ~25x faster, with clearer errors."""
-    defs = schema.get("$defs", {})
-    tables: dict[int, tuple[str, dict[str, int]]] = {}
-
-    def resolve(branch: dict) -> dict:
-        ref = branch.get("$ref", "")
-        return defs.get(ref.rpartition("/")[2], {}) if ref.startswith("#/$defs/") else branch
-
-    def table(branches: list) -> tuple[str, dict[str, int]] | None:
-        resolved = [resolve(b) for b in branches]
-        for prop in sorted(set.intersection(*(set(r.get("required", [])) for r in resolved))):
-            enums = [r.get("properties", {}).get(prop, {}).get("enum") for r in resolved]
-            if not all(isinstance(e, list) and all(isinstance(v, str) for v in e) for e in enums):
-                continue
-            values = [v for e in enums for v in e]
-            if len(values) == len(set(values)):
-                return prop, {v: i for i, e in enumerate(enums) for v in e}
-        return None
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            branches = node.get("oneOf")
-            if isinstance(branches, list) and len(branches) > 1 and (found := table(branches)):
-                tables[id(branches)] = found
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-
-    def fast_one_of(validator: Any, branches: list, instance: Any, subschema: dict) -> Any:
-        found = tables.get(id(branches))
-        if found is not None and isinstance(instance, dict):
-            value = instance.get(found[0])
-            index = found[1].get(value) if isinstance(value, str) else None
-            if index is not None:
-                yield from validator.descend(instance, branches[index], schema_path=index)
-                return
-        yield from one_of(validator, branches, instance, subschema)
-
-    return fast_one_of
-
-
-@functools.lru_cache(maxsize=1)
-def request_validator() -> Callable[[Any], str | None]:
-    """Compile the request schema once; the result maps a body to an error message or None.
-
-    Example: ``request_validator()({"model": "m"})`` → ``"... 'messages' is a required property"``.
-    """
-    try:
-        import jsonschema
-    except ImportError:
-        raise ConfigError(
-            "the mock VLM validates every request with jsonschema, which is not installed",
-            received="ImportError: jsonschema",
-            fix="pip install 'hf_vqa[mock]'",
-        ) from None
-    schema = load_schema("request")
-    cls = jsonschema.validators.validator_for(schema, default=None)  # the draft named by "$schema"
-    if cls is None:
-        raise ConfigError(
-            "unknown JSON Schema draft", received=schema.get("$schema"), fix="use draft 2020-12"
-        )
-    cls.check_schema(schema)
-    extended = jsonschema.validators.extend(
-        cls, {"oneOf": _discriminated_one_of(schema, cls.VALIDATORS["oneOf"])}
-    )
-    validator = extended(schema)
-
-    def validate(body: Any) -> str | None:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(body))
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return f"request does not match the OpenAI chat completion schema at {where}: {error.message[:300]}"
-
-    return validate
-
-
-class ImageRejected(ValueError):
-    """An ``image_url`` part the mock refuses; the server turns it into an HTTP 400."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageInfo:
-    """What the mock "sees" in one image: size, mean RGB colour and the PIL format."""
-
-    width: int
-    height: int
-    rgb: tuple[int, int, int]
-    format: str
-
-    @property
-    def tag(self) -> str:
-        r, g, b = self.rgb
-        return f"{self.width}x{self.height} rgb({r},{g},{b})"
-
-
 @dataclasses.dataclass(frozen=True)
 class Completion:
     """One computed answer, before it is wrapped in an OpenAI response."""
@@ -259,75 +101,9 @@ class Completion:
     images: int
 
 
-def image_info(img: Image.Image) -> ImageInfo:
-    """Size and rounded mean RGB colour of `img`. Example: ``image_info(Image.new("L", (2, 2))).tag``."""
-    mean = ImageStat.Stat(img if img.mode == "RGB" else img.convert("RGB")).mean
-    r, g, b = (round(c) for c in mean[:3])
-    return ImageInfo(img.width, img.height, (r, g, b), img.format or "")
-
-
-def _decoded_info(img: ImageFile.ImageFile) -> ImageInfo:
-    """Decode `img` fully and describe it (size, mean colour, format).
-
-    JPEGs of at least `DRAFT_MIN_PIXELS` decode at half scale (libjpeg DCT scaling, ``draft``):
-    every block is still entropy-decoded, so corrupt or truncated data still fails, but the smaller
-    inverse DCT, colour conversion and histogram cost ~40% less. Each output pixel is the mean of a
-    2x2 block, so the mean colour moves by at most ~2 levels (clamping and rounding) from full size.
-    """
-    width, height, fmt = img.width, img.height, img.format or ""
-    if fmt == "JPEG" and width * height >= DRAFT_MIN_PIXELS:
-        img.draft(None, (-(-width // 2), -(-height // 2)))
-    img.load()
-    info = image_info(img)
-    return dataclasses.replace(info, width=width, height=height, format=fmt)
-
-
-def image_tag(img: Image.Image) -> str:
-    """The tag the mock writes for `img`: ``image_tag(Image.new("RGB", (4, 2)))`` → ``'4x2 rgb(0,0,0)'``."""
-    return image_info(img).tag
-
-
-def parse_tags(text: str) -> list[tuple[int, int, tuple[int, int, int]]]:
-    """All image tags in `text`, in order: ``parse_tags("1x2 rgb(3,4,5)")`` → ``[(1, 2, (3, 4, 5))]``."""
-    return [(int(w), int(h), (int(r), int(g), int(b))) for w, h, r, g, b in TAG_RE.findall(text)]
-
-
 def prompt_id(user_text: str) -> str:
     """``"prompt-"`` + the first 8 hex digits of sha1(user text). Example: ``prompt_id("hi")``."""
     return "prompt-" + hashlib.sha1(user_text.encode("utf-8")).hexdigest()[:8]
-
-
-def decode_data_url(url: str) -> ImageInfo:
-    """Decode a ``data:image/<type>;base64,...`` URL fully with PIL, or raise `ImageRejected`.
-
-    Example: ``decode_data_url("data:image/png;base64," + b64_png).tag``.
-    """
-    match = _DATA_URL_RE.match(url)
-    if match is None:
-        if url.startswith(("http://", "https://")):
-            raise ImageRejected(f"mock server does not fetch URLs (received: {url[:100]}); send a data: URL")
-        raise ImageRejected(f"image_url must be data:image/<type>;base64,... (received: {url[:60]!r})")
-    data = url[match.end() :]
-    try:
-        raw = binascii.a2b_base64(data, strict_mode=True) if _STRICT_B64 else base64.b64decode(data, True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageRejected(f"image_url data is not valid base64: {exc}") from None
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            if img.format not in OPENAI_FORMATS:
-                raise ImageRejected(
-                    f"like OpenAI, the mock accepts {OPENAI_FORMATS} images, not {img.format}"
-                )
-            info = _decoded_info(img)
-    except ImageRejected:
-        raise
-    except Exception as exc:
-        raise ImageRejected(f"image_url data is not a readable image: {exc}") from None
-    declared = _MIME_ALIASES.get(match.group(1).lower(), match.group(1).lower())
-    actual = Image.MIME.get(info.format, f"image/{info.format.lower()}")
-    if declared != actual:
-        raise ImageRejected(f"data URL says {declared} but the bytes are {info.format} ({actual})")
-    return info
 
 
 def count_words(text: str) -> int:

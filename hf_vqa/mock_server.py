@@ -1,8 +1,9 @@
 """A loopback, OpenAI-compatible mock VLM: a real HTTP/1.1 server built on ``asyncio.start_server``.
 
-Every request is validated against OpenAI's schema and every image is decoded; answers are computed
-from the images (`hf_vqa.mock_answers`). Latency, faults and a concurrency cap are injected on demand.
-Tests run it in-process; the CLI's ``--mock`` flag runs ``python -m hf_vqa.mock_server``.
+Every request is validated against OpenAI's schema (`hf_vqa.mock_requests`) and every distinct image
+is decoded (`hf_vqa.mock_images`); answers are computed from the images (`hf_vqa.mock_answers`).
+Latency, faults and a concurrency cap are injected on demand. Tests run it in-process; the CLI's
+``--mock`` flag runs ``python -m hf_vqa.mock_server``.
 
 Example:
     >>> with MockVLM(latency=0.01, faults={"500": 0.1}) as vlm:  # doctest: +SKIP
@@ -26,8 +27,10 @@ import threading
 from typing import Any
 
 from hf_vqa import mock_answers as answers
+from hf_vqa import mock_requests
 from hf_vqa.errors import ConfigError
-from hf_vqa.mock_answers import FAULT_KINDS, Settings, image_tag, parse_tags
+from hf_vqa.mock_answers import FAULT_KINDS, Settings
+from hf_vqa.mock_images import ImageRejected, image_tag, parse_tags
 
 __all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
 
@@ -88,7 +91,7 @@ class MockVLM:
         seed: int = 0,
         api_key: str | None = None,
     ) -> None:
-        self._validate = answers.request_validator()  # ConfigError when jsonschema is missing
+        self._validate = mock_requests.request_validator()  # ConfigError when jsonschema is missing
         self.settings = Settings(
             latency=latency,
             jitter=jitter,
@@ -136,7 +139,9 @@ class MockVLM:
 
     def _run(self, ready: threading.Event, failure: list[OSError]) -> None:
         loop = self._loop = asyncio.new_event_loop()
-        start = asyncio.start_server(self._connection, self.host, self.port, reuse_address=True, backlog=2048)
+        start = asyncio.start_server(  # limit: bodies up to 2 MiB are read without pausing the socket
+            self._connection, self.host, self.port, reuse_address=True, backlog=2048, limit=1 << 20
+        )
         try:
             server = loop.run_until_complete(start)
             self.port = server.sockets[0].getsockname()[1]
@@ -270,7 +275,7 @@ class MockVLM:
 
     async def _answer(self, settings: Settings, raw: bytes) -> _Reply | None:
         try:
-            body = answers.loads_request(raw)
+            body = mock_requests.loads_request(raw)
         except ValueError as exc:
             self._count("invalid")
             return _Reply.error(400, f"request body is not valid JSON: {exc}")
@@ -280,7 +285,7 @@ class MockVLM:
         if problem is None:
             try:
                 completion = answers.complete(body)
-            except answers.ImageRejected as exc:
+            except ImageRejected as exc:
                 problem = str(exc)
         if problem is not None:
             self._count("invalid")
@@ -289,7 +294,7 @@ class MockVLM:
             self._counts["images_decoded"] += completion.images
             draw, jitter = self._rng.random(), self._jitter_rng.uniform(-settings.jitter, settings.jitter)
         kind = settings.pick(draw)
-        key = answers.request_key(body) if kind is None else ""
+        key = mock_requests.request_key(body) if kind is None else ""
         with self._lock:
             self._counts[kind or "ok"] += 1
             if key:

@@ -16,6 +16,15 @@ import pytest
 from hf_vqa.mock_server import MockVLM, Settings
 
 
+@pytest.fixture(autouse=True)
+def _close_engines_after_each_test() -> Iterator[None]:
+    """Engines hold open connections; close them (and their loop threads) when each test ends."""
+    yield
+    from hf_vqa.client import close_engines
+
+    close_engines()
+
+
 @pytest.fixture
 def mock_vlm() -> Iterator[MockVLM]:
     """A started, fault-free `MockVLM`; use ``mock_vlm.base_url`` as the OpenAI base URL."""

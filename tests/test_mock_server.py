@@ -7,10 +7,12 @@ import hashlib
 import http.client
 import io
 import json
+import random
 import re
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,8 +21,17 @@ import openai
 import pytest
 from PIL import Image
 
+from hf_vqa import mock_images
 from hf_vqa.errors import ConfigError
-from hf_vqa.mock_answers import load_schema, request_validator
+from hf_vqa.mock_images import ImageMemo, ImageRejected
+from hf_vqa.mock_requests import (
+    Unsupported,
+    _wrap_long,
+    compile_checker,
+    load_schema,
+    loads_request,
+    request_validator,
+)
 from hf_vqa.mock_server import FAULT_KINDS, MockVLM, Settings, image_tag, parse_tags, start_subprocess
 
 RESPONSE_VALIDATOR = jsonschema.Draft202012Validator(load_schema("response"))
@@ -498,6 +509,187 @@ def test_keep_alive_reuses_one_connection(mock_vlm: MockVLM) -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in received
     assert mock_vlm.stats()["ok"] == 3
+
+
+# -- request path: image memo, compiled schema check, body parsing ---------------------------------
+def noise_data_url(size: tuple[int, int] = (64, 48)) -> str:
+    """A PNG of random pixels (unique to this call), as a data URL of ~12 KB."""
+    img = Image.frombytes("RGB", size, random.randbytes(size[0] * size[1] * 3))
+    return "data:image/png;base64," + base64.b64encode(image_bytes_of(img)).decode()
+
+
+def image_bytes_of(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_same_image_is_decoded_once_and_bad_image_rejected_every_time(
+    mock_vlm: MockVLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    analyze = mock_images.analyze_data_url
+    monkeypatch.setattr(mock_images, "analyze_data_url", lambda url: decoded.append(url) or analyze(url))
+    url = noise_data_url()
+    expected = image_tag(Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))))
+    api = client(mock_vlm)
+    for i in range(3):
+        result = api.chat.completions.create(model="m", messages=user(f"row {i}", url))
+        assert expected in result.choices[0].message.content
+    assert decoded == [url]  # decoded once; every request still counts its image
+    assert mock_vlm.stats()["images_decoded"] == 3 and mock_vlm.stats()["ok"] == 3
+    corrupt = "data:image/png;base64," + base64.b64encode(b"not an image" + random.randbytes(2000)).decode()
+    messages = []
+    for _ in range(2):
+        with pytest.raises(openai.BadRequestError, match="not a readable image") as info:
+            api.chat.completions.create(model="m", messages=user("hi", corrupt))
+        messages.append(info.value.body)
+    assert messages[0] == messages[1] and decoded == [url, corrupt]
+    assert mock_vlm.stats()["invalid"] == 2
+    same_bytes_other_url = url.replace("data:image/png", "data:image/x-png")
+    assert api.chat.completions.create(model="m", messages=user("alias", same_bytes_other_url))
+    assert decoded == [url, corrupt, same_bytes_other_url]  # the memo key is the exact URL string
+
+
+def test_image_memo_is_a_bounded_lru() -> None:
+    urls = [data_url((8 + i, 8), (10 * i, 0, 0)) for i in range(4)]
+    memo = ImageMemo(max_entries=2)
+    infos = [memo(u) for u in urls]
+    assert [i.tag for i in infos] == [mock_images.analyze_data_url(u).tag for u in urls]
+    assert memo.info() == {"hits": 0, "misses": 4, "entries": 2, "chars": len(urls[2]) + len(urls[3])}
+    assert memo(urls[3]) is infos[3] and memo(urls[2]) is infos[2]  # hits: the two most recent
+    memo(urls[0])  # evicted before: decoded again, and now evicts urls[3] (least recently used)
+    assert memo.info()["misses"] == 5 and memo.info()["entries"] == 2
+    memo(urls[3])
+    assert memo.info()["misses"] == 6
+    by_size = ImageMemo(max_entries=100, max_chars=len(urls[0]) + len(urls[1]) - 1)
+    for u in urls[:2]:
+        by_size(u)
+    assert by_size.info()["entries"] == 1 and by_size.info()["chars"] <= by_size.max_chars
+    tiny = ImageMemo(max_chars=30)
+    assert tiny(urls[0]).tag == infos[0].tag and tiny.info()["entries"] == 0  # too long to keep
+    for _ in range(2):  # a rejection is kept and raised again
+        with pytest.raises(ImageRejected, match="not valid base64"):
+            tiny("data:image/png;base64,@@@@")
+    assert tiny.info() == {"hits": 1, "misses": 2, "entries": 1, "chars": 26}
+
+
+RICH_BODY: dict[str, Any] = {
+    "model": "gpt-4o",
+    "temperature": 0.5,
+    "n": 2,
+    "max_tokens": 10,
+    "stop": ["a", "b"],
+    "frequency_penalty": -1.5,
+    "logit_bias": {"1": 2},
+    "metadata": {"k": "v"},
+    "stream_options": {"include_usage": True},
+    "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+    "service_tier": "auto",
+    "modalities": ["text"],
+    "audio": {"voice": "alloy", "format": "mp3"},
+    "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}, "strict": None}},
+        {"type": "custom", "custom": {"name": "c", "format": {"type": "text"}}},
+    ],
+    "tool_choice": {"type": "function", "function": {"name": "f"}},
+    "safety_identifier": "s",
+    "messages": [
+        {"role": "developer", "content": [{"type": "text", "text": "d"}]},
+        {"role": "system", "content": "s", "name": "n"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "t"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
+                {"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "content": "r", "tool_call_id": "1"},
+    ],
+}
+PALETTE = [None, True, 0, 1, 1.0, 2.5, -3.7, 129, "", "x", "user", "text", "a" * 65, [], ["x"], {}]
+PALETTE += [{"type": "text", "text": "x"}, {"role": "user", "content": "x"}, float("nan")]
+
+
+def mutations(body: Any, path: tuple = ()) -> Iterator[Any]:
+    """`body` with one node replaced by each `PALETTE` value, deleted, or given an extra member."""
+    if path:
+        yield from PALETTE
+    if isinstance(body, dict):
+        yield {**body, "zzz": 1}
+        for key, child in body.items():
+            yield {k: v for k, v in body.items() if k != key}
+            for changed in mutations(child, (*path, key)):
+                yield {**body, key: changed}
+    elif isinstance(body, list):
+        yield [*body, body[0] if body else 1]
+        for index, child in enumerate(body):
+            for changed in mutations(child, (*path, index)):
+                yield [*body[:index], changed, *body[index + 1 :]]
+
+
+def test_compiled_check_agrees_with_jsonschema() -> None:
+    schema = load_schema("request")
+    reference, check = jsonschema.Draft202012Validator(schema), compile_checker(schema)
+    bodies = [
+        RICH_BODY,
+        chat_body("x", data_url()),
+        *random.Random(0).sample(list(mutations(RICH_BODY)), 250),
+    ]
+    verdicts = [reference.is_valid(body) for body in bodies]
+    assert [check(body) for body in bodies] == verdicts
+    assert verdicts[:2] == [True, True] and 20 < sum(verdicts) < len(verdicts) - 20
+    for keyword in ({"pattern": "a"}, {"const": 1}, {"$ref": "http://example.com/s"}, {"type": "any"}):
+        with pytest.raises(Unsupported):
+            compile_checker({"$schema": schema["$schema"], **keyword})
+
+
+def test_loads_request_equals_json_loads_and_shares_long_urls() -> None:
+    url = noise_data_url()
+    body = json.dumps(chat_body("a\nb", url)).encode()
+    start = body.find(b'"data:')
+    raws = [body, body.replace(b'"a\\nb"', b'"\\u0000"'), json.dumps({"a": [url], url: 1}).encode()]
+    raws += [json.dumps({"t": '"' + url + '"', "u": url}).encode(), body[:-3], b"\xef\xbb\xbf" + body]
+    raws += [json.dumps({"u": url, "u2": url[:-1] + "\x01"}).encode(), json.dumps(url).encode()]
+    raws += [b'{"a": "' + url.encode() + b'", "a": "x"}', body.decode().encode("utf-16")]
+    raws += [json.dumps({"t": "\x000", "a": [url]}).encode()]  # text that looks like a slot
+    rng = random.Random(0)
+    for _ in range(300):  # single-byte damage around the lifted string
+        raw = bytearray(body)
+        where = rng.choice(
+            [start - 1, start, start + 1, start + 30, body.find(b'"', start + 1) + rng.randint(-1, 1)]
+        )
+        raw[where : where + rng.randint(0, 1)] = bytes([rng.choice(b'"\\\x00 a}')])
+        raws.append(bytes(raw))
+
+    def typed(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: typed(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [typed(v) for v in node]
+        return type(node).__name__, repr(node)
+
+    def parse(parser: Callable[[bytes], Any], raw: bytes) -> Any:
+        try:
+            return typed(parser(raw))
+        except ValueError as exc:
+            return "error", str(exc)
+
+    def reference(raw: bytes) -> Any:
+        return json.loads(raw, object_hook=_wrap_long)
+
+    for raw in raws:
+        assert parse(loads_request, raw) == parse(reference, raw), raw[:80]
+    first, second = loads_request(body), loads_request(body)
+    first_url, second_url = (b["messages"][0]["content"][1]["image_url"]["url"] for b in (first, second))
+    assert first_url == url and first_url is second_url  # lifted, and the same string object
+    assert repr(first_url).endswith(f"({len(url)} chars)")
 
 
 # -- construction, subprocess ----------------------------------------------------------------------
