@@ -114,6 +114,22 @@ def _gc_timer() -> Any:
     return lambda: [round(t, 3) for t in total]
 
 
+def _threads_cpu() -> dict[str, float]:
+    """CPU seconds per live thread of this process, by Python thread name (Linux /proc)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = names.get(int(task.name), "other")
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     """Load, map, check; return timings (runs in a fresh process, see `run_config`)."""
     cpu_boot = _cpu(resource.RUSAGE_SELF)
@@ -160,6 +176,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     t_map = time.perf_counter()
     cpu_b = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
+    threads = _threads_cpu()
     failed, misaligned = 0, 0
     for i, (text, error) in enumerate(zip(out["vqa"], out["vqa_error"])):
         if error is not None or text is None:
@@ -188,6 +205,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "cpu_ms_per_row_map": round(1000 * (cpu_b - cpu_a) / n, 3),
         "cpu_ms_per_row_process": round(1000 * cpu_total / n, 3),
         "cpu_seconds_process": round(cpu_total, 2),
+        "cpu_seconds_by_thread": {k: round(v, 2) for k, v in sorted(threads.items(), key=lambda kv: -kv[1])},
         "cpu_seconds_boot": round(cpu_boot, 2),
         "cpu_seconds_imports": round(cpu_imports - cpu_boot, 2),
         "load_seconds": round(t_load - t0, 2),

@@ -1,19 +1,16 @@
-"""The only module that talks HTTP to the VLM.
+"""The request engine: concurrency, retries, rate limits and the store around `transport.py`.
 
 One `Engine` per process and endpoint. It runs a private asyncio event loop in a background thread,
 so it works the same in scripts, in `num_proc` workers and inside Jupyter (whose own loop is
-already running). The `openai` client is created lazily inside that loop, after any fork.
+already running). The connection pool (`transport.py`) is created lazily inside that loop, after any fork.
 
-Each request: wait for a slot (adaptive concurrency, `limits.py`), POST through the SDK's low-level
-`client.post("/chat/completions", ..., cast_to=Response)`, and retry with tenacity on 429, 5xx,
-timeouts, dropped connections and malformed or empty replies (exponential backoff with jitter, or
-the server's Retry-After). 400/401/403/404 are not retried. Every failure becomes a `Reply` with
-`error` set; no exception ever leaves the engine. Successful replies go to the durable store first.
+Each request: wait for a slot (adaptive concurrency, `limits.py`), POST the prepared JSON bytes, and
+retry with tenacity on 429, 5xx, timeouts, dropped connections and malformed or empty replies
+(exponential backoff with jitter, or the server's Retry-After). 400/401/403/404 are not retried.
+Every failure becomes a `Reply` with `error` set; no exception ever leaves the engine. Successful
+replies go to the durable store first.
 
-Transport: when `aiohttp` is installed (`openai[aiohttp]`, a dependency of hf_vqa) the SDK client uses
-its documented `openai.DefaultAioHttpClient`, which costs about half the CPU per request of the default
-httpx transport at high concurrency (see the README's benchmarks). `HF_VQA_HTTP=httpx` forces the
-default transport.
+HTTP itself is `transport.py`: the SDK configures the connection, and one POST is sent per attempt.
 
 Example:
     >>> engine = get_engine(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
@@ -24,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import contextlib
 import email.utils
-import functools
 import json
+import logging
 import os
 import threading
 import time
@@ -36,7 +34,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import openai
 import tenacity
 
 from .config import VLM
@@ -46,13 +43,13 @@ from .progress import ENV as PROGRESS_ENV
 from .progress import publish
 from .ratelimit import SharedBucket, estimate_tokens
 from .store import StoredReply, default_cache_dir, get_store
+from .transport import Transport, TransportError
 
+_log = logging.getLogger(__name__)
 NO_RETRY = {400, 401, 403, 404, 413, 422}
 MAX_RETRY_AFTER = 120.0
 BREAKER_THRESHOLD = 8
 BREAKER_PROBE_SECONDS = 15.0
-CONNECTIONS_PER_CLIENT = 16  # httpx transport only: its pool's scheduling cost grows with connections
-HTTP_ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's default transport (else aiohttp when installed)
 
 
 class _Admission:
@@ -133,9 +130,11 @@ class Engine:
         self._thread = threading.Thread(target=self._loop.run_forever, name="hf_vqa-engine", daemon=True)
         self._thread.start()
         _ALL.add(self)
-        self._clients: list[openai.AsyncOpenAI] = []
+        self._transport: Transport | None = None  # made in the loop, at the first request
         self._limiter: AdaptiveLimiter | None = None
         self._inflight: dict[str, concurrent.futures.Future] = {}
+        self._queue: collections.deque = collections.deque()
+        self._queue_lock, self._wake_pending = threading.Lock(), False
         # Backpressure: at most this many prepared requests (image data included) exist at once.
         self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
         self._conn_failures = 0
@@ -177,10 +176,32 @@ class Engine:
             done.set_result(Reply(None, "interrupted before it was sent"))
             return done
         self._admit.acquire()
-        fut = asyncio.run_coroutine_threadsafe(self._run(key, body, payload), self._loop)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
         self._inflight[key] = fut
         fut.add_done_callback(lambda _f, k=key: self._finished(k))
+        with self._queue_lock:  # one loop wake-up per burst of submissions, not one per request
+            self._queue.append((fut, key, body, payload))
+            wake, self._wake_pending = not self._wake_pending, True
+        if wake:
+            self._loop.call_soon_threadsafe(self._start_queued)
         return fut
+
+    def _start_queued(self) -> None:
+        """In the loop: start a task for every queued submission."""
+        with self._queue_lock:
+            queued, self._queue, self._wake_pending = self._queue, collections.deque(), False
+        for fut, key, body, payload in queued:
+            self._loop.create_task(self._run_into(fut, key, body, payload))
+
+    async def _run_into(self, fut: concurrent.futures.Future, key: str, body: dict, payload) -> None:
+        try:
+            reply = await self._run(key, body, payload)
+        except BaseException as err:  # cancelled at shutdown; `_run` itself never raises
+            reply = Reply(None, f"not sent: {type(err).__name__}")
+            if not isinstance(err, Exception):
+                fut.set_result(reply)
+                raise
+        fut.set_result(reply)
 
     def _finished(self, key: str) -> None:
         self._inflight.pop(key, None)
@@ -253,68 +274,49 @@ class Engine:
         if self._breaker_open_until > now:
             raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
                          f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
-        client = self._client_for(key)
+        if self._transport is None:
+            self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
+                                             max_connections=self.vlm.max_concurrency + 8)  # fmt: skip
+        content = payload() if payload is not None else json.dumps(body, ensure_ascii=False).encode()
         self.stats.sent += 1
+        started = time.monotonic()
         try:
-            if payload is None or not _SDK_TAKES_CONTENT:
-                resp = await client.post("/chat/completions", body=body if payload is None else json.loads(payload()),
-                                         cast_to=_response_class())  # fmt: skip
-            else:
-                resp = await client.post("/chat/completions", content=payload(), cast_to=_response_class(),
-                                         options={"headers": {"Content-Type": "application/json"}})  # fmt: skip
-        except openai.APIStatusError as err:
-            self._conn_failures = 0
-            status = err.status_code
-            message = _error_message(err, self._api_key)
-            if status == 429:
-                self.stats.rate_limited += 1
-                retry_after = _retry_after(err.response.headers)
-                self._limiter.on_rate_limited(retry_after)
-                raise _Transient(message, status, retry_after) from None
-            if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
-                raise _Fatal(message, status) from None
-            raise _Transient(message, status, _retry_after(err.response.headers)) from None
-        except openai.APIConnectionError as err:  # APITimeoutError included
-            if _timed_out(err):
+            resp = await self._transport.post(content, spread=hash(key))
+        except TransportError as err:  # refused, dropped, timed out
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url,
+                           len(content), key, time.monotonic() - started, err)  # fmt: skip
+            if err.timeout:
                 raise _Transient(f"timed out after {self.vlm.timeout:g}s") from None
             self._note_conn_failure(err)
-            raise _Transient(f"connection error: {_cause(err)}") from None
+            raise _Transient(f"connection error: {err}") from None
         self._conn_failures = 0
         self._breaker_open_until = 0.0
+        status = resp.status
+        if _log.isEnabledFor(logging.DEBUG):  # never the headers: they carry the key
+            _log.debug("POST %s (%d bytes, key %.12s) -> HTTP %d in %.3fs", self._transport.url, len(content),
+                       key, status, time.monotonic() - started)  # fmt: skip
+        if status >= 400:
+            message = _error_message(resp, self._api_key)
+            if status == 429:
+                self.stats.rate_limited += 1
+                retry_after = _retry_after(resp.headers)
+                self._limiter.on_rate_limited(retry_after)
+                raise _Transient(message, status, retry_after)
+            if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
+                raise _Fatal(message, status)
+            raise _Transient(message, status, _retry_after(resp.headers))
         reply = _parse(resp)
         self._limiter.on_success()
         return reply
 
-    def _client_for(self, key: str) -> openai.AsyncOpenAI:
-        """The SDK client(s), created lazily in this loop. With aiohttp, one client: its connector
-        schedules connections in O(1). With httpx, a few clients with small pools, because httpcore's
-        request scheduling costs grow with connections x queued requests."""
-        if not self._clients:
-            global _SDK_TAKES_CONTENT
-            _SDK_TAKES_CONTENT = _sdk_takes_content()
-            c = self.vlm.max_concurrency
-            if transport() == "aiohttp":
-                limits = _limits_class()(max_connections=c + 8, max_keepalive_connections=c + 8)
-                http_clients = [openai.DefaultAioHttpClient(limits=limits)]
-            else:
-                http_clients = [None] * max(1, -(-c // CONNECTIONS_PER_CLIENT))
-            self._clients = [
-                openai.AsyncOpenAI(api_key=self._api_key, base_url=self.vlm.base_url, timeout=self.vlm.timeout,
-                                   max_retries=0, **({"http_client": http} if http is not None else {}))
-                for http in http_clients
-            ]  # fmt: skip
-        return self._clients[hash(key) % len(self._clients)]
-
     def close(self, timeout: float = 5.0) -> None:
-        """Close the SDK clients (their connections) and stop the loop thread. Safe to call twice."""
-        clients, self._clients = self._clients, []
+        """Close the connections and stop the loop thread. Safe to call twice."""
+        transport, self._transport = self._transport, None
         if not self._loop.is_closed() and self._loop.is_running():
-
-            async def close_all() -> None:
-                await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
-
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(timeout)
+                if transport is not None:
+                    asyncio.run_coroutine_threadsafe(transport.aclose(), self._loop).result(timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _note_conn_failure(self, err: Exception) -> None:
@@ -324,53 +326,8 @@ class Engine:
             self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
 
 
-@functools.cache
-def transport() -> str:
-    """``"aiohttp"`` when the SDK's aiohttp transport can be used here, else ``"httpx"``.
-
-    Example:
-        >>> transport() in ("aiohttp", "httpx")
-        True
-    """
-    if os.environ.get(HTTP_ENV, "").strip().lower() == "httpx" or not hasattr(openai, "DefaultAioHttpClient"):
-        return "httpx"
-    try:
-        import aiohttp  # noqa: F401  (openai[aiohttp])
-    except ImportError:
-        return "httpx"
-    return "aiohttp"
-
-
-def _sdk_takes_content() -> bool:
-    """Older openai releases have no `content=` on `post()`; they get the body as a dict instead."""
-    import inspect
-
-    return "content" in inspect.signature(openai.AsyncOpenAI.post).parameters
-
-
-_SDK_TAKES_CONTENT = True  # checked once, when the first client is made
-
-
-@functools.cache
-def _response_class() -> type:
-    try:  # openai>=3 ships on httpx2; older releases on httpx
-        from httpx2 import Response
-    except ImportError:  # pragma: no cover - depends on the installed openai
-        from httpx import Response
-    return Response
-
-
-@functools.cache
-def _limits_class() -> type:
-    try:
-        from httpx2 import Limits
-    except ImportError:  # pragma: no cover - depends on the installed openai
-        from httpx import Limits
-    return Limits
-
-
 def _parse(resp) -> Reply:
-    status = resp.status_code
+    status = resp.status
     try:
         data = json.loads(resp.content)
         choice = data["choices"][0]
@@ -429,10 +386,21 @@ def _retry_after(headers) -> float | None:
         return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
 
 
-def _error_message(err: openai.APIStatusError, api_key: str = "") -> str:
-    body = err.body if isinstance(err.body, dict) else {}
-    message = body.get("message") or (body.get("error") or {}).get("message") if body else None
-    return one_line(redact(str(message or err.message or err.response.reason_phrase or "error"), api_key))
+def _error_message(resp, api_key: str = "") -> str:
+    """The server's own error message from an error response (OpenAI's ``{"error": {"message"}}`` or
+    a plain ``{"message"}``), else its reason phrase, on one line and without the API key."""
+    try:
+        data = json.loads(resp.content)
+    except ValueError:
+        data = None
+    message = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = (error.get("message") if isinstance(error, dict) else error) or data.get("message")
+    if not message:
+        text = resp.content[:200].decode("utf-8", "replace").strip() if resp.content else ""
+        message = text if text and not text.startswith(("{", "<")) else (resp.reason or "error")
+    return one_line(redact(str(message), api_key))
 
 
 def redact(text: str, api_key: str) -> str:
@@ -445,15 +413,6 @@ def redact(text: str, api_key: str) -> str:
     if api_key and api_key != "EMPTY" and len(api_key) >= 8:
         text = text.replace(api_key, "<redacted>")
     return text
-
-
-def _timed_out(err: BaseException) -> bool:
-    """Whether a transport error is really a timeout. The SDK's aiohttp transport maps every aiohttp
-    connection error (refused, dropped) to a timeout, so judge by the innermost cause instead."""
-    root, seen = err, 0
-    while seen < 8 and (root.__cause__ or root.__context__) is not None:
-        root, seen = root.__cause__ or root.__context__, seen + 1
-    return isinstance(root, TimeoutError) or "Timeout" in type(root).__name__
 
 
 def _cause(err: BaseException) -> str:

@@ -171,6 +171,10 @@ class MockVLM:
             extra = {"in_flight": self._in_flight, "max_in_flight": self._max_in_flight}
             return {**self._counts, **extra, "duplicates": self._duplicates, "unique_ok": len(self._answered)}
 
+    def last_headers(self) -> dict[str, str]:
+        """The headers (lower-case names) of the last chat request: ``vlm.last_headers()["user-agent"]``."""
+        return dict(getattr(self, "_last_headers", {}))
+
     def reset(self) -> None:
         """Zero all counters and re-seed the fault RNG (also ``POST /_reset``)."""
         with self._lock:
@@ -254,6 +258,7 @@ class MockVLM:
     async def _chat(self, headers: dict[str, str], raw: bytes) -> _Reply | None:
         settings = self.settings
         self._count("requests")
+        self._last_headers = headers
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             self._count("unauthorized")
             return _Reply.error(401, "Incorrect API key provided to the mock VLM", code="invalid_api_key")

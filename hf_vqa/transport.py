@@ -1,0 +1,179 @@
+"""The only code that sends HTTP to the VLM: one POST of prepared JSON bytes, one `Response` back.
+
+The `openai` SDK configures the connection: `AsyncOpenAI` normalises the base URL and gives the
+headers (the key, organisation and project from the environment, the user agent). The bytes then go
+out through `aiohttp` (installed with `openai[aiohttp]`; the same library as the SDK's documented
+`DefaultAioHttpClient`), or, without it or with ``HF_VQA_HTTP=httpx``, through the SDK's own httpx
+client factory (`openai.DefaultAsyncHttpxClient`). The SDK's request layer is skipped on purpose: at
+high concurrency it costs more client CPU per request than the HTTP itself (README, "Benchmarks").
+
+Everything here runs inside the engine's event loop (`client.py`); `Transport.open` must be called
+there, because connection pools belong to the loop that made them.
+
+Example:
+    >>> t = Transport.open("http://127.0.0.1:8000/v1", "sk-...", max_connections=64, timeout=60)  # doctest: +SKIP
+    >>> (await t.post(b'{"model": "m", "messages": []}')).status  # doctest: +SKIP
+    200
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's httpx client (else aiohttp when installed)
+CONNECTIONS_PER_HTTPX_CLIENT = 16  # httpcore's per-request scheduling work grows with the pool's size
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the engine needs of a reply: status, headers (case-insensitive `get`) and the body."""
+
+    status: int
+    headers: Any
+    content: bytes
+    reason: str = ""
+
+
+class TransportError(Exception):
+    """The request got no HTTP reply: refused, dropped, timed out or broken. `timeout` says which."""
+
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (str(self), self.timeout)
+
+
+def _rebuild(message: str, timeout: bool) -> TransportError:
+    return TransportError(message, timeout=timeout)
+
+
+@functools.cache
+def kind() -> str:
+    """``"aiohttp"`` when it can be used here, else ``"httpx"``.
+
+    Example:
+        >>> kind() in ("aiohttp", "httpx")
+        True
+    """
+    if os.environ.get(ENV, "").strip().lower() == "httpx":
+        return "httpx"
+    try:
+        import aiohttp  # noqa: F401  (openai[aiohttp])
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
+
+
+@functools.cache
+def httpx_module() -> Any:
+    """The httpx package the installed SDK is built on: ``httpx2`` for openai>=3, else ``httpx``."""
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    return importlib.import_module(base.__module__.split(".")[0])
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, ``NO_PROXY``) names for
+    `url`, as httpx would pick it, or None.
+
+    Example:
+        >>> _proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None  # without HTTP_PROXY set
+        True
+    """
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+class Transport:
+    """Sends POSTs to one endpoint's ``/chat/completions`` over a pool of `max_connections`."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        senders: list[Any],
+        timeout: float,
+        kind: str,
+        proxy: str | None,
+    ) -> None:
+        self.url, self.headers, self.timeout, self.kind, self.proxy = url, headers, timeout, kind, proxy
+        self._senders = senders
+
+    @classmethod
+    def open(
+        cls, base_url: str, api_key: str, *, max_connections: int, timeout: float, use: str | None = None
+    ) -> Transport:
+        """Build the pool (inside the running event loop). `use` overrides `kind()`."""
+        use = use or kind()
+        hx = httpx_module()
+        if use == "aiohttp":
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=max_connections, ssl=hx.create_ssl_context())
+            timeouts = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+            # trust_env=False: aiohttp would look the proxy up again on every request (in a thread);
+            # `_proxy_for` reads the same environment once instead
+            senders: list[Any] = [
+                aiohttp.ClientSession(connector=connector, timeout=timeouts, trust_env=False)
+            ]
+        else:
+            per = hx.Limits(max_connections=CONNECTIONS_PER_HTTPX_CLIENT,
+                            max_keepalive_connections=CONNECTIONS_PER_HTTPX_CLIENT)  # fmt: skip
+            count = max(1, -(-max_connections // CONNECTIONS_PER_HTTPX_CLIENT))
+            senders = [openai.DefaultAsyncHttpxClient(limits=per, timeout=timeout) for _ in range(count)]
+        sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        url = str(sdk.base_url).rstrip("/") + "/chat/completions"
+        headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
+        headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
+        return cls(url, headers, senders, timeout, use, proxy=_proxy_for(url) if use == "aiohttp" else None)
+
+    async def post(self, content: bytes, spread: int = 0) -> Response:
+        """POST `content`; raises `TransportError` when no HTTP reply came back. `spread` picks one of
+        several httpx pools (any int, e.g. a hash of the request)."""
+        if self.kind == "aiohttp":
+            return await self._post_aiohttp(content)
+        return await self._post_httpx(self._senders[spread % len(self._senders)], content)
+
+    async def _post_aiohttp(self, content: bytes) -> Response:
+        import asyncio
+
+        import aiohttp
+
+        session = self._senders[0]
+        try:
+            async with session.post(self.url, data=content, headers=self.headers, proxy=self.proxy) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body, resp.reason or "")
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+
+    async def _post_httpx(self, client: Any, content: bytes) -> Response:
+        hx = httpx_module()
+        try:
+            resp = await client.post(self.url, content=content, headers=self.headers, timeout=self.timeout)
+        except hx.TimeoutException as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
+        except hx.HTTPError as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+        return Response(resp.status_code, resp.headers, resp.content, resp.reason_phrase or "")
+
+    async def aclose(self) -> None:
+        """Close every pool (their connections)."""
+        for sender in self._senders:
+            await (sender.close() if self.kind == "aiohttp" else sender.aclose())
+        self._senders = []
