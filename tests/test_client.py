@@ -103,37 +103,3 @@ def test_one_engine_per_process_and_settings(tmp_path):
     assert get_engine(vlm) is get_engine(vlm)
     assert get_engine(vlm) is not get_engine(VLM(model="n", base_url="http://127.0.0.1:9/v1", api_key_env="",
                                                  cache_dir=str(tmp_path)))  # fmt: skip
-
-
-def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeypatch):
-    """The SDK configures the connection: auth, organisation (from the environment) and user agent."""
-    monkeypatch.setenv("HFV_TEST_KEY", "sk-test-0123456789")
-    monkeypatch.setenv("OPENAI_ORG_ID", "org-hfvqa")
-    engine = Engine(
-        VLM(model="m", base_url=mock_vlm.base_url, api_key_env="HFV_TEST_KEY", cache_dir=str(tmp_path))
-    )
-    assert engine.submit("k", body()).result(10).error is None
-    headers = {k.lower(): v for k, v in mock_vlm.last_headers().items()}
-    assert headers["authorization"] == "Bearer sk-test-0123456789"
-    assert headers["openai-organization"] == "org-hfvqa"
-    assert headers["user-agent"].startswith("AsyncOpenAI/Python")
-    assert headers["content-type"] == "application/json"
-
-
-@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
-def test_both_transports_send_retry_and_classify_errors(
-    tmp_path, make_mock_vlm, free_tcp_port, monkeypatch, kind
-):
-    import hf_vqa.transport as transport
-
-    monkeypatch.setattr(transport, "kind", lambda: kind)
-    server = make_mock_vlm(faults={"drop": 0.6}, seed=3)
-    engine = engine_for(server, tmp_path, max_retries=20)
-    replies = [f.result(60) for f in [engine.submit(f"k{i}", body(str(i))) for i in range(10)]]
-    drops = server.stats()["drop"]
-    assert drops >= 3 and all(r.error is None for r in replies)  # every dropped connection was retried
-    assert sum(r.attempts for r in replies) == 10 + drops
-    down = Engine(VLM(model="m", base_url=f"http://127.0.0.1:{free_tcp_port}/v1", api_key_env="", max_retries=0,
-                      cache_dir=str(tmp_path)))  # fmt: skip
-    error = down.submit("never-sent-before", body()).result(30).error
-    assert "connection error" in error and "timed out" not in error  # refused is not a timeout
