@@ -313,10 +313,18 @@ class Engine:
     def close(self, timeout: float = 5.0) -> None:
         """Close the connections and stop the loop thread. Safe to call twice."""
         transport, self._transport = self._transport, None
+
+        async def shutdown() -> None:  # end every task (progress publisher, stragglers), then the pool
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if transport is not None:
+                await transport.aclose()
+
         if not self._loop.is_closed() and self._loop.is_running():
             with contextlib.suppress(Exception):
-                if transport is not None:
-                    asyncio.run_coroutine_threadsafe(transport.aclose(), self._loop).result(timeout)
+                asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _note_conn_failure(self, err: Exception) -> None:
