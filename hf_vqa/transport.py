@@ -79,6 +79,12 @@ def httpx_module() -> Any:
     return importlib.import_module(base.__module__.split(".")[0])
 
 
+def _never_sends(request: Any) -> Any:
+    raise RuntimeError(
+        f"hf_vqa sends through transport.py, not the SDK's client (got {request.method} {request.url})"
+    )
+
+
 def _proxy_for(url: str) -> str | None:
     """The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, ``NO_PROXY``) names for
     `url`, as httpx would pick it, or None.
@@ -122,7 +128,7 @@ class Transport:
         if use == "aiohttp":
             import aiohttp
 
-            connector = aiohttp.TCPConnector(limit=max_connections, ssl=hx.create_ssl_context())
+            connector = aiohttp.TCPConnector(limit=max_connections)  # TLS: aiohttp's verified default
             timeouts = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
             # trust_env=False: aiohttp would look the proxy up again on every request (in a thread);
             # `_proxy_for` reads the same environment once instead
@@ -134,7 +140,10 @@ class Transport:
                             max_keepalive_connections=CONNECTIONS_PER_HTTPX_CLIENT)  # fmt: skip
             count = max(1, -(-max_connections // CONNECTIONS_PER_HTTPX_CLIENT))
             senders = [openai.DefaultAsyncHttpxClient(limits=per, timeout=timeout) for _ in range(count)]
-        sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        # The SDK only configures: its HTTP client here refuses to send (and loads no CA bundle).
+        config_only = hx.AsyncClient(transport=hx.MockTransport(_never_sends), trust_env=False)
+        sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
+                                 http_client=config_only)  # fmt: skip
         url = str(sdk.base_url).rstrip("/") + "/chat/completions"
         headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
         headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
