@@ -24,7 +24,6 @@ import atexit
 import collections
 import concurrent.futures
 import contextlib
-import email.utils
 import json
 import logging
 import os
@@ -41,12 +40,11 @@ from .limits import AdaptiveLimiter
 from .progress import ENV as PROGRESS_ENV
 from .progress import publish
 from .ratelimit import SharedBucket, estimate_tokens
+from .replies import Fatal, Reply, Stop, Transient, judge, redact, wait
 from .store import StoredReply, default_cache_dir, get_store
 from .transport import Transport, TransportError
 
 _log = logging.getLogger(__name__)
-NO_RETRY = {400, 401, 403, 404, 413, 422}
-MAX_RETRY_AFTER = 120.0
 BREAKER_THRESHOLD = 8
 BREAKER_PROBE_SECONDS = 15.0
 
@@ -74,19 +72,6 @@ class _Admission:
                 self._cond.notify_all()
 
 
-@dataclass(frozen=True)
-class Reply:
-    """The outcome of one request: `text`, or `error` (a one-line reason)."""
-
-    text: str | None
-    error: str | None = None
-    finish_reason: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    attempts: int = 0
-    cached: bool = False
-
-
 @dataclass
 class EngineStats:
     """Counters for progress display and summaries (this process only)."""
@@ -101,20 +86,6 @@ class EngineStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
-
-
-class _Transient(Exception):
-    """A retryable failure inside the engine (never leaves it)."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status, self.retry_after = status, retry_after
-
-
-class _Fatal(Exception):
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 class Engine:
@@ -226,13 +197,13 @@ class Engine:
         try:
             try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
                 reply = await self._attempt(key, body, payload)
-            except _Transient as err:
+            except Transient as err:
                 first = err
             if first is not None:
                 retrying = tenacity.AsyncRetrying(
-                    stop=_Stop(self.vlm.max_retries, self.vlm.rate_limit_wait),
-                    wait=_wait,
-                    retry=tenacity.retry_if_exception_type(_Transient),
+                    stop=Stop(self.vlm.max_retries, self.vlm.rate_limit_wait),
+                    wait=wait,
+                    retry=tenacity.retry_if_exception_type(Transient),
                     reraise=True,
                 )
                 async for attempt in retrying:
@@ -251,9 +222,9 @@ class Engine:
                                                 reply.completion_tokens, attempts))  # fmt: skip
             return Reply(reply.text, None, reply.finish_reason, reply.prompt_tokens,
                          reply.completion_tokens, attempts)  # fmt: skip
-        except (_Transient, _Fatal) as err:
+        except (Transient, Fatal) as err:
             error = RequestError(str(err), status=err.status, attempts=attempts,
-                                 retryable=isinstance(err, _Transient))  # fmt: skip
+                                 retryable=isinstance(err, Transient))  # fmt: skip
         except Exception as err:  # never let anything escape the engine
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
         self.stats.failed += 1
@@ -286,7 +257,7 @@ class Engine:
     async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         now = time.monotonic()
         if self._breaker_open_until > now:
-            raise _Fatal(f"endpoint unreachable: {self._last_conn_error} "
+            raise Fatal(f"endpoint unreachable: {self._last_conn_error} "
                          f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
         if self._transport is None:
             self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
@@ -301,26 +272,22 @@ class Engine:
                 _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url,
                            len(content), key, time.monotonic() - started, err)  # fmt: skip
             if err.timeout:
-                raise _Transient(f"timed out after {self.vlm.timeout:g}s") from None
+                raise Transient(f"timed out after {self.vlm.timeout:g}s") from None
             self._note_conn_failure(err)
-            raise _Transient(f"connection error: {err}") from None
+            raise Transient(f"connection error: {err}") from None
         self._conn_failures = 0
         self._breaker_open_until = 0.0
         status = resp.status
         if _log.isEnabledFor(logging.DEBUG):  # never the headers: they carry the key
             _log.debug("POST %s (%d bytes, key %.12s) -> HTTP %d in %.3fs", self._transport.url, len(content),
                        key, status, time.monotonic() - started)  # fmt: skip
-        if status >= 400:
-            message = _error_message(resp, self._api_key)
-            if status == 429:
+        try:
+            reply = judge(resp, self._api_key)
+        except Transient as err:
+            if err.status == 429:
                 self.stats.rate_limited += 1
-                retry_after = _retry_after(resp.headers)
-                self._limiter.on_rate_limited(retry_after)
-                raise _Transient(message, status, retry_after)
-            if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
-                raise _Fatal(message, status)
-            raise _Transient(message, status, _retry_after(resp.headers))
-        reply = _parse(resp)
+                self._limiter.on_rate_limited(err.retry_after)
+            raise
         self._limiter.on_success()
         return reply
 
@@ -347,95 +314,6 @@ class Engine:
         self._last_conn_error = _cause(err)
         if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
             self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
-
-
-def _parse(resp) -> Reply:
-    status = resp.status
-    try:
-        data = json.loads(resp.content)
-        choice = data["choices"][0]
-        text = choice["message"].get("content")
-        usage = data.get("usage") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise _Transient(f"malformed reply (HTTP {status}): {resp.content[:80]!r}", status) from None
-    if not text or not text.strip():
-        reason = choice.get("finish_reason") or "unknown"
-        raise _Transient(f"empty reply (finish_reason={reason})", status)
-    return Reply(
-        text=text,
-        finish_reason=choice.get("finish_reason") or "",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
-
-
-class _Stop:
-    """Stop after `max_retries` failed retries, but let 429s retry for up to `patience` seconds."""
-
-    def __init__(self, max_retries: int, patience: float) -> None:
-        self.max_retries, self.patience, self.errors = max_retries, patience, 0
-
-    def __call__(self, state: tenacity.RetryCallState) -> bool:
-        err = state.outcome.exception() if state.outcome else None
-        if isinstance(err, _Transient) and err.status == 429:
-            return (state.seconds_since_start or 0.0) + (err.retry_after or 0.0) > self.patience
-        self.errors += 1
-        return self.errors > self.max_retries
-
-
-def _wait(state: tenacity.RetryCallState) -> float:
-    err = state.outcome.exception() if state.outcome else None
-    retry_after = getattr(err, "retry_after", None)
-    if retry_after is not None:
-        return retry_after
-    return _backoff(state)
-
-
-_backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)  # 0.5, 1, 2, 4 s...
-
-
-def _retry_after(headers) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    try:
-        if value is not None:
-            return min(MAX_RETRY_AFTER, max(0.0, float(value) / 1000))
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
-
-
-def _error_message(resp, api_key: str = "") -> str:
-    """The server's own error message from an error response (OpenAI's ``{"error": {"message"}}`` or
-    a plain ``{"message"}``), else its reason phrase, on one line and without the API key."""
-    try:
-        data = json.loads(resp.content)
-    except ValueError:
-        data = None
-    message = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = (error.get("message") if isinstance(error, dict) else error) or data.get("message")
-    if not message:
-        text = resp.content[:200].decode("utf-8", "replace").strip() if resp.content else ""
-        message = text if text and not text.startswith(("{", "<")) else (resp.reason or "error")
-    return one_line(redact(str(message), api_key))
-
-
-def redact(text: str, api_key: str) -> str:
-    """`text` without the API key: some servers and gateways echo the Authorization header back.
-
-    Example:
-        >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
-        'bad key: Bearer <redacted>'
-    """
-    if api_key and api_key != "EMPTY" and len(api_key) >= 8:
-        text = text.replace(api_key, "<redacted>")
-    return text
 
 
 def _cause(err: BaseException) -> str:

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from hf_vqa.client import Engine, _retry_after, get_engine
+from hf_vqa.client import Engine, get_engine
 from hf_vqa.config import VLM
 from hf_vqa.store import Store
 
@@ -88,14 +88,6 @@ def test_a_capped_server_is_handled_by_backing_off(tmp_path, make_mock_vlm):
     assert all(r.error is None for r in replies)
     assert server.stats()["concurrency_429"] > 0  # it really was over the cap, and recovered
     assert engine._limiter.window < 32  # the window came down
-
-
-def test_retry_after_header_forms():
-    assert _retry_after({"retry-after-ms": "250"}) == 0.25
-    assert _retry_after({"retry-after": "3"}) == 3.0
-    assert _retry_after({"retry-after": "100000"}) == 120.0
-    assert _retry_after({}) is None
-    assert _retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
 
 
 def test_one_engine_per_process_and_settings(tmp_path):

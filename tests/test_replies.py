@@ -1,0 +1,74 @@
+"""Judging replies: answers, retryable and final failures, Retry-After and the stop rule."""
+
+import json
+
+import pytest
+import tenacity
+
+from hf_vqa.replies import Fatal, Stop, Transient, error_message, judge, redact, retry_after
+from hf_vqa.transport import Response
+
+
+def completion(content, finish="stop"):
+    body = {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3}}  # fmt: skip
+    return Response(200, {}, json.dumps(body).encode())
+
+
+def test_an_answer_keeps_text_usage_and_finish_reason():
+    reply = judge(completion("Q: a? A: b", finish="length"))
+    assert (reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens) == (
+        "Q: a? A: b", "length", 7, 3)  # fmt: skip
+
+
+@pytest.mark.parametrize("resp", [Response(200, {}, b"<html>oops"), Response(200, {}, b'{"choices": []}'),
+                                  completion("   ")])  # fmt: skip
+def test_malformed_or_empty_answers_are_retryable(resp):
+    with pytest.raises(Transient):
+        judge(resp)
+
+
+def test_statuses_are_sorted_into_retryable_and_final():
+    rate = Response(429, {"retry-after": "2"}, b'{"error": {"message": "slow down"}}')
+    with pytest.raises(Transient) as err:
+        judge(rate)
+    assert (err.value.status, err.value.retry_after, str(err.value)) == (429, 2.0, "slow down")
+    for status in (500, 503, 408, 409):
+        with pytest.raises(Transient):
+            judge(Response(status, {}, b"{}", "Server Error"))
+    for status in (400, 401, 404, 422):
+        with pytest.raises(Fatal):
+            judge(Response(status, {}, b'{"message": "bad"}'))
+
+
+def test_error_messages_never_carry_the_key():
+    key = "sk-secret-0123456789"
+    resp = Response(
+        401, {}, json.dumps({"error": {"message": f"Incorrect API key provided: {key}"}}).encode()
+    )
+    assert error_message(resp, key) == "Incorrect API key provided: <redacted>"
+    assert error_message(Response(502, {}, b"", "Bad Gateway")) == "Bad Gateway"
+    assert redact(f"Bearer {key}", key) == "Bearer <redacted>"
+
+
+def test_retry_after_header_forms():
+    assert retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after": "100000"}) == 120.0
+    assert retry_after({}) is None
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+
+
+def test_429s_do_not_use_up_max_retries_but_other_errors_do():
+    stop = Stop(max_retries=2, patience=600)
+
+    def state(err, elapsed=1.0):
+        s = tenacity.RetryCallState(None, None, (), {})
+        s.outcome = tenacity.Future(1)
+        s.outcome.set_exception(err)
+        s.outcome_timestamp = s.start_time + elapsed
+        return s
+
+    assert not any(stop(state(Transient("rate", 429, 1.0))) for _ in range(50))
+    assert stop(state(Transient("rate", 429, 30.0), elapsed=590.0))  # patience runs out
+    assert [stop(state(Transient("boom", 500))) for _ in range(3)] == [False, False, True]
