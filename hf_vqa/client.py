@@ -311,14 +311,9 @@ class Engine:
 
     def _note_conn_failure(self, err: Exception) -> None:
         self._conn_failures += 1
-        self._last_conn_error = _cause(err)
+        self._last_conn_error = one_line(str(err))  # TransportError: the underlying error's type and text
         if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
             self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
-
-
-def _cause(err: BaseException) -> str:
-    cause = err.__cause__ or err.__context__
-    return one_line(f"{type(cause).__name__}: {cause}" if cause else str(err))
 
 
 _ENGINES: dict[tuple, Engine] = {}

@@ -16,6 +16,20 @@ import pytest
 from hf_vqa.mock_server import MockVLM, Settings
 
 
+def chat_body(text: str = "hello") -> dict:
+    """A minimal chat-completion request body (for tests that drive `client.Engine` directly)."""
+    return {"model": "m", "messages": [{"role": "user", "content": text}]}
+
+
+def engine_for(server: MockVLM, tmp_path: Any, **kw: Any) -> Any:
+    """A fresh `client.Engine` for `server`, its store in `tmp_path`; `kw` go to `VLM`."""
+    from hf_vqa.client import Engine
+    from hf_vqa.config import VLM
+
+    kw.setdefault("cache_dir", str(tmp_path))
+    return Engine(VLM(model="m", base_url=server.base_url, api_key_env="", **kw))
+
+
 @pytest.fixture(autouse=True)
 def _close_engines_after_each_test() -> Iterator[None]:
     """Engines hold open connections; close them (and their loop threads) when each test ends."""

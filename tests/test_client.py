@@ -1,37 +1,29 @@
-"""The engine (the only HTTP to the VLM) against the real loopback server."""
+"""The request engine (concurrency, retries, the store) against the real loopback server."""
 
 import time
 
 import pytest
+from fixtures_vlm import chat_body, engine_for
 
 from hf_vqa.client import Engine, get_engine
 from hf_vqa.config import VLM
 from hf_vqa.store import Store
 
 
-def body(text="hello"):
-    return {"model": "m", "messages": [{"role": "user", "content": text}]}
-
-
-def engine_for(server, tmp_path, **kw):
-    kw.setdefault("cache_dir", str(tmp_path))
-    return Engine(VLM(model="m", base_url=server.base_url, api_key_env="", **kw))
-
-
 def test_success_records_usage_and_is_stored_before_the_future_resolves(tmp_path, mock_vlm):
     engine = engine_for(mock_vlm, tmp_path)
-    reply = engine.submit("k1", body()).result(10)
+    reply = engine.submit("k1", chat_body()).result(10)
     assert reply.error is None and reply.text.startswith("Q1:")
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0 and reply.attempts == 1
     assert Store(tmp_path).get("k1").text == reply.text
-    again = engine.submit("k1", body()).result(1)
+    again = engine.submit("k1", chat_body()).result(1)
     assert again.cached and again.text == reply.text and mock_vlm.stats()["requests"] == 1
 
 
 def test_identical_requests_in_flight_share_one_call(tmp_path, make_mock_vlm):
     server = make_mock_vlm(latency=0.2)
     engine = engine_for(server, tmp_path, use_store=False)
-    futures = [engine.submit("same", body()) for _ in range(5)]
+    futures = [engine.submit("same", chat_body()) for _ in range(5)]
     assert len({f.result(10).text for f in futures}) == 1
     assert server.stats()["requests"] == 1
 
@@ -40,18 +32,18 @@ def test_identical_requests_in_flight_share_one_call(tmp_path, make_mock_vlm):
 def test_each_transient_fault_is_retried(tmp_path, make_mock_vlm, kind):
     server = make_mock_vlm(faults={kind: 1.0}, retry_after=0.05, slow_seconds=1.0)
     engine = engine_for(server, tmp_path, timeout=0.3, max_retries=2)
-    reply = engine.submit("k", body()).result(30)
+    reply = engine.submit("k", chat_body()).result(30)
     assert reply.text is None and reply.attempts == 3, reply
     assert server.stats()["requests"] == 3
     server.configure(faults={})
-    assert engine.submit("k", body()).result(30).text  # a failure is not cached: it is asked again
+    assert engine.submit("k", chat_body()).result(30).text  # a failure is not cached: it is asked again
 
 
 def test_429_honours_retry_after_and_does_not_use_up_max_retries(tmp_path, make_mock_vlm):
     server = make_mock_vlm(faults={"429": 1.0}, retry_after=0.3)
     engine = engine_for(server, tmp_path, max_retries=1, rate_limit_wait=1.0)
     t0 = time.monotonic()
-    reply = engine.submit("k", body()).result(30)
+    reply = engine.submit("k", chat_body()).result(30)
     elapsed = time.monotonic() - t0
     assert reply.error.startswith("HTTP 429 after") and reply.attempts >= 3  # past max_retries=1
     assert 0.6 <= elapsed <= 2.5  # it waited Retry-After each time, and gave up after rate_limit_wait
@@ -65,7 +57,7 @@ def test_client_errors_are_not_retried(tmp_path, make_mock_vlm, monkeypatch, sta
     engine = Engine(
         VLM(model="m", base_url=server.base_url, api_key_env="HF_VQA_T_KEY", cache_dir=str(tmp_path))
     )
-    bad = body() if status == 401 else {"model": "m", "messages": [{"role": "nobody", "content": "x"}]}
+    bad = chat_body() if status == 401 else {"model": "m", "messages": [{"role": "nobody", "content": "x"}]}
     reply = engine.submit("k", bad).result(10)
     assert reply.error.startswith(f"HTTP {status} after 1 attempt(s)") and reply.attempts == 1
     assert "wrong" not in reply.error
@@ -75,7 +67,7 @@ def test_a_down_endpoint_fails_fast_and_says_so(tmp_path, free_tcp_port):
     engine = Engine(VLM(model="m", base_url=f"http://127.0.0.1:{free_tcp_port}/v1", api_key_env="",
                         max_retries=3, cache_dir=str(tmp_path)))  # fmt: skip
     t0 = time.monotonic()
-    replies = [f.result(60) for f in [engine.submit(f"k{i}", body(str(i))) for i in range(200)]]
+    replies = [f.result(60) for f in [engine.submit(f"k{i}", chat_body(str(i))) for i in range(200)]]
     assert all("unreachable" in r.error or "connection error" in r.error for r in replies)
     assert sum("unreachable" in r.error for r in replies) > 150  # the breaker opened
     assert time.monotonic() - t0 < 30
@@ -84,7 +76,7 @@ def test_a_down_endpoint_fails_fast_and_says_so(tmp_path, free_tcp_port):
 def test_a_capped_server_is_handled_by_backing_off(tmp_path, make_mock_vlm):
     server = make_mock_vlm(latency=0.05, max_concurrent=4, retry_after=0.05)
     engine = engine_for(server, tmp_path, max_concurrency=32, max_retries=8)
-    replies = [f.result(60) for f in [engine.submit(f"k{i}", body(str(i))) for i in range(120)]]
+    replies = [f.result(60) for f in [engine.submit(f"k{i}", chat_body(str(i))) for i in range(120)]]
     assert all(r.error is None for r in replies)
     assert server.stats()["concurrency_429"] > 0  # it really was over the cap, and recovered
     assert engine._limiter.window < 32  # the window came down

@@ -3,20 +3,12 @@
 import pickle
 
 import pytest
+from fixtures_vlm import chat_body, engine_for
 
 from hf_vqa import transport
 from hf_vqa.client import Engine
 from hf_vqa.config import VLM
 from hf_vqa.transport import TransportError, _proxy_for
-
-
-def body(text="hello"):
-    return {"model": "m", "messages": [{"role": "user", "content": text}]}
-
-
-def engine_for(server, tmp_path, **kw):
-    kw.setdefault("cache_dir", str(tmp_path))
-    return Engine(VLM(model="m", base_url=server.base_url, api_key_env="", **kw))
 
 
 def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeypatch):
@@ -26,7 +18,7 @@ def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeyp
     engine = Engine(
         VLM(model="m", base_url=mock_vlm.base_url, api_key_env="HFV_TEST_KEY", cache_dir=str(tmp_path))
     )
-    assert engine.submit("k", body()).result(10).error is None
+    assert engine.submit("k", chat_body()).result(10).error is None
     headers = {k.lower(): v for k, v in mock_vlm.last_headers().items()}
     assert headers["authorization"] == "Bearer sk-test-0123456789"
     assert headers["openai-organization"] == "org-hfvqa"
@@ -43,13 +35,13 @@ def test_both_transports_send_retry_and_classify_errors(
     monkeypatch.setattr(transport, "kind", lambda: kind)
     server = make_mock_vlm(faults={"drop": 0.6}, seed=3)
     engine = engine_for(server, tmp_path, max_retries=20)
-    replies = [f.result(60) for f in [engine.submit(f"k{i}", body(str(i))) for i in range(10)]]
+    replies = [f.result(60) for f in [engine.submit(f"k{i}", chat_body(str(i))) for i in range(10)]]
     drops = server.stats()["drop"]
     assert drops >= 3 and all(r.error is None for r in replies)  # every dropped connection was retried
     assert sum(r.attempts for r in replies) == 10 + drops
     down = Engine(VLM(model="m", base_url=f"http://127.0.0.1:{free_tcp_port}/v1", api_key_env="", max_retries=0,
                       cache_dir=str(tmp_path)))  # fmt: skip
-    error = down.submit("never-sent-before", body()).result(30).error
+    error = down.submit("never-sent-before", chat_body()).result(30).error
     assert "connection error" in error and "timed out" not in error  # refused is not a timeout
 
 
@@ -86,5 +78,5 @@ def test_transport_errors_survive_pickling():
 def test_a_slow_reply_is_a_timeout_on_both_transports(tmp_path, make_mock_vlm, monkeypatch, kind):
     monkeypatch.setattr(transport, "kind", lambda: kind)
     server = make_mock_vlm(faults={"timeout": 1.0}, slow_seconds=3.0)
-    reply = engine_for(server, tmp_path, timeout=0.5, max_retries=0).submit("slow", body()).result(30)
+    reply = engine_for(server, tmp_path, timeout=0.5, max_retries=0).submit("slow", chat_body()).result(30)
     assert reply.error is not None and "timed out after 0.5s" in reply.error
