@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from hf_vqa.images import ImageSettings, prepare_image
+from hf_vqa.images.prepare import ImageSettings, prepare_image
 
 
 def photo_like_jpeg(size: tuple[int, int] = (640, 480), quality: int = 90) -> bytes:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hf_vqa.errors import ParseError
-from hf_vqa.parse import parse_qa_pairs, parse_wiki_qa
+from hf_vqa.parse.reply import parse_qa_pairs, parse_wiki_qa
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "parse_corpus"
 

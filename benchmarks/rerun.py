@@ -30,7 +30,7 @@ from typing import Any
 from throughput import JITTER, LATENCY, RESULTS, ROOT, make_inputs
 
 STAGES = {  # stage → (file suffix, function) in a cProfile dump of the CLI
-    "imports of hf_vqa.cli": ("hf_vqa/cli.py", "<module>"),
+    "imports of hf_vqa.cli.main": ("hf_vqa/cli.py", "<module>"),
     "job up-to-date check": ("hf_vqa/jobs.py", "job_key"),
     "import io (datasets)": ("hf_vqa/io.py", "<module>"),
     "import pipeline (generate, client, openai)": ("hf_vqa/pipeline.py", "<module>"),
@@ -72,7 +72,7 @@ def profile_stages(path: str) -> dict[str, float]:
     return found
 
 
-def import_seconds(env: dict[str, str], cwd: Path, module: str = "hf_vqa.cli") -> float:
+def import_seconds(env: dict[str, str], cwd: Path, module: str = "hf_vqa.cli.main") -> float:
     """Best-of-3 wall time of ``python -c 'import <module>'`` (interpreter start-up + imports).
 
     Run from `cwd` (not the repo root), so it imports the same `hf_vqa` as the CLI (e.g. $PYTHONPATH).
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-kind", choices=["folder", "json"], default="folder")
     parser.add_argument("--out", default=str(RESULTS / "rerun.json"))
     args = parser.parse_args(argv)
-    from hf_vqa.mock_server import start_subprocess
+    from hf_vqa.mock.server import start_subprocess
 
     work = Path(tempfile.mkdtemp(prefix="hf_vqa_rerun_"))
     try:

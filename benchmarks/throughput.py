@@ -63,7 +63,7 @@ def make_inputs(work: Path, rows: list[int]) -> dict[str, Any]:
     """Write the image pool and one records file per N; return paths and the expected image tags."""
     from PIL import Image
 
-    from hf_vqa.mock_answers import image_tag
+    from hf_vqa.mock.answers import image_tag
 
     pool = work / "pool"
     pool.mkdir(parents=True, exist_ok=True)
@@ -137,9 +137,9 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     import datasets
 
     import hf_vqa
-    from hf_vqa.export import undecoded
+    from hf_vqa.images.columns import undecoded
     from hf_vqa.lookahead import source_for
-    from hf_vqa.mock_answers import parse_tags
+    from hf_vqa.mock.answers import parse_tags
     from hf_vqa.pipeline import PIPELINES
 
     datasets.disable_progress_bars()
@@ -251,7 +251,7 @@ def run_config(
     c: int, n: int, inputs: dict[str, Any], work: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Fresh mock server + fresh worker process for one (c, N); the merged measurements."""
-    from hf_vqa.mock_server import start_subprocess
+    from hf_vqa.mock.server import start_subprocess
 
     tag = f"c{c}_n{n}_b{args.batch_size or 0}_p{args.num_proc}{'_nola' if args.no_lookahead else ''}{'_gcf' if args.gc_freeze else ''}"
     run_dir = work / tag

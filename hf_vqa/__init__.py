@@ -2,9 +2,9 @@
 
 The flow, one module per step:
 
-    io (load_records, load_input) → images (prepare_image) → messages (build_request)
-    → client (the only HTTP) → generate (prompted_vqa) → parse / refine (refine_qa_pairs,
-    refine_wiki_qa, checks) → export / card / hub
+    inputs (load_records, load_input) → images (prepare_image) → messages (build_request)
+    → engine (the only HTTP) → generate (prompted_vqa) → parse / refine (refine_qa_pairs,
+    refine_wiki_qa, checks) → publish (records, folder, card, hub, training exports)
 
 Example:
     >>> import hf_vqa
@@ -12,7 +12,29 @@ Example:
     >>> ds = ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": hf_vqa.VLM(model="gpt-4o-mini")})  # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # editors and type checkers see the lazy names
+    from hf_vqa.config import VLM
+    from hf_vqa.errors import (
+        ConfigError,
+        HfVqaError,
+        HubError,
+        ImageError,
+        InputError,
+        ParseError,
+        RequestError,
+    )
+    from hf_vqa.generate import prompted_vqa
+    from hf_vqa.inputs.load import load_image_folder, load_input, load_records
+    from hf_vqa.pipeline import run_pipeline
+    from hf_vqa.publish.card import RunInfo
+    from hf_vqa.publish.hub import push_card, push_dataset, push_only
+    from hf_vqa.publish.training import export_llava, export_trl
+    from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
+    from hf_vqa.schema import features_after
 
 _EXPORTS = {
     "VLM": "config",
@@ -23,17 +45,17 @@ _EXPORTS = {
     "ParseError": "errors",
     "RequestError": "errors",
     "HubError": "errors",
-    "RunInfo": "card",
-    "export_llava": "train_export",
-    "export_trl": "train_export",
+    "RunInfo": "publish.card",
+    "export_llava": "publish.training",
+    "export_trl": "publish.training",
     "features_after": "schema",
-    "push_card": "hub",
-    "push_dataset": "hub",
-    "push_only": "hub",
+    "push_card": "publish.hub",
+    "push_dataset": "publish.hub",
+    "push_only": "publish.hub",
     "run_pipeline": "pipeline",
-    "load_image_folder": "io",
-    "load_input": "io",
-    "load_records": "io",
+    "load_image_folder": "inputs.load",
+    "load_input": "inputs.load",
+    "load_records": "inputs.load",
     "prompted_vqa": "generate",
     "refine_qa_pairs": "refine",
     "refine_wiki_qa": "refine",

@@ -9,7 +9,7 @@ Comparison is modulo case, punctuation and whitespace (`normalize`). Latin-scrip
 boundaries ("art" is not found in "start"); CJK text has no spaces, so it is matched as plain characters.
 
 Example:
-    >>> from hf_vqa.parse import QA, WikiQA
+    >>> from hf_vqa.parse.reply import QA, WikiQA
     >>> wiki = WikiQA("The bridge, painted International Orange, opened in 1937.",
     ...               (QA("What color is it?", "international orange"), QA("What color is it?", "Red")))
     >>> checks = check_wiki_qa(wiki)
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hf_vqa.parse import QA, WikiQA
+from hf_vqa.parse.reply import QA, WikiQA
 
 __all__ = ["QAChecks", "check_wiki_qa", "duplicate_questions", "is_grounded", "leaks_context", "normalize"]
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from hf_vqa.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

@@ -20,13 +20,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .client import Engine, Reply, get_engine
-from .config import VLM
-from .errors import ConfigError, HfVqaError, one_line
-from .images import FetchSettings, ImageSettings, prepare_image
-from .lookahead import Source, get_prefetcher
-from .messages import build_request
-from .schema import string_column
+from hf_vqa.config import VLM
+from hf_vqa.engine.client import Engine, Reply, get_engine
+from hf_vqa.errors import ConfigError, HfVqaError, one_line
+from hf_vqa.images.prepare import FetchSettings, ImageSettings, prepare_image
+from hf_vqa.lookahead import Source, get_prefetcher
+from hf_vqa.messages import build_request
+from hf_vqa.schema import string_column
 
 STEP_VERSION = "1"  # bump when the step's output for the same input changes
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import datasets
 
-from .export import undecoded
+from hf_vqa.images.columns import undecoded
 
 MAX_AHEAD = 4096  # rows produced but not yet collected, at most
 

@@ -18,15 +18,15 @@ from typing import Any
 
 import datasets
 
-from .config import VLM
-from .export import undecoded
-from .generate import prompted_vqa
-from .lookahead import source_for
-from .progress import ProgressBar
-from .prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
-from .refine import refine_qa_pairs, refine_wiki_qa
-from .schema import features_after
-from .store import default_cache_dir
+from hf_vqa.config import VLM
+from hf_vqa.engine.progress import ProgressBar
+from hf_vqa.engine.store import default_cache_dir
+from hf_vqa.generate import prompted_vqa
+from hf_vqa.images.columns import undecoded
+from hf_vqa.lookahead import source_for
+from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
+from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
+from hf_vqa.schema import features_after
 
 _QAS = {
     "type": "array",

@@ -13,7 +13,7 @@ Sources (public, read through the stored index; DataFlow-MM is Apache-2.0):
   (`dataflow/statics/pipelines/api_pipelines/image_vqa.py`, kept verbatim below, grammar included) and
   takes the user prompt from each seed record ("Please construct a QA pair based on the content in the
   image." in `dataflow/example/image_to_text_pipeline/capsbench_qas.json`). `IMAGE_VQA_PROMPT` is ours:
-  it asks for several pairs in the "Q:"/"A:" layout that `hf_vqa.parse.parse_qa_pairs` reads best.
+  it asks for several pairs in the "Q:"/"A:" layout that `hf_vqa.parse.reply.parse_qa_pairs` reads best.
 """
 
 from __future__ import annotations

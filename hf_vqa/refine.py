@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .checks import check_wiki_qa
-from .errors import HfVqaError, one_line
-from .parse import WikiQA, parse_qa_pairs, parse_wiki_qa
-from .schema import string_column
+from hf_vqa.checks import check_wiki_qa
+from hf_vqa.errors import HfVqaError, one_line
+from hf_vqa.parse.reply import WikiQA, parse_qa_pairs, parse_wiki_qa
+from hf_vqa.schema import string_column
 
 STEP_VERSION = "1"
 

@@ -7,7 +7,7 @@ Example:
 
 import sys
 
-from hf_vqa.cli import main
+from hf_vqa.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

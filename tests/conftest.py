@@ -1,6 +1,6 @@
 """Shared test setup. Fixtures live in per-area plugin modules so they stay small:
 
-- ``fixtures_vlm``: the loopback OpenAI-compatible mock VLM (``hf_vqa.mock_server``).
+- ``fixtures_vlm``: the loopback OpenAI-compatible mock VLM (``hf_vqa.mock.server``).
 - ``fixtures_hub``: the loopback Hub-compatible server (``tests/hub_server.py``).
 - ``fixtures_data``: small sample images and records made on the fly.
 """

@@ -1,4 +1,4 @@
-"""Fixtures: the loopback OpenAI-compatible mock VLM (`hf_vqa.mock_server.MockVLM`).
+"""Fixtures: the loopback OpenAI-compatible mock VLM (`hf_vqa.mock.server.MockVLM`).
 
 - ``mock_vlm``: a fresh, fault-free server per test.
 - ``make_mock_vlm``: a factory, ``make_mock_vlm(fault_rate=0.2, latency=0.01)``; all stopped at teardown.
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hf_vqa.mock_server import MockVLM, Settings
+from hf_vqa.mock.server import MockVLM, Settings
 
 
 def chat_body(text: str = "hello") -> dict:
@@ -23,8 +23,8 @@ def chat_body(text: str = "hello") -> dict:
 
 def engine_for(server: MockVLM, tmp_path: Any, **kw: Any) -> Any:
     """A fresh `client.Engine` for `server`, its store in `tmp_path`; `kw` go to `VLM`."""
-    from hf_vqa.client import Engine
     from hf_vqa.config import VLM
+    from hf_vqa.engine.client import Engine
 
     kw.setdefault("cache_dir", str(tmp_path))
     return Engine(VLM(model="m", base_url=server.base_url, api_key_env="", **kw))
@@ -34,7 +34,7 @@ def engine_for(server: MockVLM, tmp_path: Any, **kw: Any) -> Any:
 def _close_engines_after_each_test() -> Iterator[None]:
     """Engines hold open connections; close them (and their loop threads) when each test ends."""
     yield
-    from hf_vqa.client import close_engines
+    from hf_vqa.engine.client import close_engines
 
     close_engines()
 

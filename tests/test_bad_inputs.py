@@ -22,8 +22,8 @@ from clitools import run_cli
 from PIL import Image
 
 import hf_vqa
-from hf_vqa.export import undecoded
-from hf_vqa.mock_server import MockVLM, parse_tags
+from hf_vqa.images.columns import undecoded
+from hf_vqa.mock.server import MockVLM, parse_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 RED, BLUE = (220, 30, 30), (30, 40, 220)

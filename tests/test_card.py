@@ -6,7 +6,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from hf_vqa import __version__
-from hf_vqa.card import (
+from hf_vqa.publish.card import (
     MARK_END,
     MARK_START,
     RunInfo,

@@ -1,7 +1,7 @@
 """The CLI seam: argument checks, --shard, exports, push, a failed push and push-only.
 
 The last two tests drive the real `scripts/build_dataset.py` (mock VLM → loopback Hub); they skip
-until cli.py wires in `hf_vqa.cli_publish`.
+until cli.py wires in `hf_vqa.cli.publish`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from test_hub import (
     sizes,
 )
 
-from hf_vqa.card import build_card
-from hf_vqa.cli_publish import (
+from hf_vqa.cli.publish import (
     EXIT_PUSH_FAILED,
     add_publish_arguments,
     add_push_only_subcommand,
@@ -35,8 +34,9 @@ from hf_vqa.cli_publish import (
     select_shard,
 )
 from hf_vqa.errors import ConfigError
-from hf_vqa.export import save_folder
-from hf_vqa.train_export import check_llava_record, check_trl_row
+from hf_vqa.publish.card import build_card
+from hf_vqa.publish.folder import save_folder
+from hf_vqa.publish.training import check_llava_record, check_trl_row
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample" / "records.json"

@@ -5,9 +5,9 @@ import time
 import pytest
 from fixtures_vlm import chat_body, engine_for
 
-from hf_vqa.client import Engine, get_engine
 from hf_vqa.config import VLM
-from hf_vqa.store import Store
+from hf_vqa.engine.client import Engine, get_engine
+from hf_vqa.engine.store import Store
 
 
 def test_success_records_usage_and_is_stored_before_the_future_resolves(tmp_path, mock_vlm):

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import hf_vqa
-from hf_vqa.mock_server import FAULT_KINDS, parse_tags
+from hf_vqa.mock.server import FAULT_KINDS, parse_tags
 
 ROWS = 2000
 MAX_RETRIES = 6

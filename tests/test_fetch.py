@@ -1,4 +1,4 @@
-"""hf_vqa.fetch: schemes, redirects, address checks, timeouts, size limits, error messages."""
+"""hf_vqa.images.fetch: schemes, redirects, address checks, timeouts, size limits, error messages."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from hf_vqa import fetch
 from hf_vqa.errors import ConfigError, ImageError
-from hf_vqa.fetch import FetchSettings, display_url, fetch_bytes, is_public_address
+from hf_vqa.images import fetch
+from hf_vqa.images.fetch import FetchSettings, display_url, fetch_bytes, is_public_address
 
 FAST = FetchSettings(timeout=0.5, allow_private=True)
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import hf_vqa
-from hf_vqa.mock_server import parse_tags
+from hf_vqa.mock.server import parse_tags
 
 
 def colour(i: int) -> tuple[int, int, int]:

@@ -16,11 +16,12 @@ from hub_server import HubServer
 from huggingface_hub import DatasetCard, HfApi, constants
 from PIL import Image
 
-from hf_vqa import hub
-from hf_vqa.card import MARK_END, MARK_START, RunInfo
 from hf_vqa.errors import ConfigError, HubError, InputError
-from hf_vqa.export import save_folder, undecoded
-from hf_vqa.hub import parse_shard, push_card, push_dataset, push_only
+from hf_vqa.images.columns import undecoded
+from hf_vqa.publish import hub
+from hf_vqa.publish.card import MARK_END, MARK_START, RunInfo
+from hf_vqa.publish.folder import save_folder
+from hf_vqa.publish.hub import parse_shard, push_card, push_dataset, push_only
 from hf_vqa.schema import features_after
 
 SECRET = "sk-test-hfvqa-SECRET-8c1e5d"
@@ -230,7 +231,7 @@ def test_failed_push_keeps_local_output_and_push_only_recovers(
     ds = make_vqa_dataset(tmp_path / "img", 5)
     out = tmp_path / "out"
     info = run_info(ds)
-    from hf_vqa.card import build_card
+    from hf_vqa.publish.card import build_card
 
     save_folder(ds, out, card=str(build_card(info)))
     snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}

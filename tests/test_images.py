@@ -1,4 +1,4 @@
-"""hf_vqa.images: passthrough vs conversion, every odd mode, every failure, and every input type."""
+"""hf_vqa.images.prepare: passthrough vs conversion, every odd mode, every failure, and every input type."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from fixtures_data import (
 from PIL import Image, ImageFile
 
 from hf_vqa.errors import ConfigError, ImageError
-from hf_vqa.fetch import FetchSettings
-from hf_vqa.images import ImageSettings, PreparedImage, image_source, prepare_image
+from hf_vqa.images.fetch import FetchSettings
+from hf_vqa.images.prepare import ImageSettings, PreparedImage, image_source, prepare_image
 
 MIME_OF = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 

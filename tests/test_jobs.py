@@ -1,4 +1,4 @@
-"""The up-to-date check (`hf_vqa.jobs`): a finished job reruns in a blink, sends nothing and imports no
+"""The up-to-date check (`hf_vqa.cli.jobs`): a finished job reruns in a blink, sends nothing and imports no
 `datasets`; any change that could change the output (input, arguments, endpoint, the output itself)
 or a run with failed rows makes the pipeline run again, and so does `--force`.
 
@@ -17,7 +17,9 @@ import pytest
 from clitools import cli_command, cli_env, run_cli
 from PIL import Image
 
-from hf_vqa import cli, jobs, stamps
+from hf_vqa.cli import jobs
+from hf_vqa.cli import main as cli
+from hf_vqa.inputs import stamps
 
 ROWS = 4
 UP_TO_DATE = "up to date:"
@@ -257,16 +259,16 @@ def test_filter_order_and_repeats_do_not_change_the_key(records):
 
 
 def test_the_input_stamps_are_the_ones_the_loaders_use(records, tmp_path):
-    import hf_vqa.io
+    import hf_vqa.inputs.load
 
     assert stamps.input_stamp(str(records)) == f"records:{records.resolve()}:{stamps.file_stamp(records)}"
     files = stamps.image_files(tmp_path / "img")
     assert len(files) == ROWS
     assert stamps.input_stamp(str(tmp_path / "img")).endswith(stamps.folder_stamp(files))
-    assert hf_vqa.io.IMAGE_EXTENSIONS is stamps.IMAGE_EXTENSIONS
-    ds = hf_vqa.io.load_records(records, cache_dir=str(tmp_path / "hfds"))
+    assert hf_vqa.inputs.load.IMAGE_EXTENSIONS is stamps.IMAGE_EXTENSIONS
+    ds = hf_vqa.inputs.load.load_records(records, cache_dir=str(tmp_path / "hfds"))
     os.utime(records, ns=(records.stat().st_atime_ns, records.stat().st_mtime_ns + 1))
-    again = hf_vqa.io.load_records(records, cache_dir=str(tmp_path / "hfds"))
+    again = hf_vqa.inputs.load.load_records(records, cache_dir=str(tmp_path / "hfds"))
     assert ds._fingerprint != again._fingerprint, "the loader's fingerprint must follow the stamp"
 
 

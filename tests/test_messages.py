@@ -8,7 +8,7 @@ from hf_vqa.errors import InputError
 from hf_vqa.messages import FakeImage, build_request
 
 SCHEMA = json.loads(
-    resources.files("hf_vqa").joinpath("data/create_chat_completion_request.schema.json").read_text()
+    resources.files("hf_vqa.mock").joinpath("schemas/create_chat_completion_request.schema.json").read_text()
 )
 VALIDATOR = jsonschema.validators.validator_for(SCHEMA)(SCHEMA)
 

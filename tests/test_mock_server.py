@@ -21,10 +21,10 @@ import openai
 import pytest
 from PIL import Image
 
-from hf_vqa import mock_images
 from hf_vqa.errors import ConfigError
-from hf_vqa.mock_images import ImageMemo, ImageRejected
-from hf_vqa.mock_requests import (
+from hf_vqa.mock import images as mock_images
+from hf_vqa.mock.images import ImageMemo, ImageRejected
+from hf_vqa.mock.requests import (
     Unsupported,
     _wrap_long,
     compile_checker,
@@ -32,7 +32,7 @@ from hf_vqa.mock_requests import (
     loads_request,
     request_validator,
 )
-from hf_vqa.mock_server import FAULT_KINDS, MockVLM, Settings, image_tag, parse_tags, start_subprocess
+from hf_vqa.mock.server import FAULT_KINDS, MockVLM, Settings, image_tag, parse_tags, start_subprocess
 
 RESPONSE_VALIDATOR = jsonschema.Draft202012Validator(load_schema("response"))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hf_vqa.errors import ParseError
-from hf_vqa.parse import QA, WikiQA, parse_json_payload, parse_qa_pairs, parse_wiki_qa
+from hf_vqa.parse.reply import QA, WikiQA, parse_json_payload, parse_qa_pairs, parse_wiki_qa
 
 CORPUS = Path(__file__).parent / "data" / "parse_corpus"
 

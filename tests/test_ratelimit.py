@@ -1,7 +1,7 @@
 import multiprocessing
 import time
 
-from hf_vqa.ratelimit import SharedBucket, estimate_tokens
+from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
 
 
 def test_first_request_is_free_then_requests_are_spaced_at_the_rate(tmp_path):

@@ -5,8 +5,8 @@ import json
 import pytest
 import tenacity
 
-from hf_vqa.replies import Fatal, Stop, Transient, error_message, judge, redact, retry_after
-from hf_vqa.transport import Response
+from hf_vqa.engine.replies import Fatal, Stop, Transient, error_message, judge, redact, retry_after
+from hf_vqa.engine.transport import Response
 
 
 def completion(content, finish="stop"):

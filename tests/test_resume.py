@@ -20,7 +20,7 @@ from clitools import stored_replies
 from PIL import Image
 
 import hf_vqa
-from hf_vqa.mock_server import parse_tags
+from hf_vqa.mock.server import parse_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 

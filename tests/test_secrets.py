@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 import hf_vqa
-from hf_vqa.export import undecoded
+from hf_vqa.images.columns import undecoded
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-hfvqa-SECRET-0123456789abcdef"
@@ -35,7 +35,7 @@ NEEDLES = (KEY, "hfvqa-SECRET", "SECRET-0123456789abcdef")
 DEBUG_CLI = (
     "import logging, sys\n"
     "logging.basicConfig(level=logging.DEBUG)\n"
-    "from hf_vqa.cli import main\n"
+    "from hf_vqa.cli.main import main\n"
     "sys.exit(main())\n"
 )
 
@@ -158,7 +158,7 @@ def test_the_key_leaks_nowhere_in_a_full_cli_run_with_debug_logs(tmp_path, make_
     assert good.stats()["unauthorized"] == 0 and good.stats()["ok"] >= 3, good.stats()
     assert wrong.stats()["unauthorized"] >= 3, wrong.stats()
     root_debug = runs["json, root DEBUG"].stderr
-    assert "hf_vqa.client" in root_debug and "-> HTTP 200" in root_debug  # our per-request log
+    assert "hf_vqa.engine.client" in root_debug and "-> HTTP 200" in root_debug  # our per-request log
     out = json.loads((tmp_path / "out.json").read_text())
     assert [r["vqa_error"] is None for r in out] == [True, True, True, False]
     assert "gone.png" in out[3]["vqa_error"]

@@ -1,6 +1,6 @@
 import multiprocessing
 
-from hf_vqa.store import Store, StoredReply, default_cache_dir, get_store
+from hf_vqa.engine.store import Store, StoredReply, default_cache_dir, get_store
 
 R = StoredReply(text="answer", finish_reason="stop", prompt_tokens=10, completion_tokens=2, attempts=1)
 

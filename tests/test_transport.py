@@ -5,10 +5,10 @@ import pickle
 import pytest
 from fixtures_vlm import chat_body, engine_for
 
-from hf_vqa import transport
-from hf_vqa.client import Engine
 from hf_vqa.config import VLM
-from hf_vqa.transport import TransportError, _proxy_for
+from hf_vqa.engine import transport
+from hf_vqa.engine.client import Engine
+from hf_vqa.engine.transport import TransportError, _proxy_for
 
 
 def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeypatch):
@@ -30,7 +30,7 @@ def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeyp
 def test_both_transports_send_retry_and_classify_errors(
     tmp_path, make_mock_vlm, free_tcp_port, monkeypatch, kind
 ):
-    import hf_vqa.transport as transport
+    import hf_vqa.engine.transport as transport
 
     monkeypatch.setattr(transport, "kind", lambda: kind)
     server = make_mock_vlm(faults={"drop": 0.6}, seed=3)

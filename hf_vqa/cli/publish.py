@@ -1,0 +1,212 @@
+"""The CLI seam for publishing and training exports; `cli.py` wires these in.
+
+- `add_publish_arguments(p)`: `--push-to-hub --private --config-name --export --export-dir --shard
+  --commit-message` on a pipeline subcommand (`--license` is cli.py's own).
+- `check_publish_args(args)`: validate before any work (bad values raise `ConfigError`: exit 2).
+- `select_shard(ds, args)`: keep shard I of N (`--shard I/N`), contiguous and deterministic.
+- `publish(ds, args, info)`: after the output is written: exports, then the push. A failed push
+  prints one line saying the local output is intact and how to retry, and returns `EXIT_PUSH_FAILED`.
+- `add_push_only_subcommand(sub)` / `run_push_only(args)`: publish an existing output folder.
+
+Example:
+    $ python scripts/build_dataset.py image-vqa --input IN --output out/x --push-to-hub me/x --shard 0/4
+    $ python scripts/build_dataset.py push-only --output out/x --push-to-hub me/x --shard 0/4
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hf_vqa.errors import ConfigError, HfVqaError, HubError
+
+if TYPE_CHECKING:  # the card and Hub machinery load only when a push or an export runs
+    import datasets
+
+    from hf_vqa.publish.card import RunInfo
+
+EXIT_PUSH_FAILED = 3
+EXPORTS = ("trl", "trl-multiturn", "llava", "sharegpt")
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the publishing and export options to a pipeline subcommand's parser."""
+    group = parser.add_argument_group("publishing and exports")
+    _add_push_arguments(group)
+    group.add_argument(
+        "--export", choices=EXPORTS, action="append", default=None,
+        help="also write a training format (repeatable): trl, trl-multiturn, llava, sharegpt",
+    )  # fmt: skip
+    group.add_argument("--export-dir", default=None, help="where exports go (default: <OUTPUT>_<format>)")
+
+
+def add_push_only_subcommand(subparsers) -> argparse.ArgumentParser:
+    """`push-only --output OUT --push-to-hub REPO_ID`: publish a finished output folder again."""
+    p = subparsers.add_parser(
+        "push-only", help="publish an existing --output folder to the Hub without regenerating anything"
+    )
+    p.add_argument("--output", required=True, help="the output folder of a finished run")
+    p.add_argument("--split", default="train")
+    p.add_argument("--license", default=None, help="replace the card's license (default: keep the folder's)")
+    _add_push_arguments(
+        p, required=True, shard_help="push the folder as shard I of N (as the run that wrote it)"
+    )
+    return p
+
+
+def check_publish_args(args: argparse.Namespace) -> None:
+    """Validate `--shard`, `--push-to-hub` and the output kind; raises `ConfigError` (exit 2)."""
+    from huggingface_hub.utils import validate_repo_id
+
+    args.shard_spec = _parse_shard(getattr(args, "shard", None))
+    repo = getattr(args, "push_to_hub", None)
+    if repo:
+        try:
+            validate_repo_id(repo)
+        except ValueError as err:
+            raise ConfigError(
+                "--push-to-hub needs a repo id", received=repo, fix="use me/my-dataset"
+            ) from err
+        if Path(args.output).suffix.lower() in (".json", ".jsonl"):
+            raise ConfigError(
+                "--push-to-hub publishes the output folder, not a JSON file",
+                received=args.output,
+                fix="use a folder --output (parquet + card); add --export sharegpt for the JSON records",
+            )
+
+
+def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dataset:
+    """Keep shard I of N when `--shard I/N` was given (`ds.shard(N, I, contiguous=True)`).
+
+    With `--retry-failed` the input is the shard's own output already, so it is kept whole.
+    """
+    shard = getattr(args, "shard_spec", None) or _parse_shard(getattr(args, "shard", None))
+    if shard is None or getattr(args, "retry_failed", False):
+        return ds
+    index, num = shard
+    if num > len(ds):
+        raise ConfigError(
+            f"{num} shards of a {len(ds)}-row input would leave some empty",
+            received=f"--shard {index}/{num}",
+            fix=f"use at most {len(ds)} shards",
+        )
+    return ds.shard(num_shards=num, index=index, contiguous=True)
+
+
+def publish(ds: datasets.Dataset, args: argparse.Namespace, info: RunInfo | None) -> int:
+    """Write the requested exports, then push the output folder; 0, or `EXIT_PUSH_FAILED`."""
+    from hf_vqa.publish.folder import save_folder
+    from hf_vqa.publish.records import export_records
+    from hf_vqa.publish.training import export_llava, export_trl
+
+    out = Path(args.output)
+    for fmt in dict.fromkeys(getattr(args, "export", None) or []):
+        target = Path(args.export_dir) / fmt if getattr(args, "export_dir", None) else _default_dir(out, fmt)
+        if fmt.startswith("trl"):
+            rows = export_trl(ds, multi_turn=fmt == "trl-multiturn", image_key=_image_key(args))
+            save_folder(rows, target, card=_trl_card(fmt, len(rows)))
+            _say(f"exported {fmt}: {target} ({len(rows)} rows; datasets.load_dataset({str(target)!r}))")
+        elif fmt == "llava":
+            _say(f"exported llava: {export_llava(ds, target, image_key=_image_key(args))}")
+        else:
+            columns = [c for c in ds.column_names if not c.endswith("_usage")]
+            _say(f"exported sharegpt: {export_records(ds, target / 'records.json', columns=columns)}")
+    if not getattr(args, "push_to_hub", None):
+        return 0
+    return _push(args, info)
+
+
+def run_push_only(args: argparse.Namespace) -> int:
+    """The `push-only` subcommand: 0 pushed, 2 bad arguments or folder, 3 the push failed."""
+    from hf_vqa.publish.card import RunInfo
+
+    try:
+        check_publish_args(args)
+        folder = Path(args.output)
+        readme = folder / "README.md"
+        info = RunInfo.from_card(readme.read_text(encoding="utf-8")) if readme.is_file() else None
+        if info is not None and args.license:
+            info.license = args.license
+        return _push(args, info)
+    except HfVqaError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+
+
+def _push(args: argparse.Namespace, info: RunInfo | None) -> int:
+    from hf_vqa.publish.hub import push_only
+
+    shard = getattr(args, "shard_spec", None)
+    try:
+        url = push_only(
+            args.output, args.push_to_hub, info=info, split=args.split, config_name=args.config_name,
+            private=args.private, shard=shard, commit_message=args.commit_message,
+        )  # fmt: skip
+    except HubError as err:
+        retry = ["python", "scripts/build_dataset.py", "push-only", "--output", str(args.output)]
+        retry += ["--push-to-hub", args.push_to_hub] + (
+            ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
+        )
+        retry += ["--config-name", args.config_name] if args.config_name != "default" else []
+        retry += ["--split", args.split] if args.split != "train" else []
+        sys.stderr.write(
+            f"error: {err}. The local output at {args.output} is intact; retry without regenerating: "
+            f"{shlex.join(retry)}\n"
+        )
+        return EXIT_PUSH_FAILED
+    _say(f"pushed: {url}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+    return 0
+
+
+def _add_push_arguments(
+    group, *, required: bool = False, shard_help: str = "process and push only shard I of N (0 <= I < N)"
+) -> None:
+    group.add_argument(
+        "--push-to-hub", metavar="REPO_ID", required=required, help="publish to this dataset repo"
+    )
+    group.add_argument("--private", action="store_true", help="create the repo as private")
+    group.add_argument("--config-name", default="default", help="the dataset config (subset) to push to")
+    group.add_argument("--shard", metavar="I/N", default=None, help=shard_help)
+    group.add_argument("--commit-message", default=None)
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    from hf_vqa.publish.hub import parse_shard
+
+    return None if text is None else parse_shard(text)
+
+
+def _default_dir(out: Path, fmt: str) -> Path:
+    return out.parent / f"{out.stem if out.suffix.lower() in ('.json', '.jsonl') else out.name}_{fmt}"
+
+
+def _image_key(args: argparse.Namespace) -> str:
+    return getattr(args, "image_column", None) or "image"
+
+
+def _trl_card(fmt: str, rows: int) -> str:
+    turns = "one multi-turn dialogue per image" if fmt == "trl-multiturn" else "one QA pair per row"
+    return (
+        "---\ntags:\n- hf-vqa\n- trl\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: train\n    path: data/train-*\n---\n"
+        f"# TRL vision SFT export ({turns}, {rows} rows)\n\n"
+        "Columns `messages` and `images`, as `trl.SFTTrainer` expects for vision-language models.\n"
+    )
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+__all__ = [
+    "EXIT_PUSH_FAILED",
+    "add_publish_arguments",
+    "add_push_only_subcommand",
+    "check_publish_args",
+    "publish",
+    "run_push_only",
+    "select_shard",
+]

@@ -1,0 +1,371 @@
+"""The request engine: concurrency, retries, rate limits and the store around `transport.py`.
+
+One `Engine` per process and endpoint. It runs a private asyncio event loop in a background thread,
+so it works the same in scripts, in `num_proc` workers and inside Jupyter (whose own loop is
+already running). The connection pool (`transport.py`) is created lazily inside that loop, after any fork.
+
+Each request: wait for a slot (adaptive concurrency, `limits.py`), POST the prepared JSON bytes, and
+retry with tenacity on 429, 5xx, timeouts, dropped connections and malformed or empty replies
+(exponential backoff with jitter, or the server's Retry-After). 400/401/403/404 are not retried.
+Every failure becomes a `Reply` with `error` set; no exception ever leaves the engine. Successful
+replies go to the durable store first.
+
+HTTP itself is `transport.py`: the SDK configures the connection, and one POST is sent per attempt.
+
+Example:
+    >>> engine = get_engine(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
+    >>> engine.submit(key, body).result().text  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import tenacity
+
+from hf_vqa.config import VLM
+from hf_vqa.engine.concurrency import AdaptiveLimiter
+from hf_vqa.engine.progress import ENV as PROGRESS_ENV
+from hf_vqa.engine.progress import publish
+from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
+from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, wait
+from hf_vqa.engine.store import StoredReply, default_cache_dir, get_store
+from hf_vqa.engine.transport import Transport, TransportError
+from hf_vqa.errors import RequestError, one_line
+
+_log = logging.getLogger(__name__)
+BREAKER_THRESHOLD = 8
+BREAKER_PROBE_SECONDS = 15.0
+
+
+class _Admission:
+    """A counting semaphore that wakes a blocked producer only once `wake_every` slots are free,
+    so the producer and the event loop hand over the GIL once per few replies, not once per reply."""
+
+    def __init__(self, limit: int, wake_every: int) -> None:
+        self.limit, self.wake_every, self.used, self.waiting = limit, wake_every, 0, False
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.used >= self.limit:
+                self.waiting = True
+                self._cond.wait()
+            self.used += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self.used -= 1
+            if self.waiting and (self.limit - self.used >= self.wake_every or self.used == 0):
+                self.waiting = False
+                self._cond.notify_all()
+
+
+@dataclass
+class EngineStats:
+    """Counters for progress display and summaries (this process only)."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    cached: int = 0
+    prep_failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Engine:
+    """Sends chat-completion requests for one process, with concurrency, retries and the store."""
+
+    def __init__(self, vlm: VLM) -> None:
+        self.vlm = vlm
+        self.stats = EngineStats()
+        self.store = get_store(vlm.cache_dir) if vlm.use_store else None
+        self._api_key = vlm.api_key()  # fail fast, before any request, if the key is missing
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="hf_vqa-engine", daemon=True)
+        self._thread.start()
+        _ALL.add(self)
+        self._transport: Transport | None = None  # made in the loop, at the first request
+        self._limiter: AdaptiveLimiter | None = None
+        self._inflight: dict[str, concurrent.futures.Future] = {}
+        self._queue: collections.deque = collections.deque()
+        self._queue_lock, self._wake_pending = threading.Lock(), False
+        self._tasks: set[asyncio.Task] = set()
+        # Backpressure: at most this many prepared requests (image data included) exist at once.
+        self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
+        self._conn_failures = 0
+        self._breaker_open_until = 0.0
+        self._last_conn_error = ""
+        folder = vlm.cache_dir or default_cache_dir()
+        name = f"{vlm.base_url}|{vlm.model}"
+        if os.environ.get(PROGRESS_ENV):
+            asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
+        self._rpm = SharedBucket(folder, "rpm|" + name, vlm.rpm) if vlm.rpm else None
+        self._tpm = SharedBucket(folder, "tpm|" + name, vlm.tpm) if vlm.tpm else None
+
+    # -- public -------------------------------------------------------------------------------
+    def lookup(self, key: str) -> concurrent.futures.Future | None:
+        """A resolved future if the store already has this request's reply, or one in flight."""
+        if self.store is not None:
+            hit = self.store.get(key)
+            if hit is not None:
+                self.stats.cached += 1
+                fut: concurrent.futures.Future = concurrent.futures.Future()
+                fut.set_result(Reply(hit.text, None, hit.finish_reason, hit.prompt_tokens,
+                                     hit.completion_tokens, hit.attempts, cached=True))  # fmt: skip
+                return fut
+        return self._inflight.get(key)
+
+    def submit(
+        self, key: str, body: dict, payload: Callable[[], bytes] | None = None
+    ) -> concurrent.futures.Future:
+        """A future `Reply` for this request. Blocks while too many prepared requests are waiting.
+
+        `body` is the request as a dict; `payload`, if given, builds the exact JSON bytes to send
+        (see `messages.Request.payload`, which avoids re-encoding base64 images).
+        """
+        found = self.lookup(key)
+        if found is not None:
+            return found
+        if _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(Reply(None, "interrupted before it was sent"))
+            return done
+        self._admit.acquire()
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._inflight[key] = fut
+        fut.add_done_callback(lambda _f, k=key: self._finished(k))
+        with self._queue_lock:  # one loop wake-up per burst of submissions, not one per request
+            self._queue.append((fut, key, body, payload))
+            wake, self._wake_pending = not self._wake_pending, True
+        if wake:
+            self._loop.call_soon_threadsafe(self._start_queued)
+        return fut
+
+    def _start_queued(self) -> None:
+        """In the loop: start a task for every queued submission."""
+        with self._queue_lock:
+            queued, self._queue, self._wake_pending = self._queue, collections.deque(), False
+        for fut, key, body, payload in queued:
+            task = self._loop.create_task(self._run_into(fut, key, body, payload))
+            self._tasks.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_into(self, fut: concurrent.futures.Future, key: str, body: dict, payload) -> None:
+        try:
+            reply = await self._run(key, body, payload)
+        except BaseException as err:  # cancelled at shutdown; `_run` itself never raises
+            reply = Reply(None, f"not sent: {type(err).__name__}")
+            if not isinstance(err, Exception):
+                fut.set_result(reply)
+                raise
+        fut.set_result(reply)
+
+    def _finished(self, key: str) -> None:
+        self._inflight.pop(key, None)
+        self._admit.release()
+
+    def publish_progress(self) -> None:
+        """Push this process's counters to the CLI's progress bar (no-op outside the CLI)."""
+        publish(self.stats)
+
+    # -- inside the loop ----------------------------------------------------------------------
+    async def _publish_forever(self) -> None:
+        while True:
+            publish(self.stats)
+            await asyncio.sleep(0.5)
+
+    async def _run(self, key: str, body: dict, payload: Callable[[], bytes] | None = None) -> Reply:
+        if self._limiter is None:
+            self._limiter = AdaptiveLimiter(self.vlm.max_concurrency, cooldown=0.25)
+        attempts, first = 1, None
+        try:
+            try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
+                reply = await self._attempt(key, body, payload)
+            except Transient as err:
+                first = err
+            if first is not None:
+                retrying = tenacity.AsyncRetrying(
+                    stop=Stop(self.vlm.max_retries, self.vlm.rate_limit_wait),
+                    wait=wait,
+                    retry=tenacity.retry_if_exception_type(Transient),
+                    reraise=True,
+                )
+                async for attempt in retrying:
+                    with attempt:
+                        if first is not None:  # tenacity's attempt 1 is the failure above: wait, or stop
+                            failed, first = first, None
+                            raise failed
+                        attempts += 1
+                        self.stats.retries += 1
+                        reply = await self._attempt(key, body, payload)
+            self.stats.ok += 1
+            self.stats.prompt_tokens += reply.prompt_tokens
+            self.stats.completion_tokens += reply.completion_tokens
+            if self.store is not None:  # durable before anyone sees the reply
+                self.store.put(key, StoredReply(reply.text or "", reply.finish_reason, reply.prompt_tokens,
+                                                reply.completion_tokens, attempts))  # fmt: skip
+            return Reply(reply.text, None, reply.finish_reason, reply.prompt_tokens,
+                         reply.completion_tokens, attempts)  # fmt: skip
+        except (Transient, Fatal) as err:
+            error = RequestError(str(err), status=err.status, attempts=attempts,
+                                 retryable=isinstance(err, Transient))  # fmt: skip
+        except Exception as err:  # never let anything escape the engine
+            error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
+        self.stats.failed += 1
+        return Reply(None, one_line(redact(str(error), self._api_key)), attempts=attempts)
+
+    async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
+        """One send: wait for the rate limits and a concurrency slot, then POST."""
+        estimate = await self._respect_rate_limits(body)
+        async with self._limiter.slot():
+            reply = await self._send(key, body, payload)
+        if self._tpm is not None:
+            self._tpm.adjust(reply.prompt_tokens + reply.completion_tokens - estimate)
+        return reply
+
+    async def _respect_rate_limits(self, body: dict) -> int:
+        """Reserve this attempt in the shared rpm/tpm buckets and sleep until it is due."""
+        if self._rpm is None and self._tpm is None:
+            return 0
+        estimate = estimate_tokens(body) if self._tpm is not None else 0
+        loop = asyncio.get_running_loop()
+        waits = [0.0]
+        if self._rpm is not None:
+            waits.append(await loop.run_in_executor(None, self._rpm.reserve, 1))
+        if self._tpm is not None:
+            waits.append(await loop.run_in_executor(None, self._tpm.reserve, estimate))
+        if max(waits) > 0:
+            await asyncio.sleep(max(waits))
+        return estimate
+
+    async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
+        now = time.monotonic()
+        if self._breaker_open_until > now:
+            raise Fatal(f"endpoint unreachable: {self._last_conn_error} "
+                         f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
+        if self._transport is None:
+            self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
+                                             max_connections=self.vlm.max_concurrency + 8)  # fmt: skip
+        content = payload() if payload is not None else json.dumps(body, ensure_ascii=False).encode()
+        self.stats.sent += 1
+        started = time.monotonic()
+        try:
+            resp = await self._transport.post(content, spread=hash(key))
+        except TransportError as err:  # refused, dropped, timed out
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url,
+                           len(content), key, time.monotonic() - started, err)  # fmt: skip
+            if err.timeout:
+                raise Transient(f"timed out after {self.vlm.timeout:g}s") from None
+            self._note_conn_failure(err)
+            raise Transient(f"connection error: {err}") from None
+        self._conn_failures = 0
+        self._breaker_open_until = 0.0
+        status = resp.status
+        if _log.isEnabledFor(logging.DEBUG):  # never the headers: they carry the key
+            _log.debug("POST %s (%d bytes, key %.12s) -> HTTP %d in %.3fs", self._transport.url, len(content),
+                       key, status, time.monotonic() - started)  # fmt: skip
+        try:
+            reply = judge(resp, self._api_key)
+        except Transient as err:
+            if err.status == 429:
+                self.stats.rate_limited += 1
+                self._limiter.on_rate_limited(err.retry_after)
+            raise
+        self._limiter.on_success()
+        return reply
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the connections and stop the loop thread. Safe to call twice."""
+        _ALL.discard(self)
+        transport, self._transport = self._transport, None
+
+        async def shutdown() -> None:  # end every task (progress publisher, stragglers), then the pool
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if transport is not None:
+                await transport.aclose()
+
+        if not self._loop.is_closed() and self._loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _note_conn_failure(self, err: Exception) -> None:
+        self._conn_failures += 1
+        self._last_conn_error = one_line(str(err))  # TransportError: the underlying error's type and text
+        if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
+            self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
+
+
+_ENGINES: dict[tuple, Engine] = {}
+_ALL: set[Engine] = set()  # every open engine of this process (each owns a loop thread) until closed
+_STOPPING = threading.Event()
+_LOCK = threading.Lock()
+
+
+def get_engine(vlm: VLM) -> Engine:
+    """The engine for this process and `vlm` (created lazily; never shared across a fork)."""
+    key = (os.getpid(), vlm)
+    with _LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = Engine(vlm)
+        return engine
+
+
+def drain_engines(timeout: float) -> int:
+    """Wait up to `timeout` seconds for this process's in-flight requests (their replies are stored).
+
+    Used on Ctrl-C: replies already on the wire are paid for, so let them land in the store instead of
+    sending them again on the rerun. Returns how many were still unfinished.
+    """
+    _STOPPING.set()  # no new requests from here on (the lookahead thread included)
+    futures = [f for engine in list(_ENGINES.values()) for f in list(engine._inflight.values())]
+    _done, pending = concurrent.futures.wait(futures, timeout=timeout)
+    return len(pending)
+
+
+def close_engines() -> None:
+    """Close every engine of this process (at exit, so no open connection is left for the GC to report).
+
+    Example:
+        >>> close_engines()  # the next `get_engine` call makes a fresh one
+    """
+    if os.getpid() != _PID[0]:
+        return
+    with _LOCK:
+        _ENGINES.clear()
+        engines = list(_ALL)
+        _ALL.clear()
+    for engine in engines:
+        engine.close(timeout=2.0)
+
+
+def _forget_after_fork() -> None:
+    _ENGINES.clear()
+    _ALL.clear()
+    _PID[0] = os.getpid()
+
+
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(close_engines)

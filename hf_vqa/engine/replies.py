@@ -1,0 +1,160 @@
+"""What one attempt's reply means: an answer, a retryable failure or a final one, and how long to wait.
+
+Pure functions over a `transport.Response` (status, headers, body) plus tenacity's stop and wait
+rules, so `client.py` keeps only the engine: concurrency, the loop and the store.
+
+Example:
+    >>> from hf_vqa.engine.transport import Response
+    >>> judge(Response(200, {}, b'{"choices": [{"message": {"content": "Q: a? A: b"}, "finish_reason": "stop"}]}')).text
+    'Q: a? A: b'
+    >>> retry_after({"retry-after": "3"})
+    3.0
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+
+import tenacity
+
+from hf_vqa.errors import one_line
+
+NO_RETRY = {400, 401, 403, 404, 413, 422}
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The outcome of one request: `text`, or `error` (a one-line reason)."""
+
+    text: str | None
+    error: str | None = None
+    finish_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    cached: bool = False
+
+
+class Transient(Exception):
+    """A retryable failure inside the engine (never leaves it)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+class Fatal(Exception):
+    """A final failure (a 4xx the server will answer the same way again)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def judge(resp, api_key: str = "") -> Reply:
+    """The `Reply` in a 2xx response, else raise `Transient` (429, 5xx, 408/409/425, malformed or
+    empty) or `Fatal` (other 4xx). Messages are one line, without the API key."""
+    status = resp.status
+    if status >= 400:
+        message = error_message(resp, api_key)
+        if status == 429:
+            raise Transient(message, status, retry_after(resp.headers))
+        if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
+            raise Fatal(message, status)
+        raise Transient(message, status, retry_after(resp.headers))
+    return parse(resp)
+
+
+def parse(resp) -> Reply:
+    """The answer text and usage in a 2xx chat completion; `Transient` if it is malformed or empty."""
+    status = resp.status
+    try:
+        data = json.loads(resp.content)
+        choice = data["choices"][0]
+        text = choice["message"].get("content")
+        usage = data.get("usage") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise Transient(f"malformed reply (HTTP {status}): {resp.content[:80]!r}", status) from None
+    if not text or not text.strip():
+        reason = choice.get("finish_reason") or "unknown"
+        raise Transient(f"empty reply (finish_reason={reason})", status)
+    return Reply(
+        text=text,
+        finish_reason=choice.get("finish_reason") or "",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+class Stop:
+    """Stop after `max_retries` failed retries, but let 429s retry for up to `patience` seconds."""
+
+    def __init__(self, max_retries: int, patience: float) -> None:
+        self.max_retries, self.patience, self.errors = max_retries, patience, 0
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        err = state.outcome.exception() if state.outcome else None
+        if isinstance(err, Transient) and err.status == 429:
+            return (state.seconds_since_start or 0.0) + (err.retry_after or 0.0) > self.patience
+        self.errors += 1
+        return self.errors > self.max_retries
+
+
+def wait(state: tenacity.RetryCallState) -> float:
+    """The server's Retry-After when it gave one, else exponential backoff with jitter."""
+    err = state.outcome.exception() if state.outcome else None
+    seconds = getattr(err, "retry_after", None)
+    if seconds is not None:
+        return seconds
+    return backoff(state)
+
+
+backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)  # 0.5, 1, 2, 4 s...
+
+
+def retry_after(headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    try:
+        if value is not None:
+            return min(MAX_RETRY_AFTER, max(0.0, float(value) / 1000))
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
+
+
+def error_message(resp, api_key: str = "") -> str:
+    """The server's own error message from an error response (OpenAI's ``{"error": {"message"}}`` or
+    a plain ``{"message"}``), else its reason phrase, on one line and without the API key."""
+    try:
+        data = json.loads(resp.content)
+    except ValueError:
+        data = None
+    message = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = (error.get("message") if isinstance(error, dict) else error) or data.get("message")
+    if not message:
+        text = resp.content[:200].decode("utf-8", "replace").strip() if resp.content else ""
+        message = text if text and not text.startswith(("{", "<")) else (resp.reason or "error")
+    return one_line(redact(str(message), api_key))
+
+
+def redact(text: str, api_key: str) -> str:
+    """`text` without the API key: some servers and gateways echo the Authorization header back.
+
+    Example:
+        >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
+        'bad key: Bearer <redacted>'
+    """
+    if api_key and api_key != "EMPTY" and len(api_key) >= 8:
+        text = text.replace(api_key, "<redacted>")
+    return text

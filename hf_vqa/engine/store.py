@@ -1,0 +1,147 @@
+"""A durable per-request store, so no paid request is ever sent twice.
+
+`datasets`' Arrow cache keeps only finished `num_proc` shards. This store keeps every finished reply
+the moment it arrives: SQLite in WAL mode, one row per request key (a hash of endpoint, model,
+params and messages with image hashes; never the API key). Failed requests are not stored, so a
+rerun retries only them.
+
+Location: `$HF_VQA_CACHE`, else `$HF_HOME/hf_vqa`, else `~/.cache/huggingface/hf_vqa`; a
+`cache_dir` overrides it. Size: about the reply text plus ~150 bytes per request. Clear it by
+deleting `replies.sqlite*` there, or skip it with `VLM(use_store=False)` / `--no-cache`.
+
+Example:
+    >>> import tempfile
+    >>> s = Store(tempfile.mkdtemp())
+    >>> s.put("k", StoredReply(text="hi", finish_reason="stop", prompt_tokens=3, completion_tokens=1, attempts=1))
+    >>> s.get("k").text
+    'hi'
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_vqa.errors import ConfigError
+
+FILENAME = "replies.sqlite"
+
+
+def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
+    """Open a SQLite file in WAL mode, autocommit, usable from any thread of this process.
+
+    Switching to WAL takes a lock that SQLite's busy handler does not wait for, so two processes
+    opening the same new file at once can see "database is locked": retry that for up to `timeout`.
+    """
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def default_cache_dir() -> Path:
+    """Where the store lives when no `cache_dir` is given."""
+    if os.environ.get("HF_VQA_CACHE"):
+        return Path(os.environ["HF_VQA_CACHE"])
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(hf_home) / "hf_vqa"
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A successful reply, as kept in the store."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: int
+
+
+class Store:
+    """SQLite-backed map of request key → `StoredReply`. Safe across threads and processes."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None) -> None:
+        self.dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(
+                "cannot create the request store folder",
+                received=f"{self.dir}: {err.strerror}",
+                fix="pass a writable cache_dir (--cache-dir) or set HF_VQA_CACHE",
+            ) from None
+        self.path = self.dir / FILENAME
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+                "finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, "
+                "attempts INTEGER, created REAL)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = connect(self.path)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def get(self, key: str) -> StoredReply | None:
+        """The stored reply for `key`, or None."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts FROM replies WHERE key=?",
+                (key,),
+            )
+            .fetchone()
+        )
+        return StoredReply(*row) if row else None
+
+    def put(self, key: str, reply: StoredReply) -> None:
+        """Store a reply durably (committed before returning)."""
+        self._conn().execute(
+            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                reply.text,
+                reply.finish_reason,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.attempts,
+                time.time(),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+
+    def size_bytes(self) -> int:
+        """Bytes on disk, WAL included."""
+        return sum(p.stat().st_size for p in self.dir.glob(FILENAME + "*") if p.exists())
+
+
+_STORES: dict[tuple[int, str], Store] = {}
+_LOCK = threading.Lock()
+
+
+def get_store(cache_dir: str | None) -> Store:
+    """The per-process `Store` for `cache_dir` (created lazily, once per process)."""
+    key = (os.getpid(), str(cache_dir or default_cache_dir()))
+    with _LOCK:
+        if key not in _STORES:
+            _STORES[key] = Store(cache_dir)
+        return _STORES[key]

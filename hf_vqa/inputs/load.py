@@ -1,0 +1,198 @@
+"""Loading inputs: a seed JSON/JSONL records file, an image folder, a saved dataset, or a Hub dataset.
+
+Every loader returns a `datasets.Dataset`. Records files become an `image` column of type
+`List(Image(decode=False))` (relative paths resolved against the file's folder; URLs kept as URLs)
+and a `conversation` column; other fields are kept as they are.
+
+Images stay undecoded (`{"bytes", "path"}`) on purpose: with `decode=True`, `datasets` opens every
+image while building each batch, before `prompted_vqa` runs, so one missing or corrupt file would
+crash the whole map instead of failing one row. `export.decoded(ds)` turns decoding back on (saving
+and publishing do it for you); to look at an image, `ds.cast_column("image", List(Image()))`.
+
+Example:
+    >>> ds = load_records("examples/sample/records.json")  # doctest: +SKIP
+    >>> ds.features["image"]  # doctest: +SKIP
+    List(Image(mode=None, decode=False))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Features, Image, List, Value
+
+from hf_vqa.errors import InputError
+from hf_vqa.inputs.stamps import IMAGE_EXTENSIONS, file_stamp, folder_stamp, image_files, input_kind
+
+TURN = {"from": Value("string"), "value": Value("string")}
+
+
+def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> datasets.Dataset:
+    """Read the seed's `{"image": [...], "conversation": [...]}` records from .json or .jsonl.
+
+    The result is backed by an Arrow cache file with a fingerprint derived from the file's path,
+    size and mtime, so `map` steps on it are cached and a rerun reuses them.
+
+    Example:
+        >>> ds = load_records("records.jsonl")  # doctest: +SKIP
+    """
+    path = Path(path).resolve()
+    rows = _normalized_rows(path)  # validates everything up front: a bad file fails before any work
+    extra = datasets.Dataset.from_list(
+        [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
+    )
+    features = Features({"image": List(Image(decode=False)), "conversation": List(TURN), **extra.features})
+    return datasets.Dataset.from_generator(
+        _generate_records,
+        # strings only: datasets treats list-valued gen_kwargs as shards
+        gen_kwargs={"path": str(path), "stamp": file_stamp(path)},
+        features=features,
+        cache_dir=cache_dir,
+    )
+
+
+def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None) -> datasets.Dataset:
+    """Every image file under `folder` (recursive, sorted), one per row, as `image: List(Image(decode=False))`."""
+    folder = Path(folder).resolve()
+    files = image_files(folder)
+    if not files:
+        listing = sorted(os.listdir(folder))[:10]
+        raise InputError(f"no image files in {folder}", received=listing,
+                         fix=f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")  # fmt: skip
+    return datasets.Dataset.from_generator(
+        _generate_folder,
+        gen_kwargs={"folder": str(folder), "stamp": folder_stamp(files)},
+        features=Features({"image": List(Image(decode=False)), "file_name": Value("string")}),
+        cache_dir=cache_dir,
+    )
+
+
+def _generate_folder(folder: str, stamp: str) -> Any:
+    del stamp  # only part of the fingerprint
+    for p in image_files(Path(folder)):
+        yield {"image": [str(p)], "file_name": str(p.relative_to(folder))}
+
+
+def _generate_records(path: str, stamp: str) -> Any:
+    del stamp
+    yield from _normalized_rows(Path(path))
+
+
+def _normalized_rows(path: Path) -> list[dict]:
+    records = _read_records(path)
+    base = path.parent
+    rows = []
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InputError(f"record {n} in {path} is not an object", received=record,
+                             fix='each record looks like {"image": ["a.jpg"], "conversation": [...]}')  # fmt: skip
+        if "image" not in record and "images" not in record:
+            raise InputError(f"record {n} in {path} has no 'image' field", received=sorted(record),
+                             fix='add "image": ["path/or/url.jpg"] to every record')  # fmt: skip
+        images = record.get("image", record.get("images"))
+        images = [images] if isinstance(images, str) else images
+        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+            raise InputError(f"record {n} in {path}: 'image' must be a path/URL or a list of them",
+                             received=images, fix='use "image": ["a.jpg", "https://..."]')  # fmt: skip
+        row = {k: v for k, v in record.items() if k not in ("images", "conversations")}
+        row["image"] = [_resolve(i, base) for i in images]
+        row["conversation"] = _turns(record, n, path)
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{path} holds no records", fix="add at least one record")
+    return rows
+
+
+def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
+    """Load any supported input: records file, image folder, saved dataset folder, or Hub id.
+
+    Example:
+        >>> load_input("examples/sample/images")  # doctest: +SKIP
+    """
+    path = Path(source)
+    kind = input_kind(source)  # the same dispatch as the CLI's up-to-date check (stamps.py)
+    if kind == "records":
+        return load_records(path)
+    if kind == "parquet":
+        return datasets.Dataset.from_parquet(str(path))
+    if kind == "file":
+        raise InputError(
+            f"don't know how to read {path}", fix="pass a .json/.jsonl records file, a folder or a Hub id"
+        )
+    if kind == "saved":
+        loaded = datasets.load_from_disk(str(path))
+        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    if kind == "dataset":
+        return datasets.load_dataset(str(path), split=split)
+    if kind == "images":
+        return load_image_folder(path)
+    if path.suffix.lower() in (".json", ".jsonl") or (os.sep in source.strip("/") and source.count("/") != 1):
+        raise InputError("input not found", received=source, fix="check the path")
+    try:
+        return datasets.load_dataset(source, split=split)
+    except Exception as err:
+        raise InputError(f"cannot load {source!r} as a file, folder or Hub dataset",
+                         received=f"{type(err).__name__}: {err}", fix="check the path or dataset id") from None  # fmt: skip
+
+
+def _read_records(path: Path) -> list[Any]:
+    if not path.exists():
+        raise InputError("records file not found", received=str(path), fix="check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"
+        ) from None
+    if path.suffix.lower() == ".jsonl":
+        records = []
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{path}:{line_no} is not valid JSON", received=f"{err.msg}: {line[:80]}",
+                                     fix="fix that line (one JSON object per line)") from None  # fmt: skip
+        return records
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno})", received=err.msg,
+                         fix="fix the JSON, or use .jsonl with one record per line") from None  # fmt: skip
+    if isinstance(data, dict):
+        data = data.get("data") or data.get("records") or [data]
+    if not isinstance(data, list):
+        raise InputError(
+            f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]"
+        )
+    return data
+
+
+def _resolve(ref: str, base: Path) -> str:
+    if "://" in ref:
+        return ref
+    path = Path(os.path.expanduser(ref))
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _turns(record: dict, n: int, path: Path) -> list[dict]:
+    conv = record.get("conversation", record.get("conversations")) or []
+    if not isinstance(conv, list):
+        raise InputError(f"record {n} in {path}: 'conversation' must be a list of turns", received=conv,
+                         fix='use [{"from": "human", "value": "<image>\\nQuestion?"}]')  # fmt: skip
+    turns = []
+    for turn in conv:
+        if not isinstance(turn, dict):
+            raise InputError(f"record {n} in {path}: a conversation turn is not an object", received=turn,
+                             fix='use {"from": "human", "value": "..."}')  # fmt: skip
+        turns.append(
+            {
+                "from": str(turn.get("from", turn.get("role", ""))),
+                "value": str(turn.get("value", turn.get("content", ""))),
+            }
+        )
+    return turns

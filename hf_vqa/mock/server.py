@@ -1,0 +1,390 @@
+"""A loopback, OpenAI-compatible mock VLM: a real HTTP/1.1 server built on ``asyncio.start_server``.
+
+Every request is validated against OpenAI's schema (`hf_vqa.mock.requests`) and every distinct image
+is decoded (`hf_vqa.mock.images`); answers are computed from the images (`hf_vqa.mock.answers`).
+Latency, faults and a concurrency cap are injected on demand. Tests run it in-process; the CLI's
+``--mock`` flag runs ``python -m hf_vqa.mock.server``.
+
+Example:
+    >>> with MockVLM(latency=0.01, faults={"500": 0.1}) as vlm:  # doctest: +SKIP
+    ...     client = openai.OpenAI(base_url=vlm.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import http
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from hf_vqa.errors import ConfigError
+from hf_vqa.mock import answers as answers
+from hf_vqa.mock import requests as mock_requests
+from hf_vqa.mock.answers import FAULT_KINDS, Settings
+from hf_vqa.mock.images import ImageRejected, image_tag, parse_tags
+
+__all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
+
+OUTCOMES = ("ok", *FAULT_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
+_MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
+_FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
+_FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
+_FLAGS |= {"api_key": str}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+        return cls(status, json.dumps(payload).encode(), headers)
+
+    @classmethod
+    def error(
+        cls, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ) -> _Reply:
+        return cls.json(status, answers.error_body(message, kind, code))
+
+    @classmethod
+    def retry(cls, message: str, seconds: float) -> _Reply:
+        headers = (("Retry-After", str(math.ceil(seconds))), ("retry-after-ms", str(round(seconds * 1000))))
+        return cls.json(429, answers.error_body(message, "requests", "rate_limit_exceeded"), headers)
+
+    def encode(self, keep_alive: bool) -> bytes:
+        phrase, connection = http.HTTPStatus(self.status).phrase, "keep-alive" if keep_alive else "close"
+        head = f"HTTP/1.1 {self.status} {phrase}\r\nContent-Type: application/json\r\n"
+        head += f"Content-Length: {len(self.body)}\r\nConnection: {connection}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in self.headers)
+        return (head + "\r\n").encode("latin-1") + self.body
+
+
+class MockVLM:
+    """The mock server; `start` serves it from a background thread with its own event loop.
+
+    Example: ``with MockVLM(max_concurrent=4) as vlm: openai.OpenAI(base_url=vlm.base_url, api_key="x")``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        faults: dict[str, float] | None = None,
+        fault_rate: float = 0.0,
+        retry_after: float = 1.0,
+        slow_seconds: float = 30.0,
+        max_concurrent: int | None = None,
+        seed: int = 0,
+        api_key: str | None = None,
+    ) -> None:
+        self._validate = mock_requests.request_validator()  # ConfigError when jsonschema is missing
+        self.settings = Settings(
+            latency=latency,
+            jitter=jitter,
+            faults=dict(faults or {}),
+            fault_rate=fault_rate,
+            retry_after=retry_after,
+            slow_seconds=slow_seconds,
+            max_concurrent=max_concurrent,
+        )
+        self.host, self.port, self.seed, self.api_key, self.base_url = host, port, seed, api_key, ""
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self.reset()
+
+    def start(self) -> MockVLM:
+        """Listen, serve from a daemon thread, set ``.port`` and ``.base_url``; returns self."""
+        if self._thread is not None:
+            raise ConfigError("MockVLM is already running", received=self.base_url, fix="call stop() first")
+        ready, failure = threading.Event(), []
+        self._thread = threading.Thread(target=self._run, args=(ready, failure), name="MockVLM", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = self._loop = None
+            where = f"{self.host}:{self.port}"
+            raise ConfigError(f"mock VLM cannot listen on {where}", received=failure[0], fix="use port=0")
+        self.base_url = f"http://{self.host}:{self.port}/v1"
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and all connections (cancelling held requests) and join the thread."""
+        if self._thread is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._thread = self._loop = None
+
+    def __enter__(self) -> MockVLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self, ready: threading.Event, failure: list[OSError]) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        start = asyncio.start_server(  # limit: bodies up to 2 MiB are read without pausing the socket
+            self._connection, self.host, self.port, reuse_address=True, backlog=2048, limit=1 << 20
+        )
+        try:
+            server = loop.run_until_complete(start)
+            self.port = server.sockets[0].getsockname()[1]
+        except OSError as exc:
+            failure.append(exc)
+            loop.close()
+            return ready.set()
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._shutdown(server))
+            loop.close()
+
+    @staticmethod
+    async def _shutdown(server: asyncio.Server) -> None:
+        server.close()
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the counters (also ``GET /_stats``), e.g. ``vlm.stats()["ok"]``."""
+        with self._lock:
+            extra = {"in_flight": self._in_flight, "max_in_flight": self._max_in_flight}
+            return {**self._counts, **extra, "duplicates": self._duplicates, "unique_ok": len(self._answered)}
+
+    def last_headers(self) -> dict[str, str]:
+        """The headers (lower-case names) of the last chat request: ``vlm.last_headers()["user-agent"]``."""
+        return dict(getattr(self, "_last_headers", {}))
+
+    def reset(self) -> None:
+        """Zero all counters and re-seed the fault RNG (also ``POST /_reset``)."""
+        with self._lock:
+            self._counts = dict.fromkeys(("requests", *OUTCOMES, "images_decoded"), 0)
+            self._answered: dict[str, int] = {}
+            self._duplicates, self._max_in_flight = 0, self._in_flight
+            self._rng, self._jitter_rng = random.Random(self.seed), random.Random(self.seed + 1)
+
+    def configure(self, **changes: Any) -> None:
+        """Change `Settings` fields at runtime (``seed=`` re-seeds): ``vlm.configure(fault_rate=0.2)``."""
+        seed = changes.pop("seed", None)
+        known = [f.name for f in dataclasses.fields(Settings)]
+        if set(changes) - set(known):
+            raise ConfigError("unknown mock setting", received=sorted(changes), fix=f"use {known} or seed")
+        if "faults" in changes:
+            changes["faults"] = dict(changes["faults"] or {})
+        self.settings = dataclasses.replace(self.settings, **changes)
+        if seed is not None:
+            self.seed = int(seed)
+            with self._lock:
+                self._rng, self._jitter_rng = random.Random(self.seed), random.Random(self.seed + 1)
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[outcome] += n
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
+                    method, target, version = lines[0].split(" ")
+                    headers = {
+                        k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+                    }
+                    length = int(headers.get("content-length", "0"))
+                    if "chunked" in headers.get("transfer-encoding", "").lower():
+                        raise ValueError("chunked request bodies are not supported; send Content-Length")
+                except ValueError as exc:
+                    return writer.write(_Reply.error(400, f"malformed HTTP request: {exc}").encode(False))
+                if headers.get("expect", "").lower() == "100-continue":
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                body = await reader.readexactly(length)
+                connection = headers.get("connection", "").lower()
+                keep_alive = connection == "keep-alive" if version == "HTTP/1.0" else connection != "close"
+                reply = await self._dispatch(method, target.partition("?")[0], headers, body)
+                if reply is None:  # the "drop" fault
+                    return writer.transport.abort()
+                writer.write(reply.encode(keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        except asyncio.CancelledError:  # stop(): end quietly (3.11 streams log cancelled handler tasks)
+            pass
+        finally:
+            writer.close()
+
+    async def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply | None:
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            if method != "POST":
+                return _Reply.error(405, f"use POST for {path}, not {method}")
+            return await self._chat(headers, body)
+        if method == "GET" and path in ("/v1/models", "/models"):
+            return _Reply.json(200, {"object": "list", "data": [_MODEL]})
+        if (method, path) == ("GET", "/_stats"):
+            return _Reply.json(200, self.stats())
+        if (method, path) == ("POST", "/_reset"):
+            self.reset()
+            return _Reply.json(200, self.stats())
+        if (method, path) == ("POST", "/_config"):
+            try:
+                self.configure(**json.loads(body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return _Reply.error(400, f"bad /_config body: {exc}")
+            return _Reply.json(200, dataclasses.asdict(self.settings))
+        return _Reply.error(404, f"the mock VLM has no route {method} {path}", code="unknown_url")
+
+    async def _chat(self, headers: dict[str, str], raw: bytes) -> _Reply | None:
+        settings = self.settings
+        self._count("requests")
+        self._last_headers = headers
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            self._count("unauthorized")
+            return _Reply.error(401, "Incorrect API key provided to the mock VLM", code="invalid_api_key")
+        with self._lock:
+            if settings.max_concurrent is not None and self._in_flight >= settings.max_concurrent:
+                self._counts["concurrency_429"] += 1
+                text = f"mock VLM is at max_concurrent={settings.max_concurrent}"
+                return _Reply.retry(text, settings.retry_after)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            return await self._answer(settings, raw)
+        except Exception as exc:  # a bug in the mock must surface as a 500, never as a hung client
+            self._count("internal_error")
+            return _Reply.error(500, f"mock VLM internal error: {exc!r}", "server_error")
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _answer(self, settings: Settings, raw: bytes) -> _Reply | None:
+        try:
+            body = mock_requests.loads_request(raw)
+        except ValueError as exc:
+            self._count("invalid")
+            return _Reply.error(400, f"request body is not valid JSON: {exc}")
+        problem = self._validate(body)
+        if problem is None and body.get("stream"):
+            problem = "the mock VLM does not support stream=true; send stream=false"
+        if problem is None:
+            try:
+                completion = answers.complete(body)
+            except ImageRejected as exc:
+                problem = str(exc)
+        if problem is not None:
+            self._count("invalid")
+            return _Reply.error(400, problem)
+        with self._lock:
+            self._counts["images_decoded"] += completion.images
+            draw, jitter = self._rng.random(), self._jitter_rng.uniform(-settings.jitter, settings.jitter)
+        kind = settings.pick(draw)
+        key = mock_requests.request_key(body) if kind is None else ""
+        with self._lock:
+            self._counts[kind or "ok"] += 1
+            if key:
+                self._duplicates += key in self._answered
+                self._answered[key] = self._answered.get(key, 0) + 1
+        if kind == "429":
+            return _Reply.retry("Rate limit reached for mock-vlm (injected fault)", settings.retry_after)
+        await asyncio.sleep(max(0.0, settings.latency + jitter))
+        if kind == "timeout":
+            await asyncio.sleep(settings.slow_seconds)
+        if kind == "drop":
+            return None
+        if kind in ("500", "503"):
+            return _Reply.error(int(kind), f"injected {kind} fault: the mock VLM failed", "server_error")
+        if kind == "empty":
+            completion = dataclasses.replace(
+                completion, content="", completion_tokens=0, finish_reason="stop"
+            )
+        payload = json.dumps(answers.completion_response(body, completion)).encode()
+        return _Reply(200, payload[: len(payload) // 2] if kind == "malformed" else payload)
+
+
+def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subprocess.Popen, str]:
+    """Run ``python -m hf_vqa.mock.server`` with `MockVLM` kwargs; return ``(process, base_url)`` when ready.
+
+    Example: ``proc, url = start_subprocess(latency=0.05); ...; proc.terminate(); proc.wait()``.
+    """
+    if set(kwargs) - set(_FLAGS):
+        raise ConfigError("unknown mock option", received=sorted(kwargs), fix=f"use {sorted(_FLAGS)}")
+    argv = [sys.executable, "-m", "hf_vqa.mock.server"]
+    for name, value in {"port": 0, **kwargs}.items():
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", json.dumps(value) if name == "faults" else str(value)]
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        found: list[str] = []
+        ready = threading.Event()
+
+        def drain() -> None:  # keeps reading stdout so the child never blocks on a full pipe
+            for line in proc.stdout or ():
+                if not found and line.startswith("MOCK_VLM_READY "):
+                    found.append(line.split()[1])
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=drain, name="mock-vlm-stdout", daemon=True).start()
+        ready.wait(timeout)
+        if not found:
+            try:  # stdout closed (ready is set) means the child is exiting: collect its code
+                code: int | None = proc.wait(timeout=2 if ready.is_set() else 0.01)
+            except subprocess.TimeoutExpired:
+                code = None
+            status = f"exited with code {code}" if code is not None else f"was not ready within {timeout}s"
+            proc.kill()
+            proc.wait()
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace")[-2000:] or " ".join(argv)
+            what = f"mock VLM subprocess {status} without printing MOCK_VLM_READY"
+            raise ConfigError(
+                what, received=tail, fix="check the options; see python -m hf_vqa.mock.server --help"
+            )
+    return proc, found[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT: ``python -m hf_vqa.mock.server --port 8000 --fault-rate 0.1``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hf_vqa.mock.server", description=(__doc__ or "").split("\n")[0]
+    )
+    for name, kind in _FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=argparse.SUPPRESS)
+    try:
+        vlm = MockVLM(**vars(parser.parse_args(argv))).start()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+    print(f"MOCK_VLM_READY {vlm.base_url}", flush=True)
+    done.wait()
+    vlm.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

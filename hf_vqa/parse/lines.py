@@ -1,0 +1,160 @@
+"""Line classification for `hf_vqa.parse.reply`: markup stripping, bullets, numbering, Q/A labels, section labels.
+
+Every regex here is anchored or bounded and has no nested quantifiers, and each line is looked at a
+constant number of times, so classifying is linear in the input.
+
+Example:
+    >>> [ln.label for ln in classify_lines("**Q1:** Who built it?\\n- **Answer**: Joseph Strauss")]
+    ['q', 'a']
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+_HEADING = re.compile(r"^#{1,6}\s+")
+_BULLET = re.compile(r"^[-*•+–—·]\s+")
+_QUOTE = re.compile(r"^(?:>\s?)+")
+_RULE = re.compile(r"^(?:[-*_=]\s*){3,}$")
+_FENCE = re.compile(r"^(?:```|~~~)")
+_NUMBER = re.compile(r"^(?:\(\d{1,2}\)|（\d{1,2}）|\d{1,2}\s*[.)、．:：](?!\d))\s*")
+_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}\)")
+_UNDERSCORE = re.compile(r"(?<!\w)_{1,2}([^_\n]+)_{1,2}(?!\w)")
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+
+# "Q:", "Q1:", "Q1.", "Question:", "Question 2:", "问题1：", "问：" at the start of a line (after bullets).
+_Q_LABEL = re.compile(
+    r"^(?:(?:Q|(?i:question))\s*(?:\d{1,2}\s*)?[:：]|(?:Q|(?i:question))\s*\d{1,2}\s*[.)]|问题?\s*(?:\d{1,2}\s*)?[:：])\s*"
+)
+# Where each question starts in a paragraph of squashed pairs ("Q1: ... A1: ... Q2: ...").
+_Q_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?(?:Q\d{0,2}|Question\s*\d{0,2})(?:\*\*)?\s*[:：]")
+_Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s*$")
+# "A:", "A1:", "A1.", "Answer:", "Answers:", "Answer 2:", "答案：", "答：" at the start of a line.
+_A_LABEL = re.compile(
+    r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:A|(?i:answer))\s*\d{1,2}\s*[.)]"
+    r"|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
+)
+_A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
+# A whole line naming the pair section: "Question-Answer Pairs", "Q&A", "QA pairs", "Questions", "问答对".
+_QA_SECTION = re.compile(
+    r"^(?:the\s+)?(?:(?:(?:visual\s+)?question[\s\-–/]*(?:and\s+|&\s*)?answer|q\s*&\s*a|q\s*/\s*a|v?qa)s?"
+    r"(?:[\s\-]*pairs?)?|questions?|问答对?|问题与答案|问题和答案)$"
+)
+# Closing remarks after the pairs: they end the last answer instead of joining it.
+_NOTE = re.compile(
+    r"^(?:(?i:\(?(?:notes?|explanation|rationale|reasoning|evidence|justification|source|disclaimer|remarks?)"
+    r"\s*[:：)]|i hope|hope this|let me know|feel free|if you|these (?:questions|answers|qa|q&a|pairs)"
+    r"|the above|all (?:of )?(?:the |these )?(?:answers|questions))|(?:注|注意|说明|备注)\s*[:：]|希望|以上)"
+)
+
+
+def strip_markup(text: str) -> str:
+    """Remove inline markdown (bold/italic markers, backticks, links, `<br>`) and collapse spaces.
+
+    Example:
+        >>> strip_markup("**Answer**: *International* `Orange`")
+        'Answer: International Orange'
+    """
+    text = _HTML_BREAK.sub(" ", text)
+    text = _LINK.sub(r"\1", text)
+    text = text.replace("*", "").replace("`", "")
+    text = _UNDERSCORE.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@dataclass
+class Line:
+    """One classified line. `text` is the plain content without markup, bullet or numbering."""
+
+    kind: str  # "blank" | "rule" | "fence" | "table" | "text"
+    raw: str = ""  # the stripped original line, markup kept
+    full: str = ""  # plain content with its numbering kept (used for article prose)
+    text: str = ""
+    indent: int = 0
+    heading: bool = False
+    bullet: bool = False
+    numbered: bool = False
+    bold: bool = False  # the whole line is wrapped in ** **
+    label: str = ""  # "q" | "a" | ""
+    content: str = ""  # text after the q/a label
+
+
+def classify_line(line: str) -> Line:
+    """Classify one raw line (see `Line`)."""
+    stripped = _QUOTE.sub("", line.strip()).strip()  # a "> " blockquote is read as plain text
+    indent = len(line) - len(line.lstrip())
+    if not stripped:
+        return Line("blank", indent=indent)
+    if _FENCE.match(stripped):
+        return Line("fence", stripped, indent=indent)
+    if _RULE.match(stripped):
+        return Line("rule", stripped, indent=indent)
+    if stripped.startswith("|") and stripped.count("|") >= 2:
+        return Line("table", stripped, indent=indent)
+    ln = Line("text", stripped, indent=indent)
+    s = stripped
+    if m := _HEADING.match(s):
+        ln.heading, s = True, s[m.end() :].rstrip("#").strip()
+    if m := _BULLET.match(s):
+        ln.bullet, s = True, s[m.end() :]
+    ln.bold = len(s) > 4 and s.startswith(("**", "__")) and s.endswith(("**", "__"))
+    plain = strip_markup(s)
+    ln.full = plain
+    if m := _NUMBER.match(plain):
+        ln.numbered, plain = True, plain[m.end() :]
+    ln.text = plain
+    if m := _Q_LABEL.match(plain):
+        ln.label, ln.content = "q", plain[m.end() :]
+    elif _Q_ALONE.match(plain):
+        ln.label = "q"
+    elif m := _A_LABEL.match(plain):
+        ln.label, ln.content = "a", plain[m.end() :]
+    elif _A_ALONE.match(plain):
+        ln.label = "a"
+    return ln
+
+
+def _split_squashed(line: str) -> list[str]:
+    """Split "Q1: ... A1: ... Q2: ... A2: ..." written as one paragraph into one line per question."""
+    starts = [m.start() for m in _Q_MARKER.finditer(line)]
+    if len(starts) < 2:
+        return [line]
+    cuts = [0, *(i for i in starts if i > 0), len(line)]
+    return [line[a:b] for a, b in itertools.pairwise(cuts) if line[a:b].strip()]
+
+
+def classify_lines(text: str) -> list[Line]:
+    """Classify every line of `text` (a paragraph of squashed "Q1: ... Q2: ..." pairs is split first)."""
+    return [classify_line(part) for line in text.splitlines() for part in _split_squashed(line)]
+
+
+def has_qmark(text: str) -> bool:
+    return "?" in text or "？" in text
+
+
+def is_qa_section(ln: Line, *, after_text: bool = False) -> bool:
+    """True for a heading/label that opens the question-answer section ("## Q&A", "QA pairs:").
+
+    A sentence line ending in ":" that mentions questions and answers counts too ("Here are some
+    question-answer pairs based on the article:"), unless it is the opening line and also mentions the
+    article: then it is a preamble announcing both parts (`after_text` says some text came before).
+    """
+    if ln.kind != "text" or ln.label or not ln.text:
+        return False
+    low = ln.text.lower().rstrip(":：").strip()
+    if _QA_SECTION.match(low):
+        return True
+    if len(low.split()) > 25:
+        return False
+    if not after_text and any(w in low for w in ("article", "wikipedia", "passage", "文章")):
+        return False
+    mentions = ("question" in low and "answer" in low) or "q&a" in low or "qa pair" in low or "问答" in low
+    return mentions and (ln.text.endswith((":", "：")) or ln.heading or ln.bold)
+
+
+def is_note(text: str) -> bool:
+    """True for a closing remark that must not join an answer ("Note: ...", "I hope this helps!")."""
+    return bool(_NOTE.match(text))
