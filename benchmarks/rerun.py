@@ -30,17 +30,17 @@ from typing import Any
 from throughput import JITTER, LATENCY, RESULTS, ROOT, make_inputs
 
 STAGES = {  # stage → (file suffix, function) in a cProfile dump of the CLI
-    "imports of hf_vqa.cli.main": ("hf_vqa/cli.py", "<module>"),
-    "job up-to-date check": ("hf_vqa/jobs.py", "job_key"),
-    "import io (datasets)": ("hf_vqa/io.py", "<module>"),
+    "imports of hf_vqa.cli.main": ("hf_vqa/cli/main.py", "<module>"),
+    "job up-to-date check": ("hf_vqa/cli/jobs.py", "job_key"),
+    "import inputs (datasets)": ("hf_vqa/inputs/load.py", "<module>"),
     "import pipeline (generate, client, openai)": ("hf_vqa/pipeline.py", "<module>"),
-    "load input": ("hf_vqa/io.py", "load_input"),
+    "load input": ("hf_vqa/inputs/load.py", "load_input"),
     "map steps (cache hits) + summary": ("hf_vqa/pipeline.py", "run_pipeline"),
     "summary": ("hf_vqa/pipeline.py", "summarize"),
     "filters": ("hf_vqa/pipeline.py", "filter_rows"),
-    "output up-to-date check": ("hf_vqa/cli.py", "_unchanged"),
-    "write output": ("hf_vqa/cli.py", "_write"),
-    "main() total": ("hf_vqa/cli.py", "main"),
+    "output up-to-date check": ("hf_vqa/cli/jobs.py", "holds"),
+    "write output": ("hf_vqa/cli/main.py", "_write"),
+    "main() total": ("hf_vqa/cli/main.py", "main"),
 }
 
 

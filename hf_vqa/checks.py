@@ -197,3 +197,51 @@ def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15) -> Q
         leaks=[leaks(qa.question) for qa in wiki.qas],
         empty=[i for i, qa in enumerate(wiki.qas) if not qa.answer.strip()],
     )
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One check as it shows in the data: the per-pair key, the row flag column, its `--filter`.
+
+    `passing` is the flag's value on a row that passes (True for "grounded", False for "has_duplicate").
+    """
+
+    name: str
+    column: str
+    filter: str
+    passing: bool
+    meaning: str
+
+
+# The one list of checks: refine_wiki_qa writes these columns, the summary counts them, the card
+# explains them and `--filter` keeps rows by them.
+ROW_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck("grounded", "all_grounded", "grounded", True, "every answer appears in the article"),
+    RowCheck("duplicate", "has_duplicate", "no-duplicate", False, "a question repeats another"),
+    RowCheck(
+        "leak", "has_leak", "no-leak", False, "a question quotes 8+ consecutive words of the article verbatim"
+    ),
+)
+PAIR_CHECKS = "qa_checks"  # the per-pair column: [{grounded, duplicate, leak}]
+
+
+def check_columns(checks: QAChecks | None) -> dict[str, Any]:
+    """The check columns of one row: per-pair results and the row flags (all False with no checks).
+
+    Example:
+        >>> check_columns(QAChecks(grounded=[True], duplicates=[], leaks=[False]))
+        {'qa_checks': [{'grounded': True, 'duplicate': False, 'leak': False}], 'all_grounded': True, 'has_duplicate': False, 'has_leak': False}
+    """
+    if checks is None:
+        return {PAIR_CHECKS: [], **{check.column: False for check in ROW_CHECKS}}
+    dup = set(checks.duplicates)
+    per_pair = [
+        {"grounded": bool(g), "duplicate": i in dup, "leak": bool(leak)}
+        for i, (g, leak) in enumerate(zip(checks.grounded, checks.leaks))
+    ]
+    flags = {
+        "all_grounded": bool(per_pair) and checks.all_grounded,
+        "has_duplicate": checks.has_duplicates,
+        "has_leak": checks.has_leak,
+    }
+    return {PAIR_CHECKS: per_pair, **flags}

@@ -14,11 +14,32 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hf_vqa.errors import ConfigError
 
+__all__ = ["DEFAULT_BASE_URL", "VLM", "cache_folder"]
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
+    """THE folder for hf_vqa's own files (request store, job manifest, rate-limit buckets, progress).
+
+    `cache_dir` if given, else `$HF_VQA_CACHE`, else `$HF_HOME/hf_vqa`, else
+    `~/.cache/huggingface/hf_vqa`. Every other module asks this function (or `VLM.cache_folder`).
+
+    Example:
+        >>> cache_folder("/tmp/c").as_posix()
+        '/tmp/c'
+    """
+    if cache_dir:
+        return Path(cache_dir)
+    if os.environ.get("HF_VQA_CACHE"):
+        return Path(os.environ["HF_VQA_CACHE"])
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(hf_home) / "hf_vqa"
 
 
 def _default_base_url() -> str:
@@ -89,6 +110,11 @@ class VLM:
             )
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ConfigError("top_p must be in (0, 1]", received=self.top_p, fix="top_p=1.0")
+
+    @property
+    def cache_folder(self) -> Path:
+        """Where this run's store and bookkeeping live (see `cache_folder()`)."""
+        return cache_folder(self.cache_dir)
 
     @property
     def host(self) -> str:

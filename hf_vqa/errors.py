@@ -112,3 +112,15 @@ def one_line(text: str, limit: int = 400) -> str:
     """
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = [
+    "ConfigError",
+    "HfVqaError",
+    "HubError",
+    "ImageError",
+    "InputError",
+    "ParseError",
+    "RequestError",
+    "one_line",
+]

@@ -20,17 +20,29 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from datasets import Value
+
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
+from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, HfVqaError, one_line
 from hf_vqa.images.prepare import FetchSettings, ImageSettings, prepare_image
 from hf_vqa.lookahead import Source, get_prefetcher
 from hf_vqa.messages import build_request
-from hf_vqa.schema import string_column
+from hf_vqa.schema import declares, string_column
+
+__all__ = ["STEP_VERSION", "image_settings", "prompted_vqa"]
 
 STEP_VERSION = "1"  # bump when the step's output for the same input changes
 
 
+def _columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
+    """`<output_key>` (reply text), `<output_key>_error`, `<output_key>_usage` (see `Reply.usage`)."""
+    usage = {name: Value(dtype) for name, dtype in USAGE_TYPES.items()}
+    return {output_key: Value("string"), f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}
+
+
+@declares(_columns)
 def prompted_vqa(
     batch: dict[str, list],
     indices: list[int] | None = None,
@@ -101,16 +113,7 @@ def prompted_vqa(
     return {
         output_key: string_column([r.text for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
-        f"{output_key}_usage": [
-            {
-                "prompt_tokens": r.prompt_tokens,
-                "completion_tokens": r.completion_tokens,
-                "attempts": r.attempts,
-                "finish_reason": r.finish_reason or "",
-                "cached": r.cached,
-            }
-            for r in replies
-        ],
+        f"{output_key}_usage": [r.usage() for r in replies],
     }
 
 
@@ -129,9 +132,7 @@ def _submit_row(
 ) -> Reply | Any:
     """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
     if keep_existing and row.get(output_key) is not None:
-        usage = row.get(f"{output_key}_usage") or {}
-        return Reply(row[output_key], None, usage.get("finish_reason") or "", usage.get("prompt_tokens") or 0,
-                     usage.get("completion_tokens") or 0, usage.get("attempts") or 0, cached=True)  # fmt: skip
+        return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"))
     try:
         images = [
             prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)
@@ -149,10 +150,10 @@ def _submit_row(
         return engine.submit(request.key, request.template, request.payload)
     except HfVqaError as err:
         engine.stats.prep_failed += 1
-        return Reply(None, one_line(str(err)))
+        return Reply.failed(one_line(str(err)))
     except Exception as err:  # a row never aborts the map
         engine.stats.prep_failed += 1
-        return Reply(None, one_line(f"{type(err).__name__}: {err}"))
+        return Reply.failed(one_line(f"{type(err).__name__}: {err}"))
 
 
 @functools.lru_cache(maxsize=64)

@@ -26,7 +26,10 @@ from typing import Any
 
 import datasets
 
+from hf_vqa.datasets_internals import fingerprint, has_indices
 from hf_vqa.images.columns import undecoded
+
+__all__ = ["MAX_AHEAD", "Prefetcher", "Source", "get_prefetcher", "shard_bounds", "source_for"]
 
 MAX_AHEAD = 4096  # rows produced but not yet collected, at most
 
@@ -43,9 +46,9 @@ class Source:
 
 def source_for(ds: datasets.Dataset, num_proc: int | None) -> Source | None:
     """A `Source` for `ds`, or None when the rows cannot be read back safely by position."""
-    if ds._indices is not None or len(ds.cache_files) != 1:
+    if has_indices(ds) or len(ds.cache_files) != 1:
         return None
-    return Source(ds.cache_files[0]["filename"], len(ds), max(1, num_proc or 1), ds._fingerprint)
+    return Source(ds.cache_files[0]["filename"], len(ds), max(1, num_proc or 1), fingerprint(ds))
 
 
 def shard_bounds(num_rows: int, num_shards: int, index: int) -> tuple[int, int]:

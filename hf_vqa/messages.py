@@ -183,3 +183,13 @@ def _user_parts(
             if j < len(pieces) - 1:
                 add_image()
     return parts, key_parts
+
+
+__all__ = [
+    "IMAGE_TOKEN",
+    "ROLES",
+    "FakeImage",
+    "ImageLike",
+    "Request",
+    "build_request",
+]

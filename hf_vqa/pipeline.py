@@ -13,64 +13,22 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import datasets
 
+from hf_vqa import refine as refiners
+from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.config import VLM
 from hf_vqa.engine.progress import ProgressBar
-from hf_vqa.engine.store import default_cache_dir
+from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
 from hf_vqa.images.columns import undecoded
 from hf_vqa.lookahead import source_for
-from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
-from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
 from hf_vqa.schema import features_after
+from hf_vqa.spec import FILTER_NAMES, PIPELINES, PipelineSpec, get_spec
 
-_QAS = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
-        "required": ["question", "answer"],
-        "additionalProperties": False,
-    },
-}
-
-
-def _json_format(name: str, properties: dict) -> dict:
-    schema = {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
-
-
-PIPELINES: dict[str, dict[str, Any]] = {
-    "image-vqa": {
-        "refine": refine_qa_pairs,
-        "refined": "qas",
-        "prompt": IMAGE_VQA_PROMPT,
-        "system_prompt": None,
-        "json_format": _json_format("image_vqa", {"qas": _QAS}),
-    },
-    "context-vqa": {
-        "refine": refine_wiki_qa,
-        "refined": "context_vqa",
-        "prompt": CONTEXT_VQA_PROMPT,
-        "system_prompt": CONTEXT_VQA_SYSTEM_PROMPT,  # DataFlow-MM's api_pipelines/image_contextvqa.py
-        "json_format": _json_format("context_vqa", {"context": {"type": "string"}, "qas": _QAS}),
-    },
-}
-FILTERS = {
-    "parsed": lambda row, key: row[key] is not None,
-    "grounded": lambda row, key: bool(row.get("all_grounded")),
-    "no-duplicate": lambda row, key: not row.get("has_duplicate"),
-    "no-leak": lambda row, key: not row.get("has_leak"),
-}
+__all__ = ["PIPELINES", "Summary", "filter_rows", "run_pipeline", "summarize"]
 
 
 @dataclass
@@ -130,16 +88,17 @@ def run_pipeline(
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
     """
-    spec = PIPELINES[pipeline]
+    spec = get_spec(pipeline)
     start = time.monotonic()
     ds = undecoded(ds)
+    system_prompt, prompt = spec.instructions(system_prompt, prompt)
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
-        "system_prompt": system_prompt if system_prompt is not None else spec["system_prompt"],
-        "prompt": prompt or spec["prompt"],
+        "system_prompt": system_prompt,
+        "prompt": prompt,
         "image_key": image_key,
         "conversation_key": conversation_key,
-        "response_format": spec["json_format"] if json_mode else None,
+        "response_format": spec.json_format if json_mode else None,
         "keep_existing": keep_existing,
     }
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
@@ -154,7 +113,7 @@ def run_pipeline(
         "desc": f"Asking {vlm.model}",
     }
     if progress:
-        folder = Path(vlm.cache_dir) if vlm.cache_dir else default_cache_dir()
+        folder = vlm.cache_folder
         folder.mkdir(parents=True, exist_ok=True)
         was_enabled = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
@@ -168,9 +127,9 @@ def run_pipeline(
                 datasets.enable_progress_bars()
     else:
         ds = ds.map(prompted_vqa, **map_kwargs)
-    refine = spec["refine"]
+    refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
-    summary = summarize(ds, spec["refined"], seconds=time.monotonic() - start, prices=prices)
+    summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
     return ds, summary
 
 
@@ -178,8 +137,9 @@ def summarize(
     ds: datasets.Dataset, refined_key: str, *, seconds: float = 0.0, prices: tuple[float, float] | None = None
 ) -> Summary:
     """Count rows, failures, parse failures, tokens and checks from the output columns."""
+    flags = {check.column for check in ROW_CHECKS}
     cols = ds.select_columns([c for c in ds.column_names if c.startswith("vqa") or c.startswith(refined_key)
-                              or c in ("all_grounded", "has_duplicate", "has_leak")])  # fmt: skip
+                              or c in flags])  # fmt: skip
     s = Summary(rows=len(ds), seconds=seconds)
     for batch in cols.iter(batch_size=4096):
         for text, usage, parsed_err in zip(batch["vqa"], batch["vqa_usage"], batch[f"{refined_key}_error"]):
@@ -192,23 +152,35 @@ def summarize(
             s.retries += max(0, usage["attempts"] - 1)
             s.prompt_tokens += usage["prompt_tokens"]
             s.completion_tokens += usage["completion_tokens"]
-        if "all_grounded" in batch:
-            parsed = [v is not None for v in batch[refined_key]]
-            for name, col in (
-                ("grounded", "all_grounded"),
-                ("duplicate", "has_duplicate"),
-                ("leak", "has_leak"),
-            ):
-                s.checks[name] = s.checks.get(name, 0) + sum(bool(v) for v, p in zip(batch[col], parsed) if p)
+        parsed = [v is not None for v in batch[refined_key]]
+        for check in ROW_CHECKS:
+            if check.column in batch:
+                hits = sum(bool(v) for v, p in zip(batch[check.column], parsed) if p)
+                s.checks[check.name] = s.checks.get(check.name, 0) + hits
     if prices is not None:
         s.cost_usd = (s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6
     return s
 
 
+def refine_step(spec: PipelineSpec):
+    """The refiner map function a spec names (from `hf_vqa.refine`)."""
+    return getattr(refiners, spec.refine)
+
+
 def filter_rows(ds: datasets.Dataset, pipeline: str, filters: list[str]) -> datasets.Dataset:
     """Keep only rows passing every named check (`parsed`, `grounded`, `no-duplicate`, `no-leak`)."""
-    key = PIPELINES[pipeline]["refined"]
-    checks = [FILTERS[name] for name in filters]
-    if not checks:
+    unknown = sorted(set(filters) - set(FILTER_NAMES))
+    if unknown:
+        raise ConfigError("unknown filter", received=unknown, fix=f"use any of {', '.join(FILTER_NAMES)}")
+    if not filters:
         return ds
-    return ds.filter(lambda row: all(check(row, key) for check in checks), desc="Filtering")
+    key = get_spec(pipeline).refined
+    wanted = [(check.column, check.passing) for check in ROW_CHECKS if check.filter in filters]
+    parsed = "parsed" in filters
+    return ds.filter(_passes, fn_kwargs={"key": key, "wanted": wanted, "parsed": parsed}, desc="Filtering")
+
+
+def _passes(row: dict, *, key: str, wanted: list[tuple[str, bool]], parsed: bool) -> bool:
+    if parsed and row[key] is None:
+        return False
+    return all(bool(row.get(column)) == passing for column, passing in wanted)

@@ -13,14 +13,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hf_vqa.checks import check_wiki_qa
+from datasets import List, Value
+
+from hf_vqa.checks import PAIR_CHECKS, ROW_CHECKS, check_columns, check_wiki_qa
 from hf_vqa.errors import HfVqaError, one_line
 from hf_vqa.parse.reply import WikiQA, parse_qa_pairs, parse_wiki_qa
-from hf_vqa.schema import string_column
+from hf_vqa.schema import QA_LIST, declares, string_column
+
+__all__ = ["refine_qa_pairs", "refine_wiki_qa"]
 
 STEP_VERSION = "1"
 
 
+def _qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
+    return {output_key: QA_LIST, f"{output_key}_error": Value("string")}
+
+
+def _wiki_qa_columns(output_key: str = "context_vqa", **_: Any) -> dict[str, Any]:
+    checks = {
+        PAIR_CHECKS: List({check.name: Value("bool") for check in ROW_CHECKS}),
+        **{check.column: Value("bool") for check in ROW_CHECKS},
+    }
+    record = {"context": Value("string"), "qas": QA_LIST}
+    return {output_key: record, f"{output_key}_error": Value("string"), **checks}
+
+
+@declares(_qa_pairs_columns)
 def refine_qa_pairs(
     example: dict[str, Any], *, input_key: str = "vqa", output_key: str = "qas", version: str = STEP_VERSION
 ) -> dict[str, Any]:
@@ -34,6 +52,7 @@ def refine_qa_pairs(
     return _apply(example, input_key, output_key, one, empty={output_key: None})
 
 
+@declares(_wiki_qa_columns)
 def refine_wiki_qa(
     example: dict[str, Any],
     *,
@@ -50,30 +69,15 @@ def refine_wiki_qa(
 
     def one(text: str, truncated: bool) -> dict[str, Any]:
         wiki: WikiQA = parse_wiki_qa(text, truncated=truncated)
-        checks = check_wiki_qa(wiki)
-        dup = set(checks.duplicates)
-        per_qa = [
-            {"grounded": bool(g), "duplicate": i in dup, "leak": bool(leak)}
-            for i, (g, leak) in enumerate(zip(checks.grounded, checks.leaks))
-        ]
         return {
             output_key: {
                 "context": wiki.context,
                 "qas": [{"question": q.question, "answer": q.answer} for q in wiki.qas],
             },
-            "qa_checks": per_qa,
-            "all_grounded": bool(per_qa) and all(c["grounded"] for c in per_qa),
-            "has_duplicate": bool(dup),
-            "has_leak": any(c["leak"] for c in per_qa),
+            **check_columns(check_wiki_qa(wiki)),
         }
 
-    empty = {
-        output_key: None,
-        "qa_checks": [],
-        "all_grounded": False,
-        "has_duplicate": False,
-        "has_leak": False,
-    }
+    empty = {output_key: None, **check_columns(None)}
     return _apply(example, input_key, output_key, one, empty=empty)
 
 

@@ -40,34 +40,37 @@ def string_column(values: Sequence[str | None]) -> Any:
 
 QA = {"question": Value("string"), "answer": Value("string")}
 QA_LIST = List(QA)
-USAGE = {
-    "prompt_tokens": Value("int64"),
-    "completion_tokens": Value("int64"),
-    "attempts": Value("int64"),
-    "finish_reason": Value("string"),
-    "cached": Value("bool"),
-}
-CHECKS = {
-    "qa_checks": List({"grounded": Value("bool"), "duplicate": Value("bool"), "leak": Value("bool")}),
-    "all_grounded": Value("bool"),
-    "has_duplicate": Value("bool"),
-    "has_leak": Value("bool"),
-}
+
+# step name → its output columns (a function of the step's fn_kwargs); filled by `declares`.
+_DECLARED: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def declares(columns: Callable[..., dict[str, Any]]) -> Callable[[Callable], Callable]:
+    """Decorator: the map step below adds the columns `columns(**fn_kwargs)` returns.
+
+    Example:
+        >>> @declares(lambda output_key="n", **_: {output_key: Value("int64")})
+        ... def count(batch, output_key="n"): ...
+        >>> step_features(count)
+        {'n': Value('int64')}
+    """
+
+    def register(step: Callable) -> Callable:
+        _DECLARED[step.__name__] = columns
+        return step
+
+    return register
 
 
 def step_features(step: str | Callable, **fn_kwargs: Any) -> dict[str, Any]:
-    """The columns a step adds, by step name or map function."""
+    """The columns a step adds, by step name or map function (as the step itself declares them)."""
     name = step if isinstance(step, str) else step.__name__
-    if name == "prompted_vqa":
-        key = fn_kwargs.get("output_key", "vqa")
-        return {key: Value("string"), f"{key}_error": Value("string"), f"{key}_usage": USAGE}
-    if name == "refine_qa_pairs":
-        key = fn_kwargs.get("output_key", "qas")
-        return {key: QA_LIST, f"{key}_error": Value("string")}
-    if name == "refine_wiki_qa":
-        key = fn_kwargs.get("output_key", "context_vqa")
-        return {key: {"context": Value("string"), "qas": QA_LIST}, f"{key}_error": Value("string"), **CHECKS}
-    raise ValueError(f"unknown step {name!r}; expected prompted_vqa, refine_qa_pairs or refine_wiki_qa")
+    if name not in _DECLARED:
+        import hf_vqa.generate
+        import hf_vqa.refine  # noqa: F401
+    if name not in _DECLARED:
+        raise ValueError(f"unknown step {name!r}; expected one of {', '.join(sorted(_DECLARED))}")
+    return _DECLARED[name](**fn_kwargs)
 
 
 def features_after(
@@ -81,3 +84,6 @@ def features_after(
     """
     base = ds_or_features.features if isinstance(ds_or_features, datasets.Dataset) else ds_or_features
     return Features({**base, **step_features(step, **fn_kwargs)})
+
+
+__all__ = ["QA", "QA_LIST", "declares", "features_after", "step_features", "string_column"]

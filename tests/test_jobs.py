@@ -8,6 +8,7 @@ The CLI runs as a real subprocess against mock VLMs served from this test proces
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -188,7 +189,9 @@ def test_a_job_with_failed_rows_is_never_up_to_date(tmp_path, make_mock_vlm):
     assert "row(s) failed" in first.stdout, "no row failed: pick another seed"
     res = run(tmp_path, *args)
     assert UP_TO_DATE not in res.stdout and "row(s) failed" in res.stdout
-    assert not jobs.manifest_path(str(tmp_path / "store")).exists()
+    manifest = jobs.manifest_path(str(tmp_path / "store"))
+    entries = json.loads(manifest.read_text()) if manifest.exists() else {}
+    assert not any(entry.get("job") for entry in entries.values()), "a failed job is never remembered"
 
 
 # Unit tests of the key and the manifest (no subprocess).
@@ -203,11 +206,13 @@ def records(tmp_path) -> Path:
     return write_records(tmp_path)
 
 
-def test_the_cli_names_match_the_pipelines_and_filters():
-    from hf_vqa.pipeline import FILTERS, PIPELINES
+def test_the_cli_offers_the_specs_pipelines_and_filters():
+    from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
-    assert tuple(PIPELINES) == cli.PIPELINE_NAMES
-    assert tuple(sorted(FILTERS)) == cli.FILTER_NAMES
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(PIPELINES) <= set(sub.choices)
+    filters = next(a for a in sub.choices["image-vqa"]._actions if a.dest == "filter")
+    assert tuple(filters.choices) == FILTER_NAMES
 
 
 @pytest.mark.parametrize(
@@ -281,7 +286,8 @@ def test_finished_needs_the_same_key_and_an_untouched_output(tmp_path):
     os.utime(out, ns=(out.stat().st_atime_ns, out.stat().st_mtime_ns + 1))
     assert jobs.finished("a" * 64, str(out), cache) is None
     jobs.remember("b" * 64, str(out), "rows=2", cache)
-    assert list(json.loads(jobs.manifest_path(cache).read_text())) == ["b" * 64], "one entry per output"
+    entries = json.loads(jobs.manifest_path(cache).read_text())
+    assert [e["job"] for e in entries.values()] == ["b" * 64], "one entry per output"
 
 
 @pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"k": 3}', '{"k": {"output": 1}}'])

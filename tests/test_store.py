@@ -1,6 +1,7 @@
 import multiprocessing
 
-from hf_vqa.engine.store import Store, StoredReply, default_cache_dir, get_store
+from hf_vqa.config import cache_folder
+from hf_vqa.engine.store import Store, StoredReply, get_store
 
 R = StoredReply(text="answer", finish_reason="stop", prompt_tokens=10, completion_tokens=2, attempts=1)
 
@@ -34,8 +35,8 @@ def test_concurrent_processes_share_one_store(tmp_path):
 
 def test_default_location_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_VQA_CACHE", str(tmp_path / "x"))
-    assert default_cache_dir() == tmp_path / "x"
+    assert cache_folder() == tmp_path / "x"
     monkeypatch.delenv("HF_VQA_CACHE")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    assert default_cache_dir() == tmp_path / "hf" / "hf_vqa"
+    assert cache_folder() == tmp_path / "hf" / "hf_vqa"
     assert get_store(str(tmp_path)) is get_store(str(tmp_path))

@@ -4,3 +4,5 @@
 - `publish`: the publishing options (`--push-to-hub`, `--shard`, `--export`, `push-only`).
 - `jobs`: the one "already done" manifest, checked before anything heavy is imported.
 """
+
+__all__: list[str] = []

@@ -2,9 +2,10 @@
 
 A job is the subcommand, its normalised arguments, the environment that picks the endpoint and model,
 hf_vqa's version and code, and a stamp of the input (`stamps.py`, the same one the loaders put in
-their Arrow fingerprints). After a run that wrote its output with 0 failed rows, `remember` stores
-the job's key in `jobs.json` in the cache folder, with a stamp of the output and the summary line.
-`finished` finds it again when the same command runs and its output is still as written.
+their Arrow fingerprints). `jobs.json` in the cache folder is the one "already done" manifest, one
+entry per output: a stamp of the output as written, the `datasets` fingerprint of the data in it
+(`wrote`/`holds`: an unchanged result is not written again) and, after a run with 0 failed rows,
+the job's key and summary line (`remember`/`finished`: the same command is answered "up to date").
 
 Only plain runs of a local records file or image folder qualify: `--force`, `--retry-failed`,
 `--no-cache`, `--push-to-hub`, `--shard` and `--export` always run, and so does any other input. Both
@@ -31,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hf_vqa import __version__
+from hf_vqa.config import cache_folder
 from hf_vqa.inputs.stamps import folder_stamp, input_stamp
 
 MANIFEST = "jobs.json"
@@ -86,8 +88,8 @@ def finished(key: str | None, output: str, cache_dir: str | None = None) -> str 
     if key is None:
         return None
     try:
-        entry = _read(manifest_path(cache_dir)).get(key)
-        if not isinstance(entry, dict) or entry.get("output") != output_state(output):
+        entry = _entry(output, cache_dir)
+        if entry is None or entry.get("job") != key or not entry.get("summary"):
             return None
         return str(entry["summary"])
     except Exception:
@@ -97,8 +99,8 @@ def finished(key: str | None, output: str, cache_dir: str | None = None) -> str 
 def remember(key: str | None, output: str, summary: str, cache_dir: str | None = None) -> None:
     """Record that job `key` wrote `output` (as it is now) and ended with the line `summary`.
 
-    Call it only after a run with 0 failed rows. Older jobs that wrote the same output are dropped
-    (their output is gone), so the manifest holds at most one entry per output.
+    Call it only after a run with 0 failed rows. The manifest holds one entry per output: a new job
+    that writes the same output replaces the old one (its output is gone).
 
     Example:
         >>> import tempfile
@@ -111,14 +113,55 @@ def remember(key: str | None, output: str, summary: str, cache_dir: str | None =
     if key is None:
         return
     with contextlib.suppress(Exception):  # only an optimisation
-        path = manifest_path(cache_dir)
         state = output_state(output)
-        entries = {k: v for k, v in _read(path).items() if _other_output(v, state["marker"])}
-        entries[key] = {"output": state, "summary": summary, "written": time.time()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        old = _read(manifest_path(cache_dir)).get(state["marker"])
+        fingerprint = old.get("fingerprint") if isinstance(old, dict) else None
+        _write_entry(state, {"fingerprint": fingerprint, "job": key, "summary": summary}, cache_dir)
+
+
+def wrote(output: str, fingerprint: str, cache_dir: str | None = None) -> None:
+    """Record that `output` now holds the data whose `datasets` fingerprint is `fingerprint`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp(); out = os.path.join(folder, "out.json")
+        >>> _ = Path(out).write_text("[]")
+        >>> wrote(out, "f1", cache_dir=folder)
+        >>> holds(out, "f1", cache_dir=folder), holds(out, "f2", cache_dir=folder)
+        (True, False)
+    """
+    with contextlib.suppress(Exception):  # only an optimisation
+        _write_entry(
+            output_state(output), {"fingerprint": fingerprint, "job": None, "summary": None}, cache_dir
+        )
+
+
+def holds(output: str, fingerprint: str, cache_dir: str | None = None) -> bool:
+    """True when `output` is untouched since `wrote(output, fingerprint)`: writing it again changes nothing."""
+    try:
+        entry = _entry(output, cache_dir)
+        return entry is not None and entry.get("fingerprint") == fingerprint
+    except Exception:
+        return False
+
+
+def _entry(output: str, cache_dir: str | None) -> dict | None:
+    """The manifest's entry for `output` if the output is still exactly as recorded, else None."""
+    state = output_state(output)
+    entry = _read(manifest_path(cache_dir)).get(state["marker"])
+    if not isinstance(entry, dict) or entry.get("output") != state:
+        return None
+    return entry
+
+
+def _write_entry(state: dict, fields: dict, cache_dir: str | None) -> None:
+    path = manifest_path(cache_dir)
+    entries = _read(path)
+    entries[state["marker"]] = {"output": state, **fields, "written": time.time()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1))
+    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
 
 
 def output_marker(output: str | os.PathLike) -> Path:
@@ -133,15 +176,13 @@ def output_marker(output: str | os.PathLike) -> Path:
 
 
 def manifest_path(cache_dir: str | None = None) -> Path:
-    """`jobs.json` in `cache_dir`, else in the request store's default folder.
+    """`jobs.json` in the cache folder (`config.cache_folder`): the one "already done" manifest.
 
     Example:
         >>> manifest_path("/tmp/c").as_posix()
         '/tmp/c/jobs.json'
     """
-    from hf_vqa.engine.store import default_cache_dir  # stdlib only (sqlite3): cheap
-
-    return (Path(cache_dir) if cache_dir else default_cache_dir()) / MANIFEST
+    return cache_folder(cache_dir) / MANIFEST
 
 
 def output_state(output: str | os.PathLike) -> dict:
@@ -158,12 +199,6 @@ def output_state(output: str | os.PathLike) -> dict:
     out = Path(output).resolve()
     files = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else [out]
     return {"marker": str(marker), "mtime_ns": marker.stat().st_mtime_ns, "files": folder_stamp(files)}
-
-
-def _other_output(entry: object, marker: str) -> bool:
-    """True for a well-formed entry about another output (the ones to keep)."""
-    output = entry.get("output") if isinstance(entry, dict) else None
-    return isinstance(output, dict) and output.get("marker") != marker
 
 
 def _normalised(args: argparse.Namespace) -> dict:
@@ -190,4 +225,13 @@ def _read(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-__all__ = ["finished", "job_key", "manifest_path", "output_marker", "output_state", "remember"]
+__all__ = [
+    "finished",
+    "holds",
+    "job_key",
+    "manifest_path",
+    "output_marker",
+    "output_state",
+    "remember",
+    "wrote",
+]

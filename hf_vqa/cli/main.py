@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -27,19 +26,16 @@ from typing import TYPE_CHECKING
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from hf_vqa.errors import HfVqaError
+from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
 if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
-    import datasets
-
     from hf_vqa.config import VLM
     from hf_vqa.pipeline import Summary
     from hf_vqa.publish.card import RunInfo
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-# the keys of pipeline.PIPELINES and pipeline.FILTERS, without importing datasets (a test checks)
-PIPELINE_NAMES = ("image-vqa", "context-vqa")
-FILTER_NAMES = ("grounded", "no-duplicate", "no-leak", "parsed")
+PIPELINE_NAMES = tuple(PIPELINES)  # from the typed spec, which does not import datasets
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.config import VLM
+        from hf_vqa.datasets_internals import fingerprint
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import filter_rows, run_pipeline
 
@@ -188,11 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         ds = filter_rows(ds, args.pipeline, args.filter)
         info = None
-        if _unchanged(args.output, ds, vlm):
+        if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
             info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
-            _remember(args.output, ds, vlm)
+            jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
@@ -295,7 +292,6 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         export_records(ds, out)
         return None
     from hf_vqa.generate import image_settings
-    from hf_vqa.pipeline import PIPELINES
     from hf_vqa.publish.card import (  # imports huggingface_hub's card machinery: only when needed
         RunInfo,
         build_card,
@@ -303,46 +299,21 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
     from hf_vqa.publish.folder import save_folder
 
     spec = PIPELINES[args.pipeline]
+    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt)  # what run_pipeline sent
     info = RunInfo.from_run(
         args.pipeline,
         vlm,
         summary,
         mock=mock,
-        system_prompt=args.system_prompt or spec["system_prompt"],
-        prompt=args.prompt or spec["prompt"],
+        system_prompt=system_prompt,
+        prompt=prompt,
         command=_command_line(),
-        example=_example(ds, spec["refined"]),
+        example=_example(ds, spec.refined),
         license=args.license,
         split=args.split,
     )
     save_folder(ds, out, card=str(build_card(info)), split=args.split, fetch=image_settings(vlm).url)
     return info
-
-
-def _written_log(vlm: VLM) -> Path:
-    from hf_vqa.engine.store import default_cache_dir
-
-    return (Path(vlm.cache_dir) if vlm.cache_dir else default_cache_dir()) / "outputs.json"
-
-
-def _unchanged(output: str, ds: datasets.Dataset, vlm: VLM) -> bool:
-    """True when `output` still holds exactly what this run would write (same data fingerprint)."""
-    try:
-        seen = json.loads(_written_log(vlm).read_text()).get(str(jobs.output_marker(output).resolve()))
-        return bool(seen) and seen == [ds._fingerprint, jobs.output_state(output)]
-    except (OSError, ValueError):
-        return False
-
-
-def _remember(output: str, ds: datasets.Dataset, vlm: VLM) -> None:
-    log = _written_log(vlm)
-    try:
-        entries = json.loads(log.read_text()) if log.exists() else {}
-        entries[str(jobs.output_marker(output).resolve())] = [ds._fingerprint, jobs.output_state(output)]
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(json.dumps(entries))
-    except (OSError, ValueError):
-        pass  # only an optimisation
 
 
 def _example(ds, refined: str) -> dict | None:
@@ -362,3 +333,12 @@ def _say(text: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "PIPELINE_NAMES",
+    "build_parser",
+    "main",
+]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_vqa.errors import ConfigError, HfVqaError, HubError
+from hf_vqa.publish.exports import EXPORTS, run_export
 
 if TYPE_CHECKING:  # the card and Hub machinery load only when a push or an export runs
     import datasets
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # the card and Hub machinery load only when a push or an expo
     from hf_vqa.publish.card import RunInfo
 
 EXIT_PUSH_FAILED = 3
-EXPORTS = ("trl", "trl-multiturn", "llava", "sharegpt")
 
 
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +37,9 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("publishing and exports")
     _add_push_arguments(group)
     group.add_argument(
-        "--export", choices=EXPORTS, action="append", default=None,
-        help="also write a training format (repeatable): trl, trl-multiturn, llava, sharegpt",
+        "--export", choices=sorted(EXPORTS), action="append", default=None,
+        help="also write a training format (repeatable): "
+        + "; ".join(f"{name}: {e.describe}" for name, e in EXPORTS.items()),
     )  # fmt: skip
     group.add_argument("--export-dir", default=None, help="where exports go (default: <OUTPUT>_<format>)")
 
@@ -98,22 +99,10 @@ def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dat
 
 def publish(ds: datasets.Dataset, args: argparse.Namespace, info: RunInfo | None) -> int:
     """Write the requested exports, then push the output folder; 0, or `EXIT_PUSH_FAILED`."""
-    from hf_vqa.publish.folder import save_folder
-    from hf_vqa.publish.records import export_records
-    from hf_vqa.publish.training import export_llava, export_trl
-
     out = Path(args.output)
     for fmt in dict.fromkeys(getattr(args, "export", None) or []):
         target = Path(args.export_dir) / fmt if getattr(args, "export_dir", None) else _default_dir(out, fmt)
-        if fmt.startswith("trl"):
-            rows = export_trl(ds, multi_turn=fmt == "trl-multiturn", image_key=_image_key(args))
-            save_folder(rows, target, card=_trl_card(fmt, len(rows)))
-            _say(f"exported {fmt}: {target} ({len(rows)} rows; datasets.load_dataset({str(target)!r}))")
-        elif fmt == "llava":
-            _say(f"exported llava: {export_llava(ds, target, image_key=_image_key(args))}")
-        else:
-            columns = [c for c in ds.column_names if not c.endswith("_usage")]
-            _say(f"exported sharegpt: {export_records(ds, target / 'records.json', columns=columns)}")
+        _say(run_export(fmt, ds, target, image_key=_image_key(args)))
     if not getattr(args, "push_to_hub", None):
         return 0
     return _push(args, info)
@@ -185,16 +174,6 @@ def _default_dir(out: Path, fmt: str) -> Path:
 
 def _image_key(args: argparse.Namespace) -> str:
     return getattr(args, "image_column", None) or "image"
-
-
-def _trl_card(fmt: str, rows: int) -> str:
-    turns = "one multi-turn dialogue per image" if fmt == "trl-multiturn" else "one QA pair per row"
-    return (
-        "---\ntags:\n- hf-vqa\n- trl\nconfigs:\n- config_name: default\n  data_files:\n"
-        "  - split: train\n    path: data/train-*\n---\n"
-        f"# TRL vision SFT export ({turns}, {rows} rows)\n\n"
-        "Columns `messages` and `images`, as `trl.SFTTrainer` expects for vision-language models.\n"
-    )
 
 
 def _say(text: str) -> None:

@@ -8,3 +8,5 @@
 - `store`: the durable per-request reply store (SQLite WAL).
 - `progress`: one live bar across `num_proc` workers.
 """
+
+__all__: list[str] = []

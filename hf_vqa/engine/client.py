@@ -30,7 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import tenacity
 
@@ -40,7 +40,7 @@ from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
 from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, wait
-from hf_vqa.engine.store import StoredReply, default_cache_dir, get_store
+from hf_vqa.engine.store import StoredReply, get_store
 from hf_vqa.engine.transport import Transport, TransportError
 from hf_vqa.errors import RequestError, one_line
 
@@ -111,7 +111,7 @@ class Engine:
         self._conn_failures = 0
         self._breaker_open_until = 0.0
         self._last_conn_error = ""
-        folder = vlm.cache_dir or default_cache_dir()
+        folder = vlm.cache_folder
         name = f"{vlm.base_url}|{vlm.model}"
         if os.environ.get(PROGRESS_ENV):
             asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
@@ -126,8 +126,7 @@ class Engine:
             if hit is not None:
                 self.stats.cached += 1
                 fut: concurrent.futures.Future = concurrent.futures.Future()
-                fut.set_result(Reply(hit.text, None, hit.finish_reason, hit.prompt_tokens,
-                                     hit.completion_tokens, hit.attempts, cached=True))  # fmt: skip
+                fut.set_result(hit.reply())
                 return fut
         return self._inflight.get(key)
 
@@ -144,7 +143,7 @@ class Engine:
             return found
         if _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
-            done.set_result(Reply(None, "interrupted before it was sent"))
+            done.set_result(Reply.failed("interrupted before it was sent"))
             return done
         self._admit.acquire()
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -170,7 +169,7 @@ class Engine:
         try:
             reply = await self._run(key, body, payload)
         except BaseException as err:  # cancelled at shutdown; `_run` itself never raises
-            reply = Reply(None, f"not sent: {type(err).__name__}")
+            reply = Reply.failed(f"not sent: {type(err).__name__}")
             if not isinstance(err, Exception):
                 fut.set_result(reply)
                 raise
@@ -218,17 +217,15 @@ class Engine:
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
             if self.store is not None:  # durable before anyone sees the reply
-                self.store.put(key, StoredReply(reply.text or "", reply.finish_reason, reply.prompt_tokens,
-                                                reply.completion_tokens, attempts))  # fmt: skip
-            return Reply(reply.text, None, reply.finish_reason, reply.prompt_tokens,
-                         reply.completion_tokens, attempts)  # fmt: skip
+                self.store.put(key, StoredReply.of(reply, attempts))
+            return replace(reply, attempts=attempts)
         except (Transient, Fatal) as err:
             error = RequestError(str(err), status=err.status, attempts=attempts,
                                  retryable=isinstance(err, Transient))  # fmt: skip
         except Exception as err:  # never let anything escape the engine
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
         self.stats.failed += 1
-        return Reply(None, one_line(redact(str(error), self._api_key)), attempts=attempts)
+        return Reply.failed(one_line(redact(str(error), self._api_key)), attempts=attempts)
 
     async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         """One send: wait for the rate limits and a concurrency slot, then POST."""
@@ -369,3 +366,14 @@ def _forget_after_fork() -> None:
 _PID = [os.getpid()]
 os.register_at_fork(after_in_child=_forget_after_fork)
 atexit.register(close_engines)
+
+
+__all__ = [
+    "BREAKER_PROBE_SECONDS",
+    "BREAKER_THRESHOLD",
+    "Engine",
+    "EngineStats",
+    "close_engines",
+    "drain_engines",
+    "get_engine",
+]

@@ -102,3 +102,8 @@ class AdaptiveLimiter:
             self._last_cut = now
         if retry_after:
             self.paused_until = max(self.paused_until, now + retry_after)
+
+
+__all__ = [
+    "AdaptiveLimiter",
+]

@@ -102,3 +102,11 @@ class ProgressBar:
         self._bar.set_postfix(failed=t.get("failed", 0) + t.get("prep_failed", 0), retries=t.get("retries", 0),
                               http429=t.get("rate_limited", 0), tokens=tokens, refresh=False)  # fmt: skip
         self._bar.refresh()
+
+
+__all__ = [
+    "ENV",
+    "ProgressBar",
+    "publish",
+    "totals",
+]

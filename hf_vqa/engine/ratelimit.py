@@ -88,3 +88,12 @@ def estimate_tokens(body: dict) -> int:
                 images += 1
     completion = body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_COMPLETION_TOKENS
     return chars // 4 + images * IMAGE_TOKENS + int(completion)
+
+
+__all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
+    "FILENAME",
+    "IMAGE_TOKENS",
+    "SharedBucket",
+    "estimate_tokens",
+]

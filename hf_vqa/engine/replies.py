@@ -17,6 +17,7 @@ import email.utils
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import tenacity
 
@@ -26,9 +27,27 @@ NO_RETRY = {400, 401, 403, 404, 413, 422}
 MAX_RETRY_AFTER = 120.0
 
 
+# The `<output_key>_usage` column: one record per row, its fields and Arrow types.
+USAGE_TYPES = {
+    "prompt_tokens": "int64",
+    "completion_tokens": "int64",
+    "attempts": "int64",
+    "finish_reason": "string",
+    "cached": "bool",
+}
+
+
 @dataclass(frozen=True)
 class Reply:
-    """The outcome of one request: `text`, or `error` (a one-line reason)."""
+    """The outcome of one request: `text`, or `error` (a one-line reason), plus its usage.
+
+    Example:
+        >>> r = Reply("Q: a? A: b", prompt_tokens=10, completion_tokens=4, attempts=1)
+        >>> r.usage()["completion_tokens"]
+        4
+        >>> Reply.from_usage("Q: a? A: b", r.usage()) == replace(r, cached=True)
+        True
+    """
 
     text: str | None
     error: str | None = None
@@ -37,6 +56,34 @@ class Reply:
     completion_tokens: int = 0
     attempts: int = 0
     cached: bool = False
+
+    def usage(self) -> dict[str, Any]:
+        """The row's usage record (the fields of `USAGE_TYPES`)."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "attempts": self.attempts,
+            "finish_reason": self.finish_reason or "",
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_usage(cls, text: str | None, usage: dict[str, Any] | None, *, cached: bool = True) -> Reply:
+        """A reply read back from an output row (`text` plus its usage record): marked `cached`."""
+        usage = usage or {}
+        return cls(
+            text=text,
+            finish_reason=usage.get("finish_reason") or "",
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            attempts=usage.get("attempts") or 0,
+            cached=cached,
+        )
+
+    @classmethod
+    def failed(cls, error: str, attempts: int = 0) -> Reply:
+        """A failed request: no text, a one-line `error`."""
+        return cls(text=None, error=error, attempts=attempts)
 
 
 class Transient(Exception):
@@ -158,3 +205,20 @@ def redact(text: str, api_key: str) -> str:
     if api_key and api_key != "EMPTY" and len(api_key) >= 8:
         text = text.replace(api_key, "<redacted>")
     return text
+
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "NO_RETRY",
+    "USAGE_TYPES",
+    "Fatal",
+    "Reply",
+    "Stop",
+    "Transient",
+    "error_message",
+    "judge",
+    "parse",
+    "redact",
+    "retry_after",
+    "wait",
+]

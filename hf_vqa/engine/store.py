@@ -5,8 +5,8 @@ the moment it arrives: SQLite in WAL mode, one row per request key (a hash of en
 params and messages with image hashes; never the API key). Failed requests are not stored, so a
 rerun retries only them.
 
-Location: `$HF_VQA_CACHE`, else `$HF_HOME/hf_vqa`, else `~/.cache/huggingface/hf_vqa`; a
-`cache_dir` overrides it. Size: about the reply text plus ~150 bytes per request. Clear it by
+Location: `config.cache_folder(cache_dir)` (`$HF_VQA_CACHE`, else `$HF_HOME/hf_vqa`, else
+`~/.cache/huggingface/hf_vqa`; `cache_dir` overrides it). Size: about the reply text plus ~150 bytes per request. Clear it by
 deleting `replies.sqlite*` there, or skip it with `VLM(use_store=False)` / `--no-cache`.
 
 Example:
@@ -24,8 +24,9 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from hf_vqa.config import cache_folder
+from hf_vqa.engine.replies import Reply
 from hf_vqa.errors import ConfigError
 
 FILENAME = "replies.sqlite"
@@ -51,14 +52,6 @@ def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
     return conn
 
 
-def default_cache_dir() -> Path:
-    """Where the store lives when no `cache_dir` is given."""
-    if os.environ.get("HF_VQA_CACHE"):
-        return Path(os.environ["HF_VQA_CACHE"])
-    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(hf_home) / "hf_vqa"
-
-
 @dataclass(frozen=True)
 class StoredReply:
     """A successful reply, as kept in the store."""
@@ -69,12 +62,30 @@ class StoredReply:
     completion_tokens: int
     attempts: int
 
+    @classmethod
+    def of(cls, reply: Reply, attempts: int) -> StoredReply:
+        """What the store keeps of a successful `reply` that took `attempts` sends."""
+        return cls(
+            reply.text or "", reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, attempts
+        )
+
+    def reply(self) -> Reply:
+        """The `Reply` this stored answer stands for (marked `cached`)."""
+        return Reply(
+            text=self.text,
+            finish_reason=self.finish_reason or "",
+            prompt_tokens=self.prompt_tokens or 0,
+            completion_tokens=self.completion_tokens or 0,
+            attempts=self.attempts or 0,
+            cached=True,
+        )
+
 
 class Store:
     """SQLite-backed map of request key → `StoredReply`. Safe across threads and processes."""
 
     def __init__(self, cache_dir: str | os.PathLike | None = None) -> None:
-        self.dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.dir = cache_folder(cache_dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -140,8 +151,17 @@ _LOCK = threading.Lock()
 
 def get_store(cache_dir: str | None) -> Store:
     """The per-process `Store` for `cache_dir` (created lazily, once per process)."""
-    key = (os.getpid(), str(cache_dir or default_cache_dir()))
+    key = (os.getpid(), str(cache_folder(cache_dir)))
     with _LOCK:
         if key not in _STORES:
             _STORES[key] = Store(cache_dir)
         return _STORES[key]
+
+
+__all__ = [
+    "FILENAME",
+    "Store",
+    "StoredReply",
+    "connect",
+    "get_store",
+]

@@ -186,3 +186,14 @@ class Transport:
         for sender in self._senders:
             await (sender.close() if self.kind == "aiohttp" else sender.aclose())
         self._senders = []
+
+
+__all__ = [
+    "CONNECTIONS_PER_HTTPX_CLIENT",
+    "ENV",
+    "Response",
+    "Transport",
+    "TransportError",
+    "httpx_module",
+    "kind",
+]

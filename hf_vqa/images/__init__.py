@@ -5,3 +5,5 @@
 - `fetch`: safe URL fetching (http(s) only, timeouts, byte cap, redirect cap, private-address policy).
 - `columns`: a dataset's image columns, raw (`decode=False`) or decoded.
 """
+
+__all__: list[str] = []

@@ -97,3 +97,12 @@ def to_8bit_grey(im: Image.Image) -> Image.Image:
     else:
         scale, offset = 0.0, 0.0 if lo < 0 else 255.0
     return im.point(lambda v: v * scale + offset).convert("L")
+
+
+__all__ = [
+    "ORIENT",
+    "encode",
+    "fit",
+    "normalize_mode",
+    "to_8bit_grey",
+]

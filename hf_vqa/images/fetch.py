@@ -428,3 +428,13 @@ def _status_fix(status: int, had_userinfo: bool) -> str:
     if status == 429 or status >= 500:
         return "the server is overloaded or failing; retry later"
     return "check the URL"
+
+
+__all__ = [
+    "ALLOWED_SCHEMES",
+    "DEADLINE_FACTOR",
+    "FetchSettings",
+    "display_url",
+    "fetch_bytes",
+    "is_public_address",
+]

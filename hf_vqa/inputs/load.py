@@ -196,3 +196,11 @@ def _turns(record: dict, n: int, path: Path) -> list[dict]:
             }
         )
     return turns
+
+
+__all__ = [
+    "TURN",
+    "load_image_folder",
+    "load_input",
+    "load_records",
+]

@@ -87,3 +87,14 @@ def input_stamp(source: str) -> str | None:
     if kind == "images":
         return f"images:{path}:{folder_stamp(image_files(path))}"
     return None
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "RECORDS_SUFFIXES",
+    "file_stamp",
+    "folder_stamp",
+    "image_files",
+    "input_kind",
+    "input_stamp",
+]

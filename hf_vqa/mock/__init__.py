@@ -5,3 +5,5 @@
 - `images`: decoding and checking the request's images.
 - `answers`: deterministic answers computed from the images.
 """
+
+__all__: list[str] = []

@@ -243,3 +243,18 @@ def completion_response(body: dict[str, Any], completion: Completion) -> dict[st
 def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
     """An OpenAI-style error object: ``error_body("bad")["error"]["type"]`` → ``"invalid_request_error"``."""
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+__all__ = [
+    "FAULT_KINDS",
+    "TOKENS_PER_IMAGE",
+    "Completion",
+    "Settings",
+    "build_content",
+    "complete",
+    "completion_response",
+    "count_words",
+    "error_body",
+    "prompt_id",
+    "truncate_words",
+]

@@ -187,3 +187,19 @@ def decode_data_url(url: str) -> ImageInfo:
     Example: ``decode_data_url("data:image/png;base64," + b64_png).tag``.
     """
     return IMAGE_MEMO(url)
+
+
+__all__ = [
+    "DRAFT_MIN_PIXELS",
+    "IMAGE_MEMO",
+    "OPENAI_FORMATS",
+    "TAG_RE",
+    "ImageInfo",
+    "ImageMemo",
+    "ImageRejected",
+    "analyze_data_url",
+    "decode_data_url",
+    "image_info",
+    "image_tag",
+    "parse_tags",
+]

@@ -448,3 +448,14 @@ def request_validator() -> Callable[[Any], str | None]:
         return f"request does not match the OpenAI chat completion schema at {where}: {error.message[:300]}"
 
     return validate
+
+
+__all__ = [
+    "DRAFT_2020_12",
+    "Unsupported",
+    "compile_checker",
+    "load_schema",
+    "loads_request",
+    "request_key",
+    "request_validator",
+]

@@ -175,6 +175,10 @@ class MockVLM:
         """The headers (lower-case names) of the last chat request: ``vlm.last_headers()["user-agent"]``."""
         return dict(getattr(self, "_last_headers", {}))
 
+    def last_roles(self) -> list[str]:
+        """The message roles of the last chat request: ``vlm.last_roles() == ["system", "user"]``."""
+        return list(getattr(self, "_last_roles", []))
+
     def reset(self) -> None:
         """Zero all counters and re-seed the fault RNG (also ``POST /_reset``)."""
         with self._lock:
@@ -285,6 +289,7 @@ class MockVLM:
             self._count("invalid")
             return _Reply.error(400, f"request body is not valid JSON: {exc}")
         problem = self._validate(body)
+        self._last_roles = [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)]
         if problem is None and body.get("stream"):
             problem = "the mock VLM does not support stream=true; send stream=false"
         if problem is None:

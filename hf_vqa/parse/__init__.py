@@ -6,3 +6,5 @@
 - `article`: where the article ends and the questions start.
 - `loose_json`: JSON (fenced, bare, slightly broken) inside a reply.
 """
+
+__all__: list[str] = []

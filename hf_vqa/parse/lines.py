@@ -158,3 +158,14 @@ def is_qa_section(ln: Line, *, after_text: bool = False) -> bool:
 def is_note(text: str) -> bool:
     """True for a closing remark that must not join an answer ("Note: ...", "I hope this helps!")."""
     return bool(_NOTE.match(text))
+
+
+__all__ = [
+    "Line",
+    "classify_line",
+    "classify_lines",
+    "has_qmark",
+    "is_note",
+    "is_qa_section",
+    "strip_markup",
+]

@@ -215,3 +215,13 @@ def json_pairs(value: Any) -> list[tuple[str, str]]:
         elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
             pairs.append((item[0], item[1]))
     return pairs
+
+
+__all__ = [
+    "CONTEXT_KEYS",
+    "QA_KEYS",
+    "find_json",
+    "json_context",
+    "json_pairs",
+    "norm_key",
+]

@@ -25,23 +25,20 @@ from typing import Any
 from huggingface_hub import DatasetCard
 
 from hf_vqa import __version__
+from hf_vqa.checks import ROW_CHECKS
+from hf_vqa.spec import PIPELINES
 
 MARK_START = "<!-- hf_vqa:start -->"
 MARK_END = "<!-- hf_vqa:end -->"
 _RUN_KEYS = ("pipeline", "model", "endpoint_host", "params", "command")  # in the YAML; the rest in the body
 _BODY_KEYS = ("system_prompt", "prompt", "example")
 _COUNT_KEYS = ("failed", "parse_failed", "prompt_tokens", "completion_tokens", "seconds")
-_PIPELINES = {
-    "image-vqa": "the image(s) and an instruction go to the VLM; the reply is parsed into `qas` "
-    "(question-answer pairs).",
-    "context-vqa": "the VLM writes a Wikipedia-style article about the image, then question-answer pairs "
-    "answered from it; parsed into `context_vqa: {context, qas}` with per-row checks.",
-}
-_CHECKS = {
-    "grounded": "every answer appears in the article",
-    "duplicate": "a question repeats another",
-    "leak": "a question quotes 8+ consecutive words of the article verbatim",
-}
+_MEANINGS = {check.name: check.meaning for check in ROW_CHECKS}
+
+
+def _describe(pipeline: str) -> str:
+    spec = PIPELINES.get(pipeline)
+    return spec.description if spec else "a custom pipeline."
 
 
 @dataclass
@@ -262,7 +259,7 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     lines += [
         "## How it was made",
         "",
-        f"- Pipeline: `{run['pipeline']}`: {_PIPELINES.get(run['pipeline'], 'a custom pipeline.')}",
+        f"- Pipeline: `{run['pipeline']}`: {_describe(run['pipeline'])}",
         f"- Model: `{run['model']}` at `{run['endpoint_host']}`",
         f"- Generation parameters: `{json.dumps(run.get('params') or {}, sort_keys=True)}`",
         f"- hf_vqa version: {__version__}",
@@ -281,7 +278,7 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines.append("")
     for name in checks:
-        lines.append(f"- {name}: rows where {_CHECKS.get(name, name)}")
+        lines.append(f"- {name}: rows where {_MEANINGS.get(name, name)}")
     tokens = (totals["prompt_tokens"], totals["completion_tokens"])
     lines.append(f"- Tokens: {_num(tokens[0])} prompt + {_num(tokens[1])} completion")
     seconds = "?" if totals["seconds"] is None else f"{totals['seconds']:.1f} s"

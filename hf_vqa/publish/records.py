@@ -17,7 +17,7 @@ import datasets
 from hf_vqa.errors import InputError
 from hf_vqa.images.columns import image_columns, undecoded
 
-__all__ = ["export_records"]
+__all__ = ["export_records", "write_sharegpt"]
 
 
 def export_records(
@@ -57,6 +57,13 @@ def export_records(
             json.dump(records, f, ensure_ascii=False, indent=2)
     tmp.replace(path)
     return path
+
+
+def write_sharegpt(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `sharegpt` export: the seed's records (usage columns left out) in `target/records.json`."""
+    del image_key  # every image column is written as paths
+    columns = [c for c in ds.column_names if not c.endswith("_usage")]
+    return f"exported sharegpt: {export_records(ds, Path(target) / 'records.json', columns=columns)}"
 
 
 def _image_ref(value: dict, out: Path, stem: str) -> str:

@@ -128,6 +128,37 @@ def export_llava(
     return path
 
 
+def write_trl(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `trl` export: one QA pair per row, saved as a folder that `load_dataset` reads."""
+    return _save_trl(ds, target, image_key=image_key, multi_turn=False)
+
+
+def write_trl_multiturn(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `trl-multiturn` export: one dialogue per image, saved as a folder."""
+    return _save_trl(ds, target, image_key=image_key, multi_turn=True)
+
+
+def write_llava(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `llava` export: `target/llava.json` plus `target/images/`."""
+    return f"exported llava: {export_llava(ds, target, image_key=image_key)}"
+
+
+def _save_trl(ds: datasets.Dataset, target: Path, *, image_key: str, multi_turn: bool) -> str:
+    from hf_vqa.publish.folder import save_folder
+
+    rows = export_trl(ds, multi_turn=multi_turn, image_key=image_key)
+    turns = "one multi-turn dialogue per image" if multi_turn else "one QA pair per row"
+    card = (
+        "---\ntags:\n- hf-vqa\n- trl\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: train\n    path: data/train-*\n---\n"
+        f"# TRL vision SFT export ({turns}, {len(rows)} rows)\n\n"
+        "Columns `messages` and `images`, as `trl.SFTTrainer` expects for vision-language models.\n"
+    )
+    save_folder(rows, target, card=card)
+    name = "trl-multiturn" if multi_turn else "trl"
+    return f"exported {name}: {target} ({len(rows)} rows; datasets.load_dataset({str(target)!r}))"
+
+
 def check_trl_row(row: dict[str, Any]) -> list[str]:
     """Problems TRL's vision collator would hit (empty list = fine), checked without a processor.
 
@@ -217,4 +248,13 @@ def _write_image(value: dict, folder: Path, stem: str) -> str:
     return f"images/{stem}.{ext}"
 
 
-__all__ = ["check_llava_record", "check_trl_row", "export_llava", "export_trl", "qa_pairs"]
+__all__ = [
+    "check_llava_record",
+    "check_trl_row",
+    "export_llava",
+    "export_trl",
+    "qa_pairs",
+    "write_llava",
+    "write_trl",
+    "write_trl_multiturn",
+]

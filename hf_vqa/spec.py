@@ -1,0 +1,115 @@
+"""The two seed pipelines described as data: one typed spec that the library and the CLI both read.
+
+No `datasets` import here, so the CLI can list pipelines, filters and defaults before anything
+heavy loads. `pipeline.run_pipeline` turns a spec into `ds.map` steps; the CLI and the card take
+their defaults from the same spec (never a copy).
+
+Example:
+    >>> spec = PIPELINES["context-vqa"]
+    >>> spec.refine, spec.refined
+    ('refine_wiki_qa', 'context_vqa')
+    >>> spec.instructions(system_prompt="", prompt=None)[0]  # '' means "send no system prompt"
+    ''
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_vqa.checks import ROW_CHECKS
+from hf_vqa.errors import ConfigError
+from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
+
+__all__ = ["FILTER_NAMES", "PIPELINES", "PipelineSpec", "get_spec"]
+
+_QAS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+        "required": ["question", "answer"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _json_format(name: str, properties: dict) -> dict:
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """One pipeline: generate with `prompt`/`system_prompt`, then refine with the step named `refine`.
+
+    `refined` is the refiner's output column; `description` is the card's one-line account.
+    `json_format` is the `response_format` sent with `--json-mode`.
+    """
+
+    name: str
+    refine: str
+    refined: str
+    prompt: str
+    system_prompt: str | None
+    description: str
+    json_format: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def instructions(self, system_prompt: str | None, prompt: str | None) -> tuple[str | None, str]:
+        """The system prompt and instruction actually sent, from what the user gave.
+
+        `system_prompt=None` means "the pipeline's default"; `""` means "no system prompt" (it is
+        kept, and the request builder leaves an empty system prompt out). An empty or missing
+        `prompt` means the pipeline's default instruction.
+        """
+        return (self.system_prompt if system_prompt is None else system_prompt), (prompt or self.prompt)
+
+
+PIPELINES: dict[str, PipelineSpec] = {
+    spec.name: spec
+    for spec in (
+        PipelineSpec(
+            name="image-vqa",
+            refine="refine_qa_pairs",
+            refined="qas",
+            prompt=IMAGE_VQA_PROMPT,
+            system_prompt=None,
+            description="the image(s) and an instruction go to the VLM; the reply is parsed into `qas` "
+            "(question-answer pairs).",
+            json_format=_json_format("image_vqa", {"qas": _QAS}),
+        ),
+        PipelineSpec(
+            name="context-vqa",
+            refine="refine_wiki_qa",
+            refined="context_vqa",
+            prompt=CONTEXT_VQA_PROMPT,
+            system_prompt=CONTEXT_VQA_SYSTEM_PROMPT,  # DataFlow-MM's api_pipelines/image_contextvqa.py
+            description="the VLM writes a Wikipedia-style article about the image, then question-answer "
+            "pairs answered from it; parsed into `context_vqa: {context, qas}` with per-row checks.",
+            json_format=_json_format("context_vqa", {"context": {"type": "string"}, "qas": _QAS}),
+        ),
+    )
+}
+
+# `--filter` names: "parsed" (the refiner read the reply) plus one per row check (see checks.ROW_CHECKS).
+FILTER_NAMES: tuple[str, ...] = ("parsed", *(check.filter for check in ROW_CHECKS))
+
+
+def get_spec(name: str) -> PipelineSpec:
+    """The spec named `name`, or a `ConfigError` that lists the known ones.
+
+    Example:
+        >>> get_spec("image-vqa").refined
+        'qas'
+    """
+    try:
+        return PIPELINES[name]
+    except KeyError:
+        raise ConfigError(
+            "unknown pipeline", received=name, fix=f"use one of {', '.join(PIPELINES)}"
+        ) from None
