@@ -140,7 +140,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     from hf_vqa.images.columns import undecoded
     from hf_vqa.lookahead import source_for
     from hf_vqa.mock.answers import parse_tags
-    from hf_vqa.pipeline import PIPELINES
+    from hf_vqa.spec import PIPELINES
 
     datasets.disable_progress_bars()
     cpu_imports = _cpu(resource.RUSAGE_SELF)
@@ -152,8 +152,8 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     spec = PIPELINES["image-vqa"]
     kwargs = {  # what pipeline.run_pipeline passes for the generation step
         "vlm": vlm,
-        "system_prompt": spec["system_prompt"],
-        "prompt": spec["prompt"],
+        "system_prompt": spec.system_prompt,
+        "prompt": spec.prompt,
         "lookahead": source_for(ds, num_proc) if cfg["lookahead"] else None,
     }
     batch_size = cfg["batch_size"] or max(64, 8 * c)

@@ -65,9 +65,10 @@ def declares(columns: Callable[..., dict[str, Any]]) -> Callable[[Callable], Cal
 def step_features(step: str | Callable, **fn_kwargs: Any) -> dict[str, Any]:
     """The columns a step adds, by step name or map function (as the step itself declares them)."""
     name = step if isinstance(step, str) else step.__name__
-    if name not in _DECLARED:
-        import hf_vqa.generate
-        import hf_vqa.refine  # noqa: F401
+    if name not in _DECLARED:  # a public step named by string: importing it makes it declare itself
+        import hf_vqa
+
+        getattr(hf_vqa, name, None)
     if name not in _DECLARED:
         raise ValueError(f"unknown step {name!r}; expected one of {', '.join(sorted(_DECLARED))}")
     return _DECLARED[name](**fn_kwargs)
