@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM
+    from hf_vqa.cost.estimate import Estimate, estimate
     from hf_vqa.errors import (
         ConfigError,
         HfVqaError,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
 
 _EXPORTS = {
     "VLM": "config",
+    "Estimate": "cost.estimate",
+    "estimate": "cost.estimate",
     "ConfigError": "errors",
     "HfVqaError": "errors",
     "ImageError": "errors",
@@ -76,6 +79,7 @@ def __getattr__(name: str):
 __all__ = [
     "VLM",
     "ConfigError",
+    "Estimate",
     "HfVqaError",
     "HubError",
     "ImageError",
@@ -84,6 +88,7 @@ __all__ = [
     "RequestError",
     "RunInfo",
     "__version__",
+    "estimate",
     "export_llava",
     "export_trl",
     "features_after",

@@ -26,12 +26,12 @@ from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
 from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, HfVqaError, one_line
-from hf_vqa.images.prepare import FetchSettings, ImageSettings, prepare_image
+from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
 from hf_vqa.lookahead import Source, get_prefetcher
-from hf_vqa.messages import build_request
+from hf_vqa.messages import Request, build_request
 from hf_vqa.schema import declares, string_column
 
-__all__ = ["STEP_VERSION", "image_settings", "prompted_vqa"]
+__all__ = ["STEP_VERSION", "image_settings", "prompted_vqa", "row_images", "row_request"]
 
 STEP_VERSION = "1"  # bump when the step's output for the same input changes
 
@@ -57,6 +57,8 @@ def prompted_vqa(
     response_format: dict | None = None,
     keep_existing: bool = False,
     lookahead: Source | None = None,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
     version: str = STEP_VERSION,
 ) -> dict[str, Any]:
     """Ask the VLM about each row's image(s); use with `ds.map(..., batched=True)`.
@@ -71,6 +73,9 @@ def prompted_vqa(
     run's output) and asks again only for the others: that is how failed rows are retried.
     `lookahead` (with `with_indices=True, with_rank=True`) keeps requests flowing across batch
     boundaries; `run_pipeline` sets it up (see `lookahead.py`).
+    `store_only=True` sends nothing: every reply comes from the request store (a batch run's
+    collected output); a request missing there gets its `batch_errors[key]` (or "not collected")
+    as the row's error.
     """
     del version  # only part of the cache fingerprint
     if not isinstance(vlm, VLM):
@@ -93,6 +98,8 @@ def prompted_vqa(
         "output_key": output_key,
         "response_format": response_format,
         "keep_existing": keep_existing,
+        "store_only": store_only,
+        "batch_errors": batch_errors,
     }
 
     def submit(row: dict) -> Reply | Any:
@@ -129,24 +136,22 @@ def _submit_row(
     output_key: str,
     response_format: dict | None,
     keep_existing: bool,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
 ) -> Reply | Any:
     """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
     if keep_existing and row.get(output_key) is not None:
         return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"))
     try:
-        images = [
-            prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)
-        ]
-        request = build_request(
-            row.get(conversation_key),
-            images,
-            model=vlm.model,
-            params=vlm.generation_params(),
-            system_prompt=system_prompt,
-            prompt=prompt,
-            response_format=response_format,
-            endpoint=vlm.base_url,
-        )
+        images = row_images(row, vlm, image_key)
+        request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
+                              conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+        if store_only:
+            found = engine.lookup(request.key)
+            if found is not None:
+                return found
+            reason = (batch_errors or {}).get(request.key) or "not collected from the batch yet"
+            return Reply.failed(reason)
         return engine.submit(request.key, request.template, request.payload)
     except HfVqaError as err:
         engine.stats.prep_failed += 1
@@ -154,6 +159,45 @@ def _submit_row(
     except Exception as err:  # a row never aborts the map
         engine.stats.prep_failed += 1
         return Reply.failed(one_line(f"{type(err).__name__}: {err}"))
+
+
+def row_images(row: dict, vlm: VLM, image_key: str | None) -> list[PreparedImage]:
+    """The row's images, prepared as the request will carry them (caps applied).
+
+    Example:
+        >>> row_images({"image": None}, VLM(api_key_env=""), "image")
+        []
+    """
+    return [prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)]
+
+
+def row_request(
+    row: dict,
+    vlm: VLM,
+    images: Sequence[PreparedImage],
+    *,
+    system_prompt: str | None = None,
+    prompt: str | None = None,
+    conversation_key: str = "conversation",
+    response_format: dict | None = None,
+) -> Request:
+    """The exact request (body and store key) `prompted_vqa` sends for this row; batch mode and the
+    cost estimate build theirs here too, so the three never drift apart.
+
+    Example:
+        >>> row_request({}, VLM(model="m", api_key_env=""), [], prompt="Describe.").body["messages"]
+        [{'role': 'user', 'content': 'Describe.'}]
+    """
+    return build_request(
+        row.get(conversation_key),
+        images,
+        model=vlm.model,
+        params=vlm.generation_params(),
+        system_prompt=system_prompt,
+        prompt=prompt,
+        response_format=response_format,
+        endpoint=vlm.base_url,
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -79,6 +79,8 @@ def run_pipeline(
     prices: tuple[float, float] | None = None,
     progress: bool = False,
     lookahead: bool = True,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
 ) -> tuple[datasets.Dataset, Summary]:
     """Generate, then refine, with the Arrow cache and the request store; return data and totals.
 
@@ -87,6 +89,8 @@ def run_pipeline(
     `lookahead=True` keeps requests in flight across batch boundaries (see `lookahead.py`).
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
+    `store_only=True` sends nothing and reads every reply from the request store (a collected batch
+    run; see `hf_vqa.batch`); `batch_errors` maps request keys to the batch's per-line errors.
     """
     spec = get_spec(pipeline)
     start = time.monotonic()
@@ -101,6 +105,8 @@ def run_pipeline(
         "response_format": spec.json_format if json_mode else None,
         "keep_existing": keep_existing,
     }
+    if store_only:  # only then: the fn_kwargs (and so the Arrow cache fingerprint) of online runs stay as they were
+        gen_kwargs |= {"store_only": True, "batch_errors": dict(sorted((batch_errors or {}).items()))}
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
     map_kwargs: dict[str, Any] = {
         "batched": True,

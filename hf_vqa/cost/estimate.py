@@ -1,0 +1,330 @@
+"""`estimate`: what a run will cost, before anything is sent (the CLI's ``--dry-run``).
+
+It builds every row's request exactly as `prompted_vqa` would (`generate.row_request`), so the
+distinct requests and the "already in the request store" count are exact. Images are read locally
+(their headers for the size before the caps; their bytes for the request key); nothing goes to the
+VLM unless `probe` > 0. Text tokens are counted as characters / 4 (+4 per message); image tokens by
+the model family's documented formula (`image_tokens.py`); completion tokens are a per-request
+guess unless a probe measured them.
+
+Example:
+    >>> est = estimate(ds, VLM(model="gpt-4o-mini"), prices=(0.15, 0.6))  # doctest: +SKIP
+    >>> est.line()  # doctest: +SKIP
+    'DRY RUN rows=8 requests=8 in_store=0 images=8 ... cost_usd=0.0123 batch_cost_usd=0.0062'
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_vqa.config import VLM
+from hf_vqa.cost.image_tokens import FORMULAS, formula_for
+from hf_vqa.errors import HfVqaError, one_line
+
+__all__ = ["BATCH_DISCOUNT", "DEFAULT_COMPLETION_TOKENS", "Estimate", "estimate"]
+
+DEFAULT_COMPLETION_TOKENS = 400  # a guess per request when neither --expect-completion-tokens nor a probe says
+BATCH_DISCOUNT = 0.5  # OpenAI, Azure, DashScope, Groq, Together: about half the online price
+
+
+@dataclass
+class Estimate:
+    """Counts and tokens for the requests a run would send. `line()` is the one-line summary."""
+
+    model: str
+    formula: str
+    formula_why: str
+    rows: int = 0
+    images: int = 0
+    unreadable: int = 0
+    row_errors: int = 0
+    requests: int = 0
+    in_store: int = 0
+    text_tokens: int = 0
+    image_tokens: int = 0
+    completion_tokens: int = 0
+    completion_per_request: float = DEFAULT_COMPLETION_TOKENS
+    completion_source: str = "guess"
+    by_formula: dict[str, int] = field(default_factory=dict)
+    sizes_before: list[tuple[int, int]] = field(default_factory=list)
+    sizes_after: list[tuple[int, int]] = field(default_factory=list)
+    per_image: list[int] = field(default_factory=list)  # chosen formula, images still to send
+    largest: tuple[str, int, int, int, int, int] | None = None  # source, w0, h0, w, h, tokens
+    prices: tuple[float, float] | None = None
+    batch_discount: float = BATCH_DISCOUNT
+    probe_scale: float | None = None
+
+    @property
+    def to_send(self) -> int:
+        """Distinct requests not yet in the request store."""
+        return self.requests - self.in_store
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Estimated prompt tokens of the requests still to send (scaled by a probe, if any)."""
+        return round((self.text_tokens + self.image_tokens) * (self.probe_scale or 1.0))
+
+    def prompt_range(self) -> tuple[int, int]:
+        """Lowest and highest prompt tokens over the formulas (the chosen one included)."""
+        totals = [self.text_tokens + v for v in self.by_formula.values()] or [self.prompt_tokens]
+        scale = self.probe_scale or 1.0
+        return round(min(totals) * scale), round(max(totals) * scale)
+
+    def cost(self, prompt_tokens: int | None = None, discount: float = 1.0) -> float | None:
+        """USD at `prices` (per 1M tokens) times `discount`, or None without prices."""
+        if self.prices is None:
+            return None
+        p = self.prompt_tokens if prompt_tokens is None else prompt_tokens
+        return (p * self.prices[0] + self.completion_tokens * self.prices[1]) / 1e6 * discount
+
+    def report(self) -> str:
+        """The multi-line account printed by ``--dry-run`` (the summary line last)."""
+        lines = [
+            f"DRY RUN: nothing was sent to the VLM. model={self.model}",
+            f"image-token formula: {self.formula}: {self.formula_why}",
+            f"rows: {self.rows}  images: {self.images} (unreadable: {self.unreadable})  "
+            f"rows that would fail before sending: {self.row_errors}",
+            f"requests: {self.requests} distinct, {self.in_store} already in the request store, "
+            f"{self.to_send} to send",
+        ]
+        for label, sizes in (("before the caps", self.sizes_before), ("as sent", self.sizes_after)):
+            if sizes:
+                px = sorted(sizes, key=lambda s: s[0] * s[1])
+                mid = px[len(px) // 2]
+                lines.append(f"image sizes {label}: min {_wh(px[0])}  median {_wh(mid)}  max {_wh(px[-1])}")
+        lo, hi = self.prompt_range()
+        lines.append(
+            f"prompt tokens to send: {self.prompt_tokens:,} (text ~{self.text_tokens:,} + images "
+            f"{self.image_tokens:,}{'; scaled by the probe x%.2f' % self.probe_scale if self.probe_scale else ''}); "
+            f"over all formulas {lo:,} .. {hi:,}"
+        )
+        lines.append("  by formula: " + ", ".join(f"{k} {v:,}" for k, v in self.by_formula.items()))
+        lines.append(
+            f"completion tokens to send: {self.completion_tokens:,} "
+            f"({self.completion_per_request:.0f} per request, {self.completion_source})"
+        )
+        online, batch = self.cost(), self.cost(discount=self.batch_discount)
+        if online is None:
+            lines.append("cost: unknown (pass --price-in and --price-out, USD per 1M tokens)")
+        else:
+            low, high = self.cost(lo), self.cost(hi)
+            lines.append(
+                f"cost: ${online:.4f} online (${low:.4f} .. ${high:.4f} over the formulas), "
+                f"${batch:.4f} with --batch (x{self.batch_discount:g})"
+            )
+        if self.largest is not None and self.sizes_after:
+            src, w0, h0, w, h, tok = self.largest
+            median = statistics.median(self.per_image) if self.per_image else 0
+            ratio = tok / median if median else 0.0
+            what = f"largest image: {src} {w0}x{h0}, sent as {w}x{h}, {tok:,} tokens ({ratio:.1f}x the median)"
+            if self.prices is not None:
+                what += f", ${tok * self.prices[0] / 1e6:.5f} per request"
+            lines.append(("warning: " if ratio >= 4 else "") + what)
+        lines.append(self.line())
+        return "\n".join(lines)
+
+    def line(self) -> str:
+        """``DRY RUN rows=… requests=… in_store=… images=… prompt_tokens=… completion_tokens=… cost_usd=… batch_cost_usd=…``."""
+        online, batch = self.cost(), self.cost(discount=self.batch_discount)
+        lo, hi = self.prompt_range()
+        parts = [
+            f"rows={self.rows}",
+            f"requests={self.requests}",
+            f"in_store={self.in_store}",
+            f"to_send={self.to_send}",
+            f"images={self.images}",
+            f"unreadable={self.unreadable}",
+            f"prompt_tokens={self.prompt_tokens}",
+            f"prompt_tokens_range={lo}..{hi}",
+            f"completion_tokens={self.completion_tokens}",
+            f"cost_usd={'unknown' if online is None else f'{online:.4f}'}",
+            f"batch_cost_usd={'unknown' if batch is None else f'{batch:.4f}'}",
+            f"formula={self.formula}",
+        ]
+        return "DRY RUN " + " ".join(parts)
+
+
+def estimate(
+    ds: Any,
+    vlm: VLM,
+    pipeline: str = "image-vqa",
+    *,
+    system_prompt: str | None = None,
+    prompt: str | None = None,
+    image_key: str | None = "image",
+    conversation_key: str = "conversation",
+    json_mode: bool = False,
+    prices: tuple[float, float] | None = None,
+    batch_discount: float = BATCH_DISCOUNT,
+    image_tokens: str | None = None,
+    completion_tokens: int | None = None,
+    probe: int = 0,
+) -> Estimate:
+    """Count rows, images, distinct requests and tokens of a run of `pipeline` over `ds`; price them.
+
+    Sends nothing unless `probe` > 0: then the first `probe` requests still to send are really sent
+    (their replies land in the request store, so they are not paid again) and their `usage` scales
+    the prompt estimate and sets the completion tokens per request. `image_tokens` names a formula
+    (see `image_tokens.FORMULAS`) instead of the one chosen from the model name.
+
+    Example:
+        >>> import datasets
+        >>> ds = datasets.Dataset.from_list([{"conversation": [{"from": "human", "value": "Hi?"}]}])
+        >>> est = estimate(ds, VLM(model="gpt-4o", api_key_env="", use_store=False), image_key=None)
+        >>> est.rows, est.requests, est.images, est.to_send
+        (1, 1, 0, 1)
+    """
+    from hf_vqa.engine.store import get_store
+    from hf_vqa.generate import row_images, row_request
+    from hf_vqa.images.columns import undecoded
+    from hf_vqa.spec import get_spec
+
+    spec = get_spec(pipeline)
+    system_prompt, prompt = spec.instructions(system_prompt, prompt)
+    response_format = spec.json_format if json_mode else None
+    chosen = formula_for(vlm.model, image_tokens)
+    others = {f.name: f for f in FORMULAS.values() if f.name != "openai-tile:4o-mini"}
+    others[chosen.name] = chosen
+    est = Estimate(vlm.model, chosen.name, chosen.why, prices=prices, batch_discount=batch_discount)
+    est.by_formula = dict.fromkeys(others, 0)
+    store = get_store(vlm.cache_dir) if vlm.use_store else None
+    seen: set[str] = set()
+    to_send: list[Any] = []
+    ds = undecoded(ds) if image_key and image_key in ds.column_names else ds
+    for row in ds:
+        est.rows += 1
+        values = _as_list(row.get(image_key)) if image_key else []
+        est.images += len(values)
+        try:
+            images = row_images(row, vlm, image_key)
+        except HfVqaError:
+            est.unreadable += sum(1 for v in values if not _readable(v, vlm))
+            est.row_errors += 1
+            continue
+        try:
+            request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
+                                  conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+        except HfVqaError:
+            est.row_errors += 1
+            continue
+        for value, img in zip(values, images):
+            before = _header_size(value) or (img.width, img.height)
+            est.sizes_before.append(before)
+            est.sizes_after.append((img.width, img.height))
+        if request.key in seen:
+            continue
+        seen.add(request.key)
+        est.requests += 1
+        if store is not None and store.get(request.key) is not None:
+            est.in_store += 1
+            continue
+        to_send.append(request)
+        est.text_tokens += _text_tokens(request.template)
+        for value, img in zip(values, images):
+            for name, f in others.items():
+                est.by_formula[name] += f.tokens(img.width, img.height)
+            tok = chosen.tokens(img.width, img.height)
+            est.image_tokens += tok
+            est.per_image.append(tok)
+            if est.largest is None or tok > est.largest[5]:
+                w0, h0 = _header_size(value) or (img.width, img.height)
+                est.largest = (img.source, w0, h0, img.width, img.height, tok)
+    per = completion_tokens if completion_tokens is not None else (vlm.max_tokens or DEFAULT_COMPLETION_TOKENS)
+    est.completion_per_request = float(per)
+    est.completion_source = ("--expect-completion-tokens" if completion_tokens is not None
+                             else "max_tokens" if vlm.max_tokens else "a guess: pass --expect-completion-tokens or --probe N")  # fmt: skip
+    if probe > 0 and to_send:
+        _probe(est, vlm, to_send[:probe], chosen)
+    est.completion_tokens = round(est.completion_per_request * est.to_send)
+    return est
+
+
+def _probe(est: Estimate, vlm: VLM, requests: list[Any], chosen: Any) -> None:
+    """Send `requests` for real; scale the prompt estimate by measured/estimated and take the mean completion."""
+    from hf_vqa.engine.client import get_engine
+
+    engine = get_engine(vlm)
+    replies = [f.result() for f in [engine.submit(r.key, r.template, r.payload) for r in requests]]
+    ok = [(r, q) for r, q in zip(replies, requests) if r.error is None]
+    if not ok:
+        errors = "; ".join(one_line(str(r.error)) for r in replies[:3])
+        est.completion_source = f"the probe failed ({errors}); a guess"
+        return
+    guessed = sum(_text_tokens(q.template) + _request_image_tokens(q, chosen) for _r, q in ok)
+    measured = sum(r.prompt_tokens for r, _q in ok)
+    est.probe_scale = measured / guessed if guessed and measured else None
+    est.completion_per_request = sum(r.completion_tokens for r, _q in ok) / len(ok)
+    est.completion_source = f"measured by a probe of {len(ok)} request(s)"
+
+
+def _request_image_tokens(request: Any, formula: Any) -> int:
+    from PIL import Image
+    import base64
+
+    total = 0
+    for url in request.image_urls:
+        data = base64.b64decode(url.split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as im:
+            total += formula.tokens(*im.size)
+    return total
+
+
+def _text_tokens(body: dict) -> int:
+    chars, messages = 0, 0
+    for message in body.get("messages", []):
+        messages += 1
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        else:
+            chars += sum(len(p.get("text", "")) for p in content or [] if p.get("type") == "text")
+    if body.get("response_format"):
+        import json
+
+        chars += len(json.dumps(body["response_format"]))
+    return chars // 4 + 4 * messages + 3
+
+
+def _header_size(value: Any) -> tuple[int, int] | None:
+    """Width and height from the image's header (PIL opens lazily), or None (URLs, unreadable)."""
+    from PIL import Image
+
+    try:
+        if isinstance(value, Image.Image):
+            return value.size
+        if isinstance(value, dict):
+            value = value.get("bytes") if value.get("bytes") is not None else value.get("path")
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            with Image.open(io.BytesIO(bytes(value))) as im:
+                return im.size
+        if isinstance(value, (str, os.PathLike)) and "://" not in str(value):
+            with Image.open(value) as im:
+                return im.size
+    except Exception:
+        return None
+    return None
+
+
+def _readable(value: Any, vlm: VLM) -> bool:
+    from hf_vqa.generate import image_settings
+    from hf_vqa.images.prepare import prepare_image
+
+    try:
+        prepare_image(value, image_settings(vlm))
+        return True
+    except HfVqaError:
+        return False
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _wh(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
