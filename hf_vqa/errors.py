@@ -95,6 +95,10 @@ class ParseError(HfVqaError):
     """Model output could not be parsed into the expected structure."""
 
 
+class BatchError(HfVqaError):
+    """A batch-API call (upload, create, poll, download, cancel) failed, or a batch manifest is unusable."""
+
+
 class HubError(HfVqaError):
     """Publishing to the Hugging Face Hub failed. The local output is left intact."""
 
@@ -115,6 +119,7 @@ def one_line(text: str, limit: int = 400) -> str:
 
 
 __all__ = [
+    "BatchError",
     "ConfigError",
     "HfVqaError",
     "HubError",

@@ -181,6 +181,42 @@ class Transport:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
         return Response(resp.status_code, resp.headers, resp.content, resp.reason_phrase or "")
 
+    async def call(
+        self, method: str, path: str, content: bytes = b"", content_type: str = "application/json"
+    ) -> Response:
+        """Any other request to the same API (the batch endpoints, `engine/batch_api.py`): `path`
+        is relative to the base URL (``"files"``, ``"batches/b1/cancel"``). Same pool, headers and
+        errors as `post`.
+
+        Example:
+            >>> (await t.call("GET", "batches/batch_1")).status  # doctest: +SKIP
+            200
+        """
+        url = self.url.rsplit("/chat/completions", 1)[0] + "/" + path.lstrip("/")
+        headers = {**self.headers, "Content-Type": content_type}
+        if self.kind == "aiohttp":
+            import asyncio
+
+            import aiohttp
+
+            try:
+                async with self._senders[0].request(method, url, data=content or None, headers=headers,
+                                                    proxy=self.proxy) as resp:  # fmt: skip
+                    return Response(resp.status, resp.headers, await resp.read(), resp.reason or "")
+            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
+                raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
+            except (aiohttp.ClientError, OSError) as err:
+                raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+        hx = httpx_module()
+        try:
+            resp = await self._senders[0].request(method, url, content=content or None, headers=headers,
+                                                  timeout=self.timeout)  # fmt: skip
+        except hx.TimeoutException as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
+        except hx.HTTPError as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+        return Response(resp.status_code, resp.headers, resp.content, resp.reason_phrase or "")
+
     async def aclose(self) -> None:
         """Close every pool (their connections)."""
         for sender in self._senders:

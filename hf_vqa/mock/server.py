@@ -30,6 +30,7 @@ from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
 from hf_vqa.mock import requests as mock_requests
 from hf_vqa.mock.answers import FAULT_KINDS, Settings
+from hf_vqa.mock.batch import BatchBackend
 from hf_vqa.mock.images import ImageRejected, image_tag, parse_tags
 
 __all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
@@ -106,6 +107,7 @@ class MockVLM:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._in_flight = 0
+        self.batch = BatchBackend(self._validate, seed=seed)  # /v1/files and /v1/batches (mock/batch.py)
         self.reset()
 
     def start(self) -> MockVLM:
@@ -240,6 +242,20 @@ class MockVLM:
             writer.close()
 
     async def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply | None:
+        if path.startswith(("/v1/files", "/v1/batches")):
+            if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+                return _Reply.error(401, "Incorrect API key provided to the mock VLM", code="invalid_api_key")
+            loop = asyncio.get_running_loop()  # answering a batch decodes images: off the loop
+            status, payload, extra = await loop.run_in_executor(None, self.batch.handle, method, path, headers, body)
+            return _Reply(status, payload, extra)
+        if (method, path) == ("POST", "/_batch_config"):
+            try:
+                self.batch.configure(**json.loads(body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return _Reply.error(400, f"bad /_batch_config body: {exc}")
+            return _Reply.json(200, self.batch.faults)
+        if (method, path) == ("GET", "/_batch_stats"):
+            return _Reply.json(200, self.batch.stats())
         if path in ("/v1/chat/completions", "/chat/completions"):
             if method != "POST":
                 return _Reply.error(405, f"use POST for {path}, not {method}")

@@ -1,0 +1,128 @@
+"""The OpenAI-style batch endpoints (`/files`, `/batches`), sent through `transport.py`'s pool.
+
+`transport.Transport.call` stays the only code that puts bytes on the wire; this module builds the
+multipart upload and the JSON bodies, retries 429/5xx a bounded number of times, and turns the
+replies into dicts or a `BatchError`. Synchronous: each call runs in its own short event loop.
+
+Example:
+    >>> api = BatchAPI(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
+    >>> file_id = api.upload(b'{"custom_id": "k", ...}\\n', "requests.jsonl")  # doctest: +SKIP
+    >>> api.create(file_id, "24h")["status"]  # doctest: +SKIP
+    'validating'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from hf_vqa.config import VLM
+from hf_vqa.engine.replies import redact, retry_after
+from hf_vqa.engine.transport import Response, Transport, TransportError
+from hf_vqa.errors import BatchError, one_line
+
+__all__ = ["ENDPOINT", "TERMINAL", "BatchAPI", "multipart"]
+
+ENDPOINT = "/v1/chat/completions"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+ATTEMPTS = 5
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with `fields` and one file part named ``file``; returns (body, content type).
+
+    Example:
+        >>> body, kind = multipart({"purpose": "batch"}, "a.jsonl", b"{}")
+        >>> kind.startswith("multipart/form-data; boundary="), b'name="purpose"' in body
+        (True, True)
+    """
+    boundary = "hfvqa" + uuid.uuid4().hex
+    out = []
+    for name, value in fields.items():
+        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+               "Content-Type: application/jsonl\r\n\r\n".encode())  # fmt: skip
+    out += [data, f"\r\n--{boundary}--\r\n".encode()]
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+class BatchAPI:
+    """Upload, create, poll, download and cancel batches at `vlm.base_url` with `vlm`'s key."""
+
+    def __init__(self, vlm: VLM, *, pause: float = 1.0) -> None:
+        self.vlm, self.pause = vlm, pause
+        self._key = vlm.api_key()
+
+    def upload(self, data: bytes, filename: str) -> str:
+        """POST /files (purpose ``batch``); the new file's id."""
+        body, kind = multipart({"purpose": "batch"}, filename, data)
+        return self._json("POST", "files", body, kind, what=f"uploading {filename} ({len(data):,} bytes)")["id"]
+
+    def create(self, file_id: str, window: str = "24h", metadata: dict | None = None) -> dict:
+        """POST /batches over an uploaded file; the batch object."""
+        payload = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": window}
+        if metadata:
+            payload["metadata"] = metadata
+        return self._json("POST", "batches", json.dumps(payload).encode(), what=f"creating a batch of {file_id}")
+
+    def get(self, batch_id: str) -> dict:
+        """GET /batches/{id}: status, request_counts, output_file_id, error_file_id."""
+        return self._json("GET", f"batches/{batch_id}", what=f"polling {batch_id}")
+
+    def cancel(self, batch_id: str) -> dict:
+        """POST /batches/{id}/cancel."""
+        return self._json("POST", f"batches/{batch_id}/cancel", what=f"cancelling {batch_id}")
+
+    def content(self, file_id: str) -> bytes:
+        """GET /files/{id}/content: the raw JSONL."""
+        return self._send("GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}").content
+
+    # -- internals ----------------------------------------------------------------------------
+    def _json(self, method: str, path: str, body: bytes = b"", kind: str = "application/json", *, what: str) -> dict:
+        resp = self._send(method, path, body, kind, what)
+        try:
+            return json.loads(resp.content)
+        except ValueError:
+            raise BatchError(f"{what}: the reply is not JSON", received=resp.content[:200]) from None
+
+    def _send(self, method: str, path: str, body: bytes, kind: str, what: str) -> Response:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                resp = asyncio.run(self._once(method, path, body, kind))
+            except TransportError as err:
+                if attempt == ATTEMPTS:
+                    raise BatchError(f"{what}: no reply from {self.vlm.base_url}", received=str(err),
+                                     fix="check --base-url, then rerun the same command (it resumes)") from None  # fmt: skip
+                time.sleep(self.pause * attempt)
+                continue
+            if resp.status < 300:
+                return resp
+            text = one_line(redact(resp.content.decode("utf-8", "replace"), self._key))
+            if (resp.status == 429 or resp.status >= 500) and attempt < ATTEMPTS:
+                time.sleep(min(60.0, retry_after(resp.headers) or self.pause * attempt))
+                continue
+            fix = {413: "lower --batch-max-bytes (the provider refused a file this large)",
+                   401: "check the API key variable (--api-key-env)",
+                   404: "the endpoint may not offer the batch API; run without --batch"}.get(resp.status, "rerun the same command to resume")  # fmt: skip
+            raise BatchError(f"{what}: HTTP {resp.status}", received=text, fix=fix)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, method: str, path: str, body: bytes, kind: str) -> Response:
+        transport = Transport.open(self.vlm.base_url, self._key, max_connections=2, timeout=max(self.vlm.timeout, 300))
+        try:
+            return await transport.call(method, path, body, kind)
+        finally:
+            await transport.aclose()
+
+
+def describe(batch: dict) -> str:
+    """A one-line status: ``batch_1 in_progress 10/100 done, 2 failed``."""
+    counts = batch.get("request_counts") or {}
+    return (f"{batch.get('id')} {batch.get('status')} {counts.get('completed', 0)}/{counts.get('total', 0)} done, "
+            f"{counts.get('failed', 0)} failed")  # fmt: skip
+
+
+__all__ += ["describe"]
