@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from hf_vqa.errors import HfVqaError
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true",
                        help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
         add_publish_arguments(p)
+        cost_cli.add_cost_arguments(p)
     add_push_only_subcommand(sub)
     return parser
 
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mock = _uses_mock(args)
         job = jobs.job_key(args, mock=mock)  # before any work: the input as this run will read it
-        done = jobs.finished(job, args.output, args.cache_dir)
+        done = None if args.dry_run else jobs.finished(job, args.output, args.cache_dir)
         if done is not None:
             _say(f"up to date: {args.output} (nothing sent; use --force to rebuild)")
             _say(("MOCK " if mock else "") + "done: " + done)
@@ -163,11 +165,21 @@ def main(argv: list[str] | None = None) -> int:
             use_store=not args.no_cache,
             allow_private_urls=args.allow_private_urls,
         )
-        vlm.api_key()  # a missing key is a usage error, before any work
+        if not args.dry_run:
+            vlm.api_key()  # a missing key is a usage error, before any work
         _check_output(args.output)
         ds = load_input(_input_of(args), split=args.split)
         ds = select_shard(ds, args)
+        if args.dry_run:
+            return cost_cli.dry_run(ds, args, vlm)
+        batch = None
+        if cost_cli.batch_mode(args):
+            batch = cost_cli.batch_step(ds, args, vlm, _say)
+            if isinstance(batch, int):
+                return batch
         prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
+        if prices is not None and batch is not None:  # the run was paid at the batch price
+            prices = (prices[0] * args.batch_discount, prices[1] * args.batch_discount)
         ds, summary = run_pipeline(
             ds,
             args.pipeline,
@@ -180,20 +192,26 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             prices=prices,
             json_mode=args.json_mode,
-            keep_existing=args.retry_failed,
+            keep_existing=args.retry_failed and batch is None,
             progress=True,
+            store_only=batch is not None,
+            batch_errors=batch.errors if batch is not None else None,
         )
         ds = filter_rows(ds, args.pipeline, args.filter)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
-            info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
+            info = _write(ds, args, vlm, summary, mock=mock_proc is not None,
+                          batch=batch.card if batch is not None else None)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
-        if summary.failed:
+        if summary.failed and batch is not None:
+            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to resubmit only those: rerun "
+                 "with --retry-failed (as a new batch with --batch, or online without it)")  # fmt: skip
+        elif summary.failed:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
                  "rerun this command with --retry-failed")  # fmt: skip
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
@@ -263,7 +281,7 @@ def _quiet_workers_on_ctrl_c():
 
 
 def _input_of(args: argparse.Namespace) -> str:
-    if args.retry_failed:
+    if args.retry_failed and not (args.input and cost_cli.batch_mode(args)):
         if not Path(args.output).exists():
             raise HfVqaError("--retry-failed needs an existing --output to retry", received=args.output,
                              fix="run once without --retry-failed first")  # fmt: skip
@@ -284,7 +302,9 @@ def _check_output(output: str) -> None:
                          fix="pick a writable --output") from None  # fmt: skip
 
 
-def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> RunInfo | None:
+def _write(
+    ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool, batch: dict | None = None
+) -> RunInfo | None:
     from hf_vqa.publish.records import export_records
 
     out = Path(args.output)
@@ -311,6 +331,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         example=_example(ds, spec.refined),
         license=args.license,
         split=args.split,
+        batch=batch,
     )
     save_folder(ds, out, card=str(build_card(info)), split=args.split, fetch=image_settings(vlm).url)
     return info

@@ -30,7 +30,7 @@ from hf_vqa.spec import PIPELINES
 
 MARK_START = "<!-- hf_vqa:start -->"
 MARK_END = "<!-- hf_vqa:end -->"
-_RUN_KEYS = ("pipeline", "model", "endpoint_host", "params", "command")  # in the YAML; the rest in the body
+_RUN_KEYS = ("pipeline", "model", "endpoint_host", "params", "command", "batch")  # in the YAML; the rest in the body
 _BODY_KEYS = ("system_prompt", "prompt", "example")
 _COUNT_KEYS = ("failed", "parse_failed", "prompt_tokens", "completion_tokens", "seconds")
 _MEANINGS = {check.name: check.meaning for check in ROW_CHECKS}
@@ -65,6 +65,7 @@ class RunInfo:
     license: str = "other"
     language: list[str] = field(default_factory=lambda: ["en"])
     split: str = "train"
+    batch: dict | None = None  # batch mode: {mode, window, batch_ids, requests, completed, failed, cost_usd}
 
     @classmethod
     def from_run(cls, pipeline: str, vlm: Any, summary: Any, **fields: Any) -> RunInfo:
@@ -252,6 +253,22 @@ def _num(value: Any) -> str:
     return "?" if value is None else str(value)
 
 
+def _batch_lines(batch: dict | None) -> list[str]:
+    """The card's account of a batch run (mode, window, batch ids, counts, cost at the batch price)."""
+    if not batch:
+        return []
+    ids = ", ".join(f"`{b}`" for b in batch.get("batch_ids") or []) or "none"
+    lines = [
+        f"- Mode: {batch.get('mode', 'batch')} (OpenAI-style batch API, completion window {batch.get('window', '?')})",
+        f"- Batches: {ids}",
+        f"- Batch requests: {_num(batch.get('requests'))} submitted, {_num(batch.get('completed'))} answered, "
+        f"{_num(batch.get('failed'))} failed",
+    ]
+    if batch.get("cost_usd") is not None:
+        lines.append(f"- Cost at the batch price (x{batch.get('discount', 0.5):g}): ${batch['cost_usd']:.4f}")
+    return lines
+
+
 def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     lines = [MARK_START, f"# {run['pipeline']} data made with hf_vqa", ""]
     if mock:
@@ -287,6 +304,7 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     lines.append(f"- Wall time: {seconds}")
     if totals["cost_usd"] is not None:
         lines.append(f"- Estimated cost: ${totals['cost_usd']:.4f}")
+    lines += _batch_lines(run.get("batch"))
     for title, text in (("System prompt", run.get("system_prompt")), ("Instruction", run.get("prompt"))):
         if text:
             lines += ["", f"### {title}", "", "````text", text, "````"]

@@ -1,0 +1,136 @@
+"""Batch JSONL both ways: one request line per distinct request not yet stored, and result lines read back.
+
+A request line is ``{"custom_id": <request-store key>, "method": "POST", "url": "/v1/chat/completions",
+"body": <exactly the bytes the online path sends>}``; the same file works with vLLM's ``run-batch``.
+A result line (OpenAI's and vLLM's format) is ``{"id", "custom_id", "response": {"status_code",
+"body"}, "error"}``.
+
+Example:
+    >>> line = request_line("k1", b'{"model":"m","messages":[]}')
+    >>> json.loads(line)["body"]["model"]
+    'm'
+    >>> key, reply, error = read_result(json.dumps({"custom_id": "k1", "response": {"status_code": 200,
+    ...     "body": {"choices": [{"message": {"content": "Q: a? A: b"}, "finish_reason": "stop"}]}}}))
+    >>> key, reply.text, error
+    ('k1', 'Q: a? A: b', None)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_vqa.config import VLM
+from hf_vqa.engine.replies import Fatal, Reply, Transient, judge
+from hf_vqa.engine.transport import Response
+from hf_vqa.errors import HfVqaError, one_line
+
+__all__ = ["Plan", "plan_requests", "read_result", "request_line", "split_lines"]
+
+URL = "/v1/chat/completions"
+
+
+def request_line(key: str, payload: bytes) -> bytes:
+    """One JSONL request line (no newline) around the exact request bytes."""
+    head = json.dumps({"custom_id": key, "method": "POST", "url": URL})[:-1].encode()
+    return head + b', "body": ' + payload + b"}"
+
+
+@dataclass
+class Plan:
+    """The run's requests: `keys` per row (None when the row fails before sending), and the lines to send."""
+
+    rows: int = 0
+    distinct: int = 0
+    stored: int = 0
+    lines: list[tuple[str, bytes]] = field(default_factory=list)  # (key, request line) not yet stored
+
+
+def plan_requests(
+    ds: Any,
+    vlm: VLM,
+    *,
+    system_prompt: str | None,
+    prompt: str | None,
+    image_key: str | None,
+    conversation_key: str,
+    response_format: dict | None,
+    skip: Iterable[str] = (),
+) -> Plan:
+    """Build every row's request as `prompted_vqa` would; keep the distinct ones not in the store
+    (nor in `skip`). Rows that fail before sending (a bad image) are left to the map, which records
+    their error."""
+    from hf_vqa.engine.store import get_store
+    from hf_vqa.generate import row_images, row_request
+    from hf_vqa.images.columns import undecoded
+
+    store = get_store(vlm.cache_dir)
+    skip, seen, plan = set(skip), set(), Plan()
+    for row in undecoded(ds) if image_key and image_key in ds.column_names else ds:
+        plan.rows += 1
+        try:
+            images = row_images(row, vlm, image_key)
+            request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
+                                  conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+        except HfVqaError:
+            continue
+        if request.key in seen:
+            continue
+        seen.add(request.key)
+        plan.distinct += 1
+        if store.get(request.key) is not None:
+            plan.stored += 1
+        elif request.key not in skip:
+            plan.lines.append((request.key, request_line(request.key, request.payload())))
+    return plan
+
+
+def split_lines(lines: list[tuple[str, bytes]], max_requests: int, max_bytes: int) -> Iterator[list[tuple[str, bytes]]]:
+    """Chunks of at most `max_requests` lines and `max_bytes` bytes (newlines included).
+
+    Example:
+        >>> [len(c) for c in split_lines([("a", b"x" * 9)] * 5, max_requests=2, max_bytes=100)]
+        [2, 2, 1]
+    """
+    chunk: list[tuple[str, bytes]] = []
+    size = 0
+    for key, line in lines:
+        if chunk and (len(chunk) >= max_requests or size + len(line) + 1 > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((key, line))
+        size += len(line) + 1
+    if chunk:
+        yield chunk
+
+
+def read_result(text: str | bytes) -> tuple[str, Reply | None, str | None]:
+    """(custom_id, the reply, None) for a 2xx line with an answer, else (custom_id, None, the reason)."""
+    try:
+        obj = json.loads(text)
+        key = str(obj["custom_id"])
+    except (ValueError, KeyError, TypeError):
+        return "", None, f"unreadable result line: {one_line(str(text)[:120])}"
+    response, error = obj.get("response"), obj.get("error")
+    if not response:
+        if isinstance(error, dict):
+            return key, None, one_line(f"batch: {error.get('code') or 'error'}: {error.get('message') or ''}")
+        return key, None, "batch: no response for this request"
+    status = int(response.get("status_code") or 0)
+    body = json.dumps(response.get("body")).encode()
+    try:
+        return key, judge(Response(status, {}, body)), None
+    except (Transient, Fatal) as err:
+        return key, None, one_line(f"batch: HTTP {status}: {err}")
+
+
+def read_results(data: bytes) -> Iterator[tuple[str, Reply | None, str | None]]:
+    """`read_result` for every non-empty line of a results file."""
+    for line in data.splitlines():
+        if line.strip():
+            yield read_result(line)
+
+
+__all__ += ["read_results"]
