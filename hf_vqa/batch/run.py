@@ -69,12 +69,11 @@ def advance(
     if m is None:
         m = Manifest(model=vlm.model, endpoint=_endpoint(vlm), window=limits.window)
         _submit(ds, vlm, m, path, request_kwargs, limits, api, say, skip=())
-    elif retry_failed and m.done and m.errors:
-        failed = dict(m.errors)
-        m.errors = {}
-        m.save(path)
-        say(f"batch: resubmitting {len(failed)} failed request(s) as a new batch")
-        _submit(ds, vlm, m, path, request_kwargs, limits, api, say, skip=())
+    elif m.done:  # rows added to the input since go out as a new batch; failed ones only with retry_failed
+        if retry_failed and m.errors:
+            say(f"batch: resubmitting {len(m.errors)} failed request(s) as a new batch")
+        skip = () if retry_failed else set(m.errors)
+        _submit(ds, vlm, m, path, request_kwargs, limits, api, say, skip=skip)
     _create_missing(m, path, limits, api, say, ds, vlm, request_kwargs)
     if cancel:
         for c in m.chunks:
@@ -101,8 +100,9 @@ def _submit(ds, vlm, m: Manifest, path: Path, request_kwargs: dict, limits: Limi
     plan = plan_requests(ds, vlm, skip=skip, **request_kwargs)
     say(f"batch: {plan.rows} rows, {plan.distinct} distinct requests, {plan.stored} already in the request store, "
         f"{len(plan.lines)} to upload")  # fmt: skip
-    chunks = list(split_lines(plan.lines, limits.max_requests, limits.max_bytes))
-    for chunk in chunks:
+    for key, _line in plan.lines:
+        m.errors.pop(key, None)  # resubmitted: its old error no longer stands
+    for chunk in split_lines(plan.lines, limits.max_requests, limits.max_bytes):
         data = b"".join(line + b"\n" for _key, line in chunk)
         c = Chunk(keys=[key for key, _ in chunk], bytes=len(data))
         m.chunks.append(c)
