@@ -168,7 +168,9 @@ def row_images(row: dict, vlm: VLM, image_key: str | None) -> list[PreparedImage
         >>> row_images({"image": None}, VLM(api_key_env=""), "image")
         []
     """
-    return [prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)]
+    return [
+        prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)
+    ]
 
 
 def row_request(

@@ -105,7 +105,9 @@ def run_pipeline(
         "response_format": spec.json_format if json_mode else None,
         "keep_existing": keep_existing,
     }
-    if store_only:  # only then: the fn_kwargs (and so the Arrow cache fingerprint) of online runs stay as they were
+    if (
+        store_only
+    ):  # only then: the fn_kwargs (and so the Arrow cache fingerprint) of online runs stay as they were
         gen_kwargs |= {"store_only": True, "batch_errors": dict(sorted((batch_errors or {}).items()))}
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
     map_kwargs: dict[str, Any] = {

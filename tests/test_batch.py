@@ -34,7 +34,9 @@ def write_records(folder: Path, n: int) -> Path:
     rows = []
     for i in range(n):
         Image.new("RGB", size(i), colour(i)).save(folder / "img" / f"{i}.png")
-        rows.append({"image": f"img/{i}.png", "conversation": [{"from": "human", "value": f"<image>\nRow {i}?"}]})
+        rows.append(
+            {"image": f"img/{i}.png", "conversation": [{"from": "human", "value": f"<image>\nRow {i}?"}]}
+        )
     path = folder / "records.json"
     path.write_text(json.dumps(rows))
     return path
@@ -80,13 +82,19 @@ def test_result_lines_become_replies_or_errors():
         {"model": "m"}, answers.Completion("Q: a? A: b", "stop", 5, 4, 0))}, "error": None}  # fmt: skip
     key, reply, error = read_result(json.dumps(ok))
     assert (key, reply.text, reply.prompt_tokens, error) == ("a", "Q: a? A: b", 5, None)
-    bad = {"custom_id": "b", "response": {"status_code": 400, "body": answers.error_body("nope")}, "error": None}
+    bad = {
+        "custom_id": "b",
+        "response": {"status_code": 400, "body": answers.error_body("nope")},
+        "error": None,
+    }
     assert read_result(json.dumps(bad))[2].startswith("batch: HTTP 400")
     expired = {"custom_id": "c", "response": None, "error": {"code": "batch_expired", "message": "too late"}}
     assert read_result(json.dumps(expired))[2] == "batch: batch_expired: too late"
 
 
-def test_batch_run_submits_then_a_rerun_collects_and_a_second_rerun_uploads_nothing(tmp_path, records, mock_vlm, capsys):
+def test_batch_run_submits_then_a_rerun_collects_and_a_second_rerun_uploads_nothing(
+    tmp_path, records, mock_vlm, capsys
+):
     assert main(args(tmp_path, mock_vlm)) == 0  # submit, poll once, leave it running
     said = capsys.readouterr().out
     assert "24 to upload" in said and "Rerun this command to collect" in said
@@ -107,7 +115,9 @@ def test_batch_run_submits_then_a_rerun_collects_and_a_second_rerun_uploads_noth
     assert mock_vlm.batch.stats()["uploaded_lines"] == 24 and mock_vlm.batch.stats()["uploads"] == 1
 
 
-def test_expired_batch_with_half_its_lines_then_retry_failed_resubmits_only_the_rest(tmp_path, records, mock_vlm, capsys):
+def test_expired_batch_with_half_its_lines_then_retry_failed_resubmits_only_the_rest(
+    tmp_path, records, mock_vlm, capsys
+):
     mock_vlm.batch.configure(expire=True)
     assert main(args(tmp_path, mock_vlm, "--wait")) == 0
     out = rows(tmp_path)
@@ -151,7 +161,9 @@ def test_413_on_upload_is_a_clear_error_and_429_on_create_is_retried(tmp_path, r
     assert all(r["vqa"] for r in rows(tmp_path))
 
 
-def test_a_file_uploaded_but_never_turned_into_a_batch_is_created_on_the_rerun(tmp_path, records, mock_vlm, capsys):
+def test_a_file_uploaded_but_never_turned_into_a_batch_is_created_on_the_rerun(
+    tmp_path, records, mock_vlm, capsys
+):
     mock_vlm.batch.configure(create_429=99)  # every create refused: the process stops after the upload
     assert main(args(tmp_path, mock_vlm)) == 2
     m = Manifest.load(manifest_path(tmp_path / "out.jsonl"))
@@ -223,7 +235,9 @@ def test_killed_between_submit_and_collect_resumes_on_the_rerun(tmp_path, mock_v
     assert Manifest.load(path).chunks[0].batch_id
     assert not (tmp_path / "out.jsonl").exists()
     mock_vlm.batch.configure(polls_per_step=1)
-    done = subprocess.run(cli_command(*argv), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        cli_command(*argv), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     out = rows(tmp_path)
     assert len(out) == n and all(r["vqa"] for r in out)
@@ -234,5 +248,7 @@ def test_killed_between_submit_and_collect_resumes_on_the_rerun(tmp_path, mock_v
                            timeout=600)  # fmt: skip
     assert again.returncode == 0 and "0 to upload" in again.stdout
     assert mock_vlm.batch.stats()["uploaded_lines"] == n
-    print(f"\nBATCH rows={n} uploaded_lines={stats['uploaded_lines']} uploads={stats['uploads']} "
-          f"paid_lines={stats['paid_lines']} paid_twice={stats['paid_twice']} chat_requests={mock_vlm.stats()['requests']}")
+    print(
+        f"\nBATCH rows={n} uploaded_lines={stats['uploaded_lines']} uploads={stats['uploads']} "
+        f"paid_lines={stats['paid_lines']} paid_twice={stats['paid_twice']} chat_requests={mock_vlm.stats()['requests']}"
+    )

@@ -58,10 +58,14 @@ def write_records(folder: Path, sizes: list[tuple[int, int]], broken: int = 0) -
     rows = []
     for i, (w, h) in enumerate(sizes):
         Image.new("RGB", (w, h), (i % 250, 40, 90)).save(folder / "img" / f"{i}.png")
-        rows.append({"image": f"img/{i}.png", "conversation": [{"from": "human", "value": f"<image>\nRow {i}?"}]})
+        rows.append(
+            {"image": f"img/{i}.png", "conversation": [{"from": "human", "value": f"<image>\nRow {i}?"}]}
+        )
     for j in range(broken):
         (folder / "img" / f"bad{j}.png").write_bytes(b"not an image")
-        rows.append({"image": f"img/bad{j}.png", "conversation": [{"from": "human", "value": "<image>\nBad?"}]})
+        rows.append(
+            {"image": f"img/bad{j}.png", "conversation": [{"from": "human", "value": "<image>\nBad?"}]}
+        )
     path = folder / "records.json"
     path.write_text(json.dumps(rows))
     return path
@@ -91,7 +95,9 @@ def test_dry_run_sends_nothing_and_prints_the_summary_line(tmp_path, mock_vlm, c
 def test_in_store_counts_what_an_interrupted_run_stored(tmp_path, mock_vlm):
     records = write_records(tmp_path, [(20 + i, 20) for i in range(10)])
     ds = hf_vqa.load_records(records, cache_dir=str(tmp_path / "ds"))
-    vlm = hf_vqa.VLM(model="mock", base_url=mock_vlm.base_url, api_key_env="", cache_dir=str(tmp_path / "store"))
+    vlm = hf_vqa.VLM(
+        model="mock", base_url=mock_vlm.base_url, api_key_env="", cache_dir=str(tmp_path / "store")
+    )
     half = ds.select(range(4))  # "killed half-way": only these rows' replies reached the store
     half.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm, "prompt": "p"})
     from hf_vqa.engine.store import Store

@@ -87,7 +87,9 @@ def plan_requests(
     return plan
 
 
-def split_lines(lines: list[tuple[str, bytes]], max_requests: int, max_bytes: int) -> Iterator[list[tuple[str, bytes]]]:
+def split_lines(
+    lines: list[tuple[str, bytes]], max_requests: int, max_bytes: int
+) -> Iterator[list[tuple[str, bytes]]]:
     """Chunks of at most `max_requests` lines and `max_bytes` bytes (newlines included).
 
     Example:

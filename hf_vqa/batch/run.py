@@ -82,7 +82,7 @@ def advance(
                 say(f"batch: cancel requested for {c.batch_id} ({c.status})")
         m.save(path)
     started = time.monotonic()
-    for polls in range(limits.max_polls):
+    for _poll_count in range(limits.max_polls):
         _poll(m, path, api, vlm, say)
         if m.done or not wait:
             break
@@ -91,12 +91,16 @@ def advance(
         failed = sum(c.counts.get("failed", 0) for c in running)
         total = sum(len(c.keys) for c in running)
         states = ",".join(sorted({c.status for c in running}))
-        say(f"batch: {states} completed={done}/{total} failed={failed} elapsed={time.monotonic() - started:.0f}s")
+        say(
+            f"batch: {states} completed={done}/{total} failed={failed} elapsed={time.monotonic() - started:.0f}s"
+        )
         time.sleep(limits.poll)
     return m
 
 
-def _submit(ds, vlm, m: Manifest, path: Path, request_kwargs: dict, limits: Limits, api: BatchAPI, say, skip) -> None:
+def _submit(
+    ds, vlm, m: Manifest, path: Path, request_kwargs: dict, limits: Limits, api: BatchAPI, say, skip
+) -> None:
     plan = plan_requests(ds, vlm, skip=skip, **request_kwargs)
     say(f"batch: {plan.rows} rows, {plan.distinct} distinct requests, {plan.stored} already in the request store, "
         f"{len(plan.lines)} to upload")  # fmt: skip
@@ -120,7 +124,9 @@ def _create(c: Chunk, m: Manifest, path: Path, limits: Limits, api: BatchAPI, sa
     say(f"batch: submitted {c.batch_id} ({len(c.keys)} requests, {c.bytes:,} bytes, window {limits.window})")
 
 
-def _create_missing(m: Manifest, path: Path, limits: Limits, api: BatchAPI, say, ds, vlm, request_kwargs) -> None:
+def _create_missing(
+    m: Manifest, path: Path, limits: Limits, api: BatchAPI, say, ds, vlm, request_kwargs
+) -> None:
     """Finish chunks a killed process left half-done: upload (rebuilding their lines) or create."""
     for c in m.chunks:
         if c.batch_id:
@@ -196,7 +202,11 @@ def import_results(vlm: VLM, file: str | Path, path: str | Path) -> Manifest:
     """Read a results file (``vllm run-batch -o``, or a provider's output/error file) into the store;
     its failed lines go into the manifest at `path` (created if missing)."""
     path = Path(path)
-    m = Manifest.load(path) if path.exists() else Manifest(model=vlm.model, endpoint=_endpoint(vlm), window="import")
+    m = (
+        Manifest.load(path)
+        if path.exists()
+        else Manifest(model=vlm.model, endpoint=_endpoint(vlm), window="import")
+    )
     try:
         data = Path(file).read_bytes()
     except OSError as err:

@@ -30,16 +30,26 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
                         "openai-tile-4o-mini, openai-patch, openai-patch-nano, claude, gemini, qwen, ...)")  # fmt: skip
     g.add_argument("--expect-completion-tokens", type=int, default=None, metavar="N",
                    help="completion tokens per request for the estimate (default: --max-tokens, else 400)")  # fmt: skip
-    g.add_argument("--batch-discount", type=float, default=0.5, help="batch price / online price (default 0.5)")
+    g.add_argument(
+        "--batch-discount", type=float, default=0.5, help="batch price / online price (default 0.5)"
+    )
     g.add_argument("--batch", action="store_true",
                    help="send through /v1/files + /v1/batches (about half price, up to --batch-window); "
                         "rerun the same command to poll and collect")  # fmt: skip
     g.add_argument("--wait", action="store_true", help="with --batch: poll until every batch ended")
-    g.add_argument("--batch-poll", type=float, default=60.0, metavar="SECONDS", help="polling interval (default 60)")
+    g.add_argument(
+        "--batch-poll", type=float, default=60.0, metavar="SECONDS", help="polling interval (default 60)"
+    )
     g.add_argument("--batch-cancel", action="store_true", help="cancel the running batches of this --output")
-    g.add_argument("--batch-window", default="24h", help="completion window sent to the provider (default 24h)")
-    g.add_argument("--batch-max-requests", type=int, default=50_000, help="requests per batch file (OpenAI: 50,000)")
-    g.add_argument("--batch-max-bytes", type=int, default=200 * 1024 * 1024, help="bytes per batch file (OpenAI: 200 MB)")
+    g.add_argument(
+        "--batch-window", default="24h", help="completion window sent to the provider (default 24h)"
+    )
+    g.add_argument(
+        "--batch-max-requests", type=int, default=50_000, help="requests per batch file (OpenAI: 50,000)"
+    )
+    g.add_argument(
+        "--batch-max-bytes", type=int, default=200 * 1024 * 1024, help="bytes per batch file (OpenAI: 200 MB)"
+    )
     g.add_argument("--batch-export", default=None, metavar="FILE",
                    help="write the requests not yet stored as JSONL (for vllm run-batch -i) and stop")  # fmt: skip
     g.add_argument("--batch-import", default=None, metavar="FILE",

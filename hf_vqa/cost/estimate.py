@@ -27,7 +27,9 @@ from hf_vqa.errors import HfVqaError, one_line
 
 __all__ = ["BATCH_DISCOUNT", "DEFAULT_COMPLETION_TOKENS", "Estimate", "estimate"]
 
-DEFAULT_COMPLETION_TOKENS = 400  # a guess per request when neither --expect-completion-tokens nor a probe says
+DEFAULT_COMPLETION_TOKENS = (
+    400  # a guess per request when neither --expect-completion-tokens nor a probe says
+)
 BATCH_DISCOUNT = 0.5  # OpenAI, Azure, DashScope, Groq, Together: about half the online price
 
 
@@ -97,9 +99,10 @@ class Estimate:
                 mid = px[len(px) // 2]
                 lines.append(f"image sizes {label}: min {_wh(px[0])}  median {_wh(mid)}  max {_wh(px[-1])}")
         lo, hi = self.prompt_range()
+        scaled = f"; scaled by the probe x{self.probe_scale:.2f}" if self.probe_scale else ""
         lines.append(
             f"prompt tokens to send: {self.prompt_tokens:,} (text ~{self.text_tokens:,} + images "
-            f"{self.image_tokens:,}{'; scaled by the probe x%.2f' % self.probe_scale if self.probe_scale else ''}); "
+            f"{self.image_tokens:,}{scaled}); "
             f"over all formulas {lo:,} .. {hi:,}"
         )
         lines.append("  by formula: " + ", ".join(f"{k} {v:,}" for k, v in self.by_formula.items()))
@@ -120,7 +123,9 @@ class Estimate:
             src, w0, h0, w, h, tok = self.largest
             median = statistics.median(self.per_image) if self.per_image else 0
             ratio = tok / median if median else 0.0
-            what = f"largest image: {src} {w0}x{h0}, sent as {w}x{h}, {tok:,} tokens ({ratio:.1f}x the median)"
+            what = (
+                f"largest image: {src} {w0}x{h0}, sent as {w}x{h}, {tok:,} tokens ({ratio:.1f}x the median)"
+            )
             if self.prices is not None:
                 what += f", ${tok * self.prices[0] / 1e6:.5f} per request"
             lines.append(("warning: " if ratio >= 4 else "") + what)
@@ -233,7 +238,9 @@ def estimate(
             if est.largest is None or tok > est.largest[5]:
                 w0, h0 = _header_size(value) or (img.width, img.height)
                 est.largest = (img.source, w0, h0, img.width, img.height, tok)
-    per = completion_tokens if completion_tokens is not None else (vlm.max_tokens or DEFAULT_COMPLETION_TOKENS)
+    per = (
+        completion_tokens if completion_tokens is not None else (vlm.max_tokens or DEFAULT_COMPLETION_TOKENS)
+    )
     est.completion_per_request = float(per)
     est.completion_source = ("--expect-completion-tokens" if completion_tokens is not None
                              else "max_tokens" if vlm.max_tokens else "a guess: pass --expect-completion-tokens or --probe N")  # fmt: skip
@@ -262,8 +269,9 @@ def _probe(est: Estimate, vlm: VLM, requests: list[Any], chosen: Any) -> None:
 
 
 def _request_image_tokens(request: Any, formula: Any) -> int:
-    from PIL import Image
     import base64
+
+    from PIL import Image
 
     total = 0
     for url in request.image_urls:

@@ -74,7 +74,9 @@ class Formula:
         if family == "qwen":
             rh, rw = _smart_resize(h, w, self.max_pixels or 1280 * 28 * 28)
             return rh * rw // (28 * 28) + 2
-        raise ConfigError("unknown image-token formula", received=self.name, fix=f"use one of {sorted(FORMULAS)}")
+        raise ConfigError(
+            "unknown image-token formula", received=self.name, fix=f"use one of {sorted(FORMULAS)}"
+        )
 
 
 def _smart_resize(height: int, width: int, max_pixels: int, factor: int = 28, min_pixels: int = 4 * 28 * 28):
@@ -93,7 +95,9 @@ def _smart_resize(height: int, width: int, max_pixels: int, factor: int = 28, mi
 
 FORMULAS: dict[str, Formula] = {
     "openai-tile": Formula("openai-tile", 85, 170, why="gpt-4o / gpt-4.1 class: 85 + 170 per 512-px tile"),
-    "openai-tile-4o-mini": Formula("openai-tile:4o-mini", 2833, 5667, why="gpt-4o-mini: 2833 + 5667 per tile"),
+    "openai-tile-4o-mini": Formula(
+        "openai-tile:4o-mini", 2833, 5667, why="gpt-4o-mini: 2833 + 5667 per tile"
+    ),
     "openai-tile-o": Formula("openai-tile:o", 75, 150, why="o1/o3: 75 + 150 per tile"),
     "openai-tile-5": Formula("openai-tile:5", 70, 140, why="gpt-5: 70 + 140 per tile"),
     "openai-patch": Formula("openai-patch", per_unit=1.62, why="32-px patches (max 1536) × 1.62"),
@@ -139,9 +143,13 @@ def formula_for(model: str, override: str | None = None) -> Formula:
     for fragments, key in _RULES:
         if any(_has(name, frag) for frag in fragments):
             f = FORMULAS[key]
-            return Formula(f.name, f.base, f.per_unit, f.max_pixels, f.why + f" (from the model name {model!r})")
+            return Formula(
+                f.name, f.base, f.per_unit, f.max_pixels, f.why + f" (from the model name {model!r})"
+            )
     f = FORMULAS["openai-tile"]
-    return Formula(f.name, f.base, f.per_unit, f.max_pixels, f.why + " (no rule matched the model name; the default)")
+    return Formula(
+        f.name, f.base, f.per_unit, f.max_pixels, f.why + " (no rule matched the model name; the default)"
+    )
 
 
 def _has(name: str, fragment: str) -> bool:

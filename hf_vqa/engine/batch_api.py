@@ -17,7 +17,6 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.replies import redact, retry_after
@@ -42,7 +41,9 @@ def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes
     boundary = "hfvqa" + uuid.uuid4().hex
     out = []
     for name, value in fields.items():
-        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        out.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
     out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
                "Content-Type: application/jsonl\r\n\r\n".encode())  # fmt: skip
     out += [data, f"\r\n--{boundary}--\r\n".encode()]
@@ -59,14 +60,18 @@ class BatchAPI:
     def upload(self, data: bytes, filename: str) -> str:
         """POST /files (purpose ``batch``); the new file's id."""
         body, kind = multipart({"purpose": "batch"}, filename, data)
-        return self._json("POST", "files", body, kind, what=f"uploading {filename} ({len(data):,} bytes)")["id"]
+        return self._json("POST", "files", body, kind, what=f"uploading {filename} ({len(data):,} bytes)")[
+            "id"
+        ]
 
     def create(self, file_id: str, window: str = "24h", metadata: dict | None = None) -> dict:
         """POST /batches over an uploaded file; the batch object."""
         payload = {"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": window}
         if metadata:
             payload["metadata"] = metadata
-        return self._json("POST", "batches", json.dumps(payload).encode(), what=f"creating a batch of {file_id}")
+        return self._json(
+            "POST", "batches", json.dumps(payload).encode(), what=f"creating a batch of {file_id}"
+        )
 
     def get(self, batch_id: str) -> dict:
         """GET /batches/{id}: status, request_counts, output_file_id, error_file_id."""
@@ -78,10 +83,14 @@ class BatchAPI:
 
     def content(self, file_id: str) -> bytes:
         """GET /files/{id}/content: the raw JSONL."""
-        return self._send("GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}").content
+        return self._send(
+            "GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}"
+        ).content
 
     # -- internals ----------------------------------------------------------------------------
-    def _json(self, method: str, path: str, body: bytes = b"", kind: str = "application/json", *, what: str) -> dict:
+    def _json(
+        self, method: str, path: str, body: bytes = b"", kind: str = "application/json", *, what: str
+    ) -> dict:
         resp = self._send(method, path, body, kind, what)
         try:
             return json.loads(resp.content)
@@ -111,7 +120,9 @@ class BatchAPI:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, method: str, path: str, body: bytes, kind: str) -> Response:
-        transport = Transport.open(self.vlm.base_url, self._key, max_connections=2, timeout=max(self.vlm.timeout, 300))
+        transport = Transport.open(
+            self.vlm.base_url, self._key, max_connections=2, timeout=max(self.vlm.timeout, 300)
+        )
         try:
             return await transport.call(method, path, body, kind)
         finally:

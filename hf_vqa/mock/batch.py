@@ -53,7 +53,10 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
         if part.startswith(b"--"):
             break
         head, _, data = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        disposition = next((h for h in head.decode("latin-1").split("\r\n") if h.lower().startswith("content-disposition")), "")
+        disposition = next(
+            (h for h in head.decode("latin-1").split("\r\n") if h.lower().startswith("content-disposition")),
+            "",
+        )
         params = dict(p.strip().split("=", 1) for p in disposition.split(";")[1:] if "=" in p)
         name = params.get("name", "").strip('"')
         filename = params.get("filename", "").strip('"') or None
@@ -89,7 +92,9 @@ class BatchBackend:
         with self._lock:
             return dict(self.counts)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, tuple]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes, tuple]:
         with self._lock:
             self.counts["calls"] += 1
         parts = path.strip("/").split("/")[1:]  # drop "v1"
@@ -129,7 +134,9 @@ class BatchBackend:
     def _create(self, payload: dict) -> tuple[int, bytes, tuple]:
         if self.faults["create_429"] > 0:
             self.faults["create_429"] -= 1
-            status, body, _ = _error(429, "Enqueued token limit reached (injected fault)", "rate_limit_exceeded")
+            status, body, _ = _error(
+                429, "Enqueued token limit reached (injected fault)", "rate_limit_exceeded"
+            )
             return status, body, (("Retry-After", "0"),)
         file_id = payload["input_file_id"]
         if file_id not in self.files:
@@ -235,7 +242,12 @@ class BatchBackend:
 
 
 def _line(custom_id: str | None, response: dict | None, error: dict | None) -> dict:
-    return {"id": "batch_req_" + uuid.uuid4().hex[:24], "custom_id": custom_id, "response": response, "error": error}
+    return {
+        "id": "batch_req_" + uuid.uuid4().hex[:24],
+        "custom_id": custom_id,
+        "response": response,
+        "error": error,
+    }
 
 
 def _ok(payload: dict) -> tuple[int, bytes, tuple]:

@@ -246,7 +246,9 @@ class MockVLM:
             if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
                 return _Reply.error(401, "Incorrect API key provided to the mock VLM", code="invalid_api_key")
             loop = asyncio.get_running_loop()  # answering a batch decodes images: off the loop
-            status, payload, extra = await loop.run_in_executor(None, self.batch.handle, method, path, headers, body)
+            status, payload, extra = await loop.run_in_executor(
+                None, self.batch.handle, method, path, headers, body
+            )
             return _Reply(status, payload, extra)
         if (method, path) == ("POST", "/_batch_config"):
             try:

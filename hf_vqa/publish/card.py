@@ -30,7 +30,14 @@ from hf_vqa.spec import PIPELINES
 
 MARK_START = "<!-- hf_vqa:start -->"
 MARK_END = "<!-- hf_vqa:end -->"
-_RUN_KEYS = ("pipeline", "model", "endpoint_host", "params", "command", "batch")  # in the YAML; the rest in the body
+_RUN_KEYS = (
+    "pipeline",
+    "model",
+    "endpoint_host",
+    "params",
+    "command",
+    "batch",
+)  # in the YAML; the rest in the body
 _BODY_KEYS = ("system_prompt", "prompt", "example")
 _COUNT_KEYS = ("failed", "parse_failed", "prompt_tokens", "completion_tokens", "seconds")
 _MEANINGS = {check.name: check.meaning for check in ROW_CHECKS}
