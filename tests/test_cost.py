@@ -110,3 +110,17 @@ def test_in_store_counts_what_an_interrupted_run_stored(tmp_path, mock_vlm):
     assert mock_vlm.stats()["requests"] == sent + 2
     assert probed.completion_source.startswith("measured by a probe of 2")
     assert probed.in_store == 4  # counted before the probe
+
+
+def test_header_only_and_exact_estimates_agree(tmp_path):
+    records = write_records(tmp_path, [(40, 30), (3000, 2000), (40, 30), (500, 2500)])
+    ds = hf_vqa.load_records(records, cache_dir=str(tmp_path / "ds"))
+    vlm = hf_vqa.VLM(model="claude-3-5-sonnet", api_key_env="", use_store=False, max_image_side=1024)
+    fast, exact = (hf_vqa.estimate(ds, vlm, prompt="p", exact=e) for e in (False, True))
+    assert not fast.exact and exact.exact
+    assert (fast.requests, fast.image_tokens, fast.text_tokens) == (
+        exact.requests,
+        exact.image_tokens,
+        exact.text_tokens,
+    )
+    assert fast.sizes_after == exact.sizes_after

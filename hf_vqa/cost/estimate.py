@@ -59,6 +59,7 @@ class Estimate:
     prices: tuple[float, float] | None = None
     batch_discount: float = BATCH_DISCOUNT
     probe_scale: float | None = None
+    exact: bool = True  # request keys from prepared images (else from image headers and raw bytes)
 
     @property
     def to_send(self) -> int:
@@ -91,7 +92,8 @@ class Estimate:
             f"rows: {self.rows}  images: {self.images} (unreadable: {self.unreadable})  "
             f"rows that would fail before sending: {self.row_errors}",
             f"requests: {self.requests} distinct, {self.in_store} already in the request store, "
-            f"{self.to_send} to send",
+            f"{self.to_send} to send"
+            + ("" if self.exact else " (images read by their headers only: the request store is empty)"),
         ]
         for label, sizes in (("before the caps", self.sizes_before), ("as sent", self.sizes_after)):
             if sizes:
@@ -168,6 +170,7 @@ def estimate(
     image_tokens: str | None = None,
     completion_tokens: int | None = None,
     probe: int = 0,
+    exact: bool | None = None,
 ) -> Estimate:
     """Count rows, images, distinct requests and tokens of a run of `pipeline` over `ds`; price them.
 
@@ -175,6 +178,11 @@ def estimate(
     (their replies land in the request store, so they are not paid again) and their `usage` scales
     the prompt estimate and sets the completion tokens per request. `image_tokens` names a formula
     (see `image_tokens.FORMULAS`) instead of the one chosen from the model name.
+
+    `exact=True` prepares every image as the run would (decoding and resizing those above the
+    caps) to get the exact request-store keys; `exact=False` reads only image headers (sizes after
+    the caps are computed, duplicates are found by the raw bytes' hash); the default is exact only
+    when the request store already holds replies (so "already in the store" is exact).
 
     Example:
         >>> import datasets
@@ -197,6 +205,9 @@ def estimate(
     est = Estimate(vlm.model, chosen.name, chosen.why, prices=prices, batch_discount=batch_discount)
     est.by_formula = dict.fromkeys(others, 0)
     store = get_store(vlm.cache_dir) if vlm.use_store else None
+    if exact is None:  # exact request keys need the prepared images; only worth it when the store has replies
+        exact = store is not None and len(store) > 0
+    est.exact = exact
     seen: set[str] = set()
     to_send: list[Any] = []
     ds = undecoded(ds) if image_key and image_key in ds.column_names else ds
@@ -205,9 +216,9 @@ def estimate(
         values = _as_list(row.get(image_key)) if image_key else []
         est.images += len(values)
         try:
-            images = row_images(row, vlm, image_key)
+            images = row_images(row, vlm, image_key) if exact else [_from_header(v, vlm) for v in values]
         except HfVqaError:
-            est.unreadable += sum(1 for v in values if not _readable(v, vlm))
+            est.unreadable += sum(1 for v in values if not _readable(v, vlm, exact))
             est.row_errors += 1
             continue
         try:
@@ -317,15 +328,63 @@ def _header_size(value: Any) -> tuple[int, int] | None:
     return None
 
 
-def _readable(value: Any, vlm: VLM) -> bool:
+def _readable(value: Any, vlm: VLM, exact: bool = True) -> bool:
     from hf_vqa.generate import image_settings
     from hf_vqa.images.prepare import prepare_image
 
     try:
-        prepare_image(value, image_settings(vlm))
+        prepare_image(value, image_settings(vlm)) if exact else _from_header(value, vlm)
         return True
     except HfVqaError:
         return False
+
+
+@dataclass(frozen=True)
+class _Sized:
+    """An image known by its header: what `build_request` and the formulas need, no pixels."""
+
+    data_url: str
+    sha256: str
+    width: int
+    height: int
+    source: str
+
+
+def _from_header(value: Any, vlm: VLM) -> Any:
+    """Size as sent (the caps applied to the header's size, EXIF rotation included) and a hash of
+    the raw bytes; URLs and PIL images go through `prepare_image` (a URL is fetched, not sent)."""
+    import hashlib
+
+    from PIL import Image
+
+    from hf_vqa.errors import ImageError
+    from hf_vqa.generate import image_settings
+    from hf_vqa.images.convert import fit
+    from hf_vqa.images.prepare import image_source, prepare_image
+
+    source = image_source(value)
+    raw = value
+    if isinstance(raw, dict):
+        raw = raw.get("bytes") if raw.get("bytes") is not None else raw.get("path")
+    if isinstance(raw, os.PathLike):
+        raw = os.fsdecode(raw)
+    if isinstance(raw, str) and "://" not in raw and not raw.startswith("data:"):
+        try:
+            with open(raw, "rb") as f:
+                raw = f.read()
+        except OSError as err:
+            raise ImageError(f"cannot read the image file: {err.strerror}", source=source) from None
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        return prepare_image(value, image_settings(vlm))
+    try:
+        with Image.open(io.BytesIO(bytes(raw))) as im:
+            w, h = im.size
+            if im.getexif().get(0x0112) in (5, 6, 7, 8):
+                w, h = h, w
+    except Exception as err:
+        raise ImageError(f"not a readable image: {type(err).__name__}", source=source) from None
+    w, h = fit(w, h, vlm.max_image_side, vlm.max_image_pixels)
+    return _Sized("data:", hashlib.sha256(bytes(raw)).hexdigest(), w, h, source)
 
 
 def _as_list(value: Any) -> list[Any]:

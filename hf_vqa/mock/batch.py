@@ -78,6 +78,12 @@ class BatchBackend:
                        "paid_twice": 0, "cancels": 0}  # fmt: skip
         self.paid: dict[str, int] = {}
 
+    def reset(self) -> None:
+        """Zero the counters (the mock's ``POST /_reset`` calls this); files and batches stay."""
+        with self._lock:
+            self.counts = dict.fromkeys(self.counts, 0)
+            self.paid = {}
+
     def configure(self, **faults: Any) -> None:
         """Set faults (see the module doc); ``polls_per_step=N`` too."""
         if "polls_per_step" in faults:

@@ -188,6 +188,8 @@ class MockVLM:
             self._answered: dict[str, int] = {}
             self._duplicates, self._max_in_flight = 0, self._in_flight
             self._rng, self._jitter_rng = random.Random(self.seed), random.Random(self.seed + 1)
+        if hasattr(self, "batch"):
+            self.batch.reset()
 
     def configure(self, **changes: Any) -> None:
         """Change `Settings` fields at runtime (``seed=`` re-seeds): ``vlm.configure(fault_rate=0.2)``."""
