@@ -151,6 +151,7 @@ def _submit_row(
             if found is not None:
                 return found
             reason = (batch_errors or {}).get(request.key) or "not collected from the batch yet"
+            engine.stats.failed += 1
             return Reply.failed(reason)
         return engine.submit(request.key, request.template, request.payload)
     except HfVqaError as err:

@@ -129,7 +129,10 @@ def batch_step(ds: Any, args: argparse.Namespace, vlm: Any, say) -> BatchOutcome
     cost = None
     if prices is not None:
         cost = (m.prompt_tokens * prices[0] + m.completion_tokens * prices[1]) / 1e6 * args.batch_discount
-    card = {"mode": mode, "window": m.window, "batch_ids": [c.batch_id for c in m.chunks if c.batch_id],
+    starts = [c.created_at for c in m.chunks if c.created_at]
+    ends = [c.ended_at for c in m.chunks if c.ended_at]
+    took = round(max(ends) - min(starts), 1) if starts and ends else None
+    card = {"mode": mode, "window": m.window, "submitted_to_collected_seconds": took, "batch_ids": [c.batch_id for c in m.chunks if c.batch_id],
             "requests": counts["requests"], "completed": counts["completed"], "failed": counts["failed"],
             "cost_usd": None if cost is None else round(cost, 6), "discount": args.batch_discount}  # fmt: skip
     return BatchOutcome(errors=dict(m.errors), card=card)

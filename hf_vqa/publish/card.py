@@ -271,6 +271,10 @@ def _batch_lines(batch: dict | None) -> list[str]:
         f"- Batch requests: {_num(batch.get('requests'))} submitted, {_num(batch.get('completed'))} answered, "
         f"{_num(batch.get('failed'))} failed",
     ]
+    if batch.get("submitted_to_collected_seconds") is not None:
+        lines.append(
+            f"- Batch wall time (first submit to last collect): {batch['submitted_to_collected_seconds']} s"
+        )
     if batch.get("cost_usd") is not None:
         lines.append(f"- Cost at the batch price (x{batch.get('discount', 0.5):g}): ${batch['cost_usd']:.4f}")
     return lines
