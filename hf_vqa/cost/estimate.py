@@ -15,13 +15,12 @@ Example:
 
 from __future__ import annotations
 
-import io
-import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from hf_vqa.config import VLM
+from hf_vqa.cost.headers import header_size, readable, request_image_tokens, sized
 from hf_vqa.cost.image_tokens import FORMULAS, formula_for
 from hf_vqa.errors import HfVqaError, one_line
 
@@ -216,9 +215,9 @@ def estimate(
         values = _as_list(row.get(image_key)) if image_key else []
         est.images += len(values)
         try:
-            images = row_images(row, vlm, image_key) if exact else [_from_header(v, vlm) for v in values]
+            images = row_images(row, vlm, image_key) if exact else [sized(v, vlm) for v in values]
         except HfVqaError:
-            est.unreadable += sum(1 for v in values if not _readable(v, vlm, exact))
+            est.unreadable += sum(1 for v in values if not readable(v, vlm, exact))
             est.row_errors += 1
             continue
         try:
@@ -228,7 +227,7 @@ def estimate(
             est.row_errors += 1
             continue
         for value, img in zip(values, images):
-            before = _header_size(value) or (img.width, img.height)
+            before = header_size(value) or (img.width, img.height)
             est.sizes_before.append(before)
             est.sizes_after.append((img.width, img.height))
         if request.key in seen:
@@ -247,7 +246,7 @@ def estimate(
             est.image_tokens += tok
             est.per_image.append(tok)
             if est.largest is None or tok > est.largest[5]:
-                w0, h0 = _header_size(value) or (img.width, img.height)
+                w0, h0 = header_size(value) or (img.width, img.height)
                 est.largest = (img.source, w0, h0, img.width, img.height, tok)
     per = (
         completion_tokens if completion_tokens is not None else (vlm.max_tokens or DEFAULT_COMPLETION_TOKENS)
@@ -272,24 +271,11 @@ def _probe(est: Estimate, vlm: VLM, requests: list[Any], chosen: Any) -> None:
         errors = "; ".join(one_line(str(r.error)) for r in replies[:3])
         est.completion_source = f"the probe failed ({errors}); a guess"
         return
-    guessed = sum(_text_tokens(q.template) + _request_image_tokens(q, chosen) for _r, q in ok)
+    guessed = sum(_text_tokens(q.template) + request_image_tokens(q, chosen) for _r, q in ok)
     measured = sum(r.prompt_tokens for r, _q in ok)
     est.probe_scale = measured / guessed if guessed and measured else None
     est.completion_per_request = sum(r.completion_tokens for r, _q in ok) / len(ok)
     est.completion_source = f"measured by a probe of {len(ok)} request(s)"
-
-
-def _request_image_tokens(request: Any, formula: Any) -> int:
-    import base64
-
-    from PIL import Image
-
-    total = 0
-    for url in request.image_urls:
-        data = base64.b64decode(url.split(",", 1)[1])
-        with Image.open(io.BytesIO(data)) as im:
-            total += formula.tokens(*im.size)
-    return total
 
 
 def _text_tokens(body: dict) -> int:
@@ -306,85 +292,6 @@ def _text_tokens(body: dict) -> int:
 
         chars += len(json.dumps(body["response_format"]))
     return chars // 4 + 4 * messages + 3
-
-
-def _header_size(value: Any) -> tuple[int, int] | None:
-    """Width and height from the image's header (PIL opens lazily), or None (URLs, unreadable)."""
-    from PIL import Image
-
-    try:
-        if isinstance(value, Image.Image):
-            return value.size
-        if isinstance(value, dict):
-            value = value.get("bytes") if value.get("bytes") is not None else value.get("path")
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            with Image.open(io.BytesIO(bytes(value))) as im:
-                return im.size
-        if isinstance(value, (str, os.PathLike)) and "://" not in str(value):
-            with Image.open(value) as im:
-                return im.size
-    except Exception:
-        return None
-    return None
-
-
-def _readable(value: Any, vlm: VLM, exact: bool = True) -> bool:
-    from hf_vqa.generate import image_settings
-    from hf_vqa.images.prepare import prepare_image
-
-    try:
-        prepare_image(value, image_settings(vlm)) if exact else _from_header(value, vlm)
-        return True
-    except HfVqaError:
-        return False
-
-
-@dataclass(frozen=True)
-class _Sized:
-    """An image known by its header: what `build_request` and the formulas need, no pixels."""
-
-    data_url: str
-    sha256: str
-    width: int
-    height: int
-    source: str
-
-
-def _from_header(value: Any, vlm: VLM) -> Any:
-    """Size as sent (the caps applied to the header's size, EXIF rotation included) and a hash of
-    the raw bytes; URLs and PIL images go through `prepare_image` (a URL is fetched, not sent)."""
-    import hashlib
-
-    from PIL import Image
-
-    from hf_vqa.errors import ImageError
-    from hf_vqa.generate import image_settings
-    from hf_vqa.images.convert import fit
-    from hf_vqa.images.prepare import image_source, prepare_image
-
-    source = image_source(value)
-    raw = value
-    if isinstance(raw, dict):
-        raw = raw.get("bytes") if raw.get("bytes") is not None else raw.get("path")
-    if isinstance(raw, os.PathLike):
-        raw = os.fsdecode(raw)
-    if isinstance(raw, str) and "://" not in raw and not raw.startswith("data:"):
-        try:
-            with open(raw, "rb") as f:
-                raw = f.read()
-        except OSError as err:
-            raise ImageError(f"cannot read the image file: {err.strerror}", source=source) from None
-    if not isinstance(raw, (bytes, bytearray, memoryview)):
-        return prepare_image(value, image_settings(vlm))
-    try:
-        with Image.open(io.BytesIO(bytes(raw))) as im:
-            w, h = im.size
-            if im.getexif().get(0x0112) in (5, 6, 7, 8):
-                w, h = h, w
-    except Exception as err:
-        raise ImageError(f"not a readable image: {type(err).__name__}", source=source) from None
-    w, h = fit(w, h, vlm.max_image_side, vlm.max_image_pixels)
-    return _Sized("data:", hashlib.sha256(bytes(raw)).hexdigest(), w, h, source)
 
 
 def _as_list(value: Any) -> list[Any]:
