@@ -115,6 +115,19 @@ def test_batch_run_submits_then_a_rerun_collects_and_a_second_rerun_uploads_noth
     assert mock_vlm.batch.stats()["uploaded_lines"] == 24 and mock_vlm.batch.stats()["uploads"] == 1
 
 
+def test_a_batch_after_an_online_run_uploads_nothing_its_keys_are_the_online_keys(
+    tmp_path, records, mock_vlm, capsys
+):
+    online = [a for a in args(tmp_path, mock_vlm) if a not in ("--batch", "--batch-poll", "0.01")]
+    assert main(online) == 0
+    sent = mock_vlm.stats()["requests"]
+    assert sent == 24
+    assert main(args(tmp_path, mock_vlm, "--wait", "--force")) == 0
+    assert "24 already in the request store, 0 to upload" in capsys.readouterr().out
+    assert mock_vlm.batch.stats()["uploads"] == 0 and mock_vlm.stats()["requests"] == sent
+    assert all(r["vqa"] for r in rows(tmp_path))
+
+
 def test_expired_batch_with_half_its_lines_then_retry_failed_resubmits_only_the_rest(
     tmp_path, records, mock_vlm, capsys
 ):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hf_vqa.config import VLM
@@ -27,7 +27,7 @@ from hf_vqa.engine.replies import Fatal, Reply, Transient, judge
 from hf_vqa.engine.transport import Response
 from hf_vqa.errors import HfVqaError, one_line
 
-__all__ = ["Plan", "plan_requests", "read_result", "request_line", "split_lines"]
+__all__ = ["Plan", "iter_requests", "read_result", "request_line", "split_lines"]
 
 URL = "/v1/chat/completions"
 
@@ -40,17 +40,18 @@ def request_line(key: str, payload: bytes) -> bytes:
 
 @dataclass
 class Plan:
-    """The run's requests: `keys` per row (None when the row fails before sending), and the lines to send."""
+    """Counts of a planning pass (filled in while `iter_requests` is consumed)."""
 
     rows: int = 0
     distinct: int = 0
     stored: int = 0
-    lines: list[tuple[str, bytes]] = field(default_factory=list)  # (key, request line) not yet stored
+    to_send: int = 0
 
 
-def plan_requests(
+def iter_requests(
     ds: Any,
     vlm: VLM,
+    plan: Plan,
     *,
     system_prompt: str | None,
     prompt: str | None,
@@ -58,16 +59,16 @@ def plan_requests(
     conversation_key: str,
     response_format: dict | None,
     skip: Iterable[str] = (),
-) -> Plan:
-    """Build every row's request as `prompted_vqa` would; keep the distinct ones not in the store
-    (nor in `skip`). Rows that fail before sending (a bad image) are left to the map, which records
-    their error."""
+) -> Iterator[tuple[str, bytes]]:
+    """(key, request line) for every distinct request not in the store (nor in `skip`), built as
+    `prompted_vqa` builds it, one row at a time (only one row's images are in memory). Rows that fail
+    before sending (a bad image) are left to the map, which records their error."""
     from hf_vqa.engine.store import get_store
     from hf_vqa.generate import row_images, row_request
     from hf_vqa.images.columns import undecoded
 
     store = get_store(vlm.cache_dir)
-    skip, seen, plan = set(skip), set(), Plan()
+    skip, seen = set(skip), set()
     for row in undecoded(ds) if image_key and image_key in ds.column_names else ds:
         plan.rows += 1
         try:
@@ -83,8 +84,8 @@ def plan_requests(
         if store.get(request.key) is not None:
             plan.stored += 1
         elif request.key not in skip:
-            plan.lines.append((request.key, request_line(request.key, request.payload())))
-    return plan
+            plan.to_send += 1
+            yield request.key, request_line(request.key, request.payload())
 
 
 def split_lines(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hf_vqa.batch.lines import plan_requests, read_results, split_lines
+from hf_vqa.batch.lines import Plan, iter_requests, read_results, split_lines
 from hf_vqa.batch.manifest import Chunk, Manifest
 from hf_vqa.config import VLM
 from hf_vqa.engine.batch_api import TERMINAL, BatchAPI
@@ -101,12 +101,15 @@ def advance(
 def _submit(
     ds, vlm, m: Manifest, path: Path, request_kwargs: dict, limits: Limits, api: BatchAPI, say, skip
 ) -> None:
-    plan = plan_requests(ds, vlm, skip=skip, **request_kwargs)
-    say(f"batch: {plan.rows} rows, {plan.distinct} distinct requests, {plan.stored} already in the request store, "
-        f"{len(plan.lines)} to upload")  # fmt: skip
-    for key, _line in plan.lines:
-        m.errors.pop(key, None)  # resubmitted: its old error no longer stands
-    for chunk in split_lines(plan.lines, limits.max_requests, limits.max_bytes):
+    """Plan and upload file by file (at most one file's lines in memory), creating a batch per file."""
+    plan = Plan()
+
+    def lines():
+        for key, line in iter_requests(ds, vlm, plan, skip=skip, **request_kwargs):
+            m.errors.pop(key, None)  # resubmitted: its old error no longer stands
+            yield key, line
+
+    for chunk in split_lines(lines(), limits.max_requests, limits.max_bytes):
         data = b"".join(line + b"\n" for _key, line in chunk)
         c = Chunk(keys=[key for key, _ in chunk], bytes=len(data))
         m.chunks.append(c)
@@ -115,6 +118,8 @@ def _submit(
         c.status = "uploaded"
         m.save(path)
         _create(c, m, path, limits, api, say)
+    say(f"batch: {plan.rows} rows, {plan.distinct} distinct requests, {plan.stored} already in the request store, "
+        f"{plan.to_send} to upload")  # fmt: skip
 
 
 def _create(c: Chunk, m: Manifest, path: Path, limits: Limits, api: BatchAPI, say) -> None:
@@ -133,9 +138,9 @@ def _create_missing(
             continue
         if c.file_id is None:
             wanted = set(c.keys)
-            plan = plan_requests(ds, vlm, **request_kwargs)
-            data = b"".join(line + b"\n" for key, line in plan.lines if key in wanted)
-            c.keys = [key for key, _ in plan.lines if key in wanted]
+            found = [(k, line) for k, line in iter_requests(ds, vlm, Plan(), **request_kwargs) if k in wanted]
+            data = b"".join(line + b"\n" for _k, line in found)
+            c.keys = [k for k, _ in found]
             c.file_id, c.bytes = api.upload(data, "hf_vqa-resumed.jsonl"), len(data)
             m.save(path)
         _create(c, m, path, limits, api, say)
@@ -192,10 +197,12 @@ def _batch_errors(batch: dict) -> str:
 
 def export_requests(ds: Any, vlm: VLM, file: str | Path, request_kwargs: dict) -> tuple[int, int]:
     """Write the requests not yet stored as one JSONL file (for ``vllm run-batch -i``); (lines, bytes)."""
-    plan = plan_requests(ds, vlm, **request_kwargs)
-    data = b"".join(line + b"\n" for _key, line in plan.lines)
-    Path(file).write_bytes(data)
-    return len(plan.lines), len(data)
+    plan, size = Plan(), 0
+    with open(file, "wb") as f:
+        for _key, line in iter_requests(ds, vlm, plan, **request_kwargs):
+            f.write(line + b"\n")
+            size += len(line) + 1
+    return plan.to_send, size
 
 
 def import_results(vlm: VLM, file: str | Path, path: str | Path) -> Manifest:

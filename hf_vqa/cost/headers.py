@@ -62,6 +62,7 @@ def header_size(value: Any) -> tuple[int, int] | None:
 
 
 def readable(value: Any, vlm: VLM, exact: bool = True) -> bool:
+    """True if `value` can be read (prepared when `exact`, else by its header)."""
     from hf_vqa.generate import image_settings
     from hf_vqa.images.prepare import prepare_image
 
