@@ -196,6 +196,12 @@ def test_cancel_keeps_the_partial_output(tmp_path, records, mock_vlm):
     assert mock_vlm.batch.stats()["cancels"] == 1
 
 
+def test_cancel_without_a_batch_is_a_clear_error(tmp_path, records, mock_vlm, capsys):
+    assert main(args(tmp_path, mock_vlm, "--batch-cancel")) == 2
+    assert "no batch to cancel" in capsys.readouterr().err
+    assert mock_vlm.batch.stats()["calls"] == 0
+
+
 def test_export_for_vllm_then_import_its_results(tmp_path, records, mock_vlm):
     exported = tmp_path / "requests.jsonl"
     assert main(args(tmp_path, mock_vlm, "--batch-export", str(exported))) == 0

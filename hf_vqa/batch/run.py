@@ -66,10 +66,14 @@ def advance(
         raise BatchError("the batch manifest belongs to another model or endpoint",
                          received=f"{path}: {m.model} at {m.endpoint}",
                          fix="use another --output, or delete the manifest to start over")  # fmt: skip
+    if m is None and cancel:
+        raise BatchError("no batch to cancel", received=str(path), fix="pass the --output of a batch run")
     if m is None:
         m = Manifest(model=vlm.model, endpoint=_endpoint(vlm), window=limits.window)
         _submit(ds, vlm, m, path, request_kwargs, limits, api, say, skip=())
-    elif m.done:  # rows added to the input since go out as a new batch; failed ones only with retry_failed
+    elif (
+        m.done and not cancel
+    ):  # rows added to the input since go out as a new batch; failed ones only with retry_failed
         if retry_failed and m.errors:
             say(f"batch: resubmitting {len(m.errors)} failed request(s) as a new batch")
         skip = () if retry_failed else set(m.errors)

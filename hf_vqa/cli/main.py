@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return cost_cli.dry_run(ds, args, vlm)
         batch = None
+        if mock_proc is not None and cost_cli.batch_mode(args):
+            args.wait = True  # the bundled mock's batches end with this process: collect them now
         if cost_cli.batch_mode(args):
             batch = cost_cli.batch_step(ds, args, vlm, _say)
             if isinstance(batch, int):
