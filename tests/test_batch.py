@@ -196,6 +196,20 @@ def test_cancel_keeps_the_partial_output(tmp_path, records, mock_vlm):
     assert mock_vlm.batch.stats()["cancels"] == 1
 
 
+def test_the_key_is_sent_to_every_batch_call_and_written_nowhere(tmp_path, records, make_mock_vlm, monkeypatch):
+    secret = "sk-batch-secret-0123456789"
+    server = make_mock_vlm(api_key=secret)
+    monkeypatch.setenv("HF_VQA_TEST_KEY", secret)
+    argv = args(tmp_path, server, "--wait")
+    argv[argv.index("--api-key-env") + 1] = "HF_VQA_TEST_KEY"
+    argv[argv.index("--output") + 1] = str(tmp_path / "folder")
+    assert main(argv) == 0  # the mock refuses every call without the key
+    assert server.batch.stats()["uploads"] == 1
+    for path in [manifest_path(tmp_path / "folder"), *(tmp_path / "folder").rglob("*")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
 def test_cancel_without_a_batch_is_a_clear_error(tmp_path, records, mock_vlm, capsys):
     assert main(args(tmp_path, mock_vlm, "--batch-cancel")) == 2
     assert "no batch to cancel" in capsys.readouterr().err
