@@ -196,7 +196,9 @@ def test_cancel_keeps_the_partial_output(tmp_path, records, mock_vlm):
     assert mock_vlm.batch.stats()["cancels"] == 1
 
 
-def test_the_key_is_sent_to_every_batch_call_and_written_nowhere(tmp_path, records, make_mock_vlm, monkeypatch):
+def test_the_key_is_sent_to_every_batch_call_and_written_nowhere(
+    tmp_path, records, make_mock_vlm, monkeypatch
+):
     secret = "sk-batch-secret-0123456789"
     server = make_mock_vlm(api_key=secret)
     monkeypatch.setenv("HF_VQA_TEST_KEY", secret)

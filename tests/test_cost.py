@@ -124,3 +124,15 @@ def test_header_only_and_exact_estimates_agree(tmp_path):
         exact.text_tokens,
     )
     assert fast.sizes_after == exact.sizes_after
+
+
+def test_a_probe_on_an_empty_store_sends_real_requests(tmp_path, mock_vlm):
+    records = write_records(tmp_path, [(30 + i, 20) for i in range(5)])
+    ds = hf_vqa.load_records(records, cache_dir=str(tmp_path / "ds"))
+    vlm = hf_vqa.VLM(
+        model="mock", base_url=mock_vlm.base_url, api_key_env="", cache_dir=str(tmp_path / "store")
+    )
+    est = hf_vqa.estimate(ds, vlm, prompt="p", probe=3)
+    assert est.completion_source == "measured by a probe of 3 request(s)", est.completion_source
+    assert mock_vlm.stats()["ok"] == 3 and est.probe_scale
+    assert est.in_store == 0 and est.to_send == 5  # counted before the probe

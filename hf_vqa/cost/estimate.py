@@ -206,6 +206,7 @@ def estimate(
     store = get_store(vlm.cache_dir) if vlm.use_store else None
     if exact is None:  # exact request keys need the prepared images; only worth it when the store has replies
         exact = store is not None and len(store) > 0
+    exact = exact or probe > 0  # a probe sends real requests: the prepared images
     est.exact = exact
     seen: set[str] = set()
     to_send: list[Any] = []
