@@ -147,6 +147,20 @@ def test_expired_batch_with_half_its_lines_then_retry_failed_resubmits_only_the_
     assert stats["uploaded_lines"] == 24 + 12 and stats["paid_lines"] == 24 and stats["paid_twice"] == 0
 
 
+def test_retry_failed_without_batch_asks_online_for_only_the_failed_rows(tmp_path, records, mock_vlm):
+    mock_vlm.batch.configure(expire=True)
+    assert main(args(tmp_path, mock_vlm, "--wait")) == 0
+    assert sum(1 for r in rows(tmp_path) if r["vqa"] is None) == 12
+    online = [
+        a for a in args(tmp_path, mock_vlm, "--retry-failed") if a not in ("--batch", "--batch-poll", "0.01")
+    ]
+    assert main(online) == 0
+    out = rows(tmp_path)
+    assert all(r["vqa"] for r in out)
+    assert_aligned(out)
+    assert mock_vlm.stats()["requests"] == 12 and mock_vlm.batch.stats()["uploads"] == 1
+
+
 def test_failed_batch_and_per_line_errors_become_vqa_error(tmp_path, records, mock_vlm):
     mock_vlm.batch.configure(line_4xx=0.4, line_5xx=0.4)
     assert main(args(tmp_path, mock_vlm, "--wait")) == 0
