@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM
     from hf_vqa.cost.estimate import Estimate, estimate
     from hf_vqa.errors import (
+        BatchError,
         ConfigError,
         HfVqaError,
         HubError,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
 
 _EXPORTS = {
     "VLM": "config",
+    "BatchError": "errors",
     "Estimate": "cost.estimate",
     "estimate": "cost.estimate",
     "ConfigError": "errors",
@@ -78,6 +80,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "VLM",
+    "BatchError",
     "ConfigError",
     "Estimate",
     "HfVqaError",

@@ -42,7 +42,14 @@ class Limits:
 
 
 def _endpoint(vlm: VLM) -> str:
-    return vlm.base_url.split("?")[0].rstrip("/")
+    """Scheme, host, port and path of the endpoint: no credentials in the URL, no query."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(vlm.base_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
 
 
 def advance(
