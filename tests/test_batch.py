@@ -128,6 +128,16 @@ def test_a_batch_after_an_online_run_uploads_nothing_its_keys_are_the_online_key
     assert all(r["vqa"] for r in rows(tmp_path))
 
 
+def test_files_are_split_by_request_count_and_every_batch_is_collected(tmp_path, records, mock_vlm):
+    assert main(args(tmp_path, mock_vlm, "--wait", "--batch-max-requests", "10")) == 0
+    m = Manifest.load(manifest_path(tmp_path / "out.jsonl"))
+    assert [len(c.keys) for c in m.chunks] == [10, 10, 4] and m.done
+    assert mock_vlm.batch.stats()["batches"] == 3
+    out = rows(tmp_path)
+    assert all(r["vqa"] for r in out)
+    assert_aligned(out)
+
+
 def test_expired_batch_with_half_its_lines_then_retry_failed_resubmits_only_the_rest(
     tmp_path, records, mock_vlm, capsys
 ):
