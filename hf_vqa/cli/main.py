@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
+from hf_vqa.cli.report import add_report_subcommand, run_report
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -99,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
         p.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
                        help="keep only rows passing this check (repeatable)")  # fmt: skip
+        p.add_argument("--dedupe", action="store_true",
+                       help="drop near-identical questions across the whole dataset (recorded in the card)")  # fmt: skip
+        p.add_argument("--report", action="store_true",
+                       help="also write <OUTPUT>_report.html: a self-contained page to look at the data")  # fmt: skip
         p.add_argument("--retry-failed", action="store_true",
                        help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
         p.add_argument(
@@ -112,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
         add_publish_arguments(p)
     add_push_only_subcommand(sub)
+    add_report_subcommand(sub)
     return parser
 
 
@@ -119,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.pipeline == "push-only":
         return run_push_only(args)
+    if args.pipeline == "report":
+        return run_report(args)
     mock_proc = None
     previous_handler = _quiet_workers_on_ctrl_c()
     try:
@@ -183,12 +191,19 @@ def main(argv: list[str] | None = None) -> int:
             keep_existing=args.retry_failed,
             progress=True,
         )
+        ds, dedupe = _dedupe(ds, args)
+        if dedupe is not None and dedupe.removed:  # the check counts follow the pairs that are left
+            from hf_vqa.pipeline import summarize
+
+            refined = PIPELINES[args.pipeline].refined
+            summary = summarize(ds, refined, seconds=summary.seconds, prices=prices)
         ds = filter_rows(ds, args.pipeline, args.filter)
+        stats, diversity = _stats(ds, args.pipeline, dedupe)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
-            info = _write(ds, args, vlm, summary, mock=mock_proc is not None)
+            info = _write(ds, args, vlm, summary, mock=mock_proc is not None, diversity=diversity)
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
@@ -197,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
                  "rerun this command with --retry-failed")  # fmt: skip
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
+        for line in stats:
+            _say("  " + line)
+        if args.report:
+            from hf_vqa.cli.report import write_run_report
+
+            _say(write_run_report(ds, args.output, image_key=args.image_column))
         return code or (0 if summary.rows else 1)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
@@ -284,7 +305,40 @@ def _check_output(output: str) -> None:
                          fix="pick a writable --output") from None  # fmt: skip
 
 
-def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool) -> RunInfo | None:
+def _dedupe(ds, args: argparse.Namespace):
+    """`--dedupe`: drop near-identical questions across the dataset; (data, report or None)."""
+    if not args.dedupe:
+        return ds, None
+    from hf_vqa.dedupe import dedupe_questions
+
+    return dedupe_questions(ds, _qas_key(args.pipeline))
+
+
+def _qas_key(pipeline: str) -> str:
+    refined = PIPELINES[pipeline].refined
+    return refined if refined == "qas" else f"{refined}.qas"
+
+
+def _stats(ds, pipeline: str, dedupe) -> tuple[list[str], str]:
+    """The diversity lines for the summary, and the card's "Diversity and shape" section."""
+    from hf_vqa.diversity import dataset_stats
+
+    stats = dataset_stats(ds, _qas_key(pipeline))
+    lines = stats.lines()
+    card = stats.markdown()
+    if dedupe is not None:
+        lines.append(
+            f"dedupe: dropped {dedupe.removed} near-identical question(s) in {dedupe.rows_touched} row(s)"
+        )
+        card += (f"\n\n`--dedupe` dropped {dedupe.removed} near-identical question(s) across the dataset "
+                 f"({dedupe.rows_touched} rows touched, {dedupe.rows_emptied} left without pairs); rule: "
+                 f"{dedupe.rule}. The counts above are after deduplication.")  # fmt: skip
+    return lines, card
+
+
+def _write(
+    ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool, diversity: str | None = None
+) -> RunInfo | None:
     from hf_vqa.publish.records import export_records
 
     out = Path(args.output)
@@ -309,6 +363,7 @@ def _write(ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bo
         prompt=prompt,
         command=_command_line(),
         example=_example(ds, spec.refined),
+        diversity=diversity,
         license=args.license,
         split=args.split,
     )
