@@ -3,7 +3,7 @@ the most repeated questions; and `dedupe_questions`, which drops near-identical 
 
 Two questions are *near-identical* when they are equal after `question_key`: case, punctuation, spacing,
 articles and filler about the picture ("in this image", "shown in the photo") ignored, plural nouns read
-as singular. "What colour is the car in the image?" and "what colour is this car" share a key.
+as singular ("are" as "is"). "What colour is the car in the image?" and "what colour are the cars" share a key.
 
 Example:
     >>> stats = question_stats([["What colour is the car?", "Is it raining?"], ["What colour is this car"]])
@@ -53,6 +53,7 @@ _FILLER = frozenset(
         "here",
     ]
 )
+_AGREE = {"are": "is", "were": "was"}
 _YES_NO = frozenset(
     [
         "is",
@@ -92,11 +93,12 @@ def question_key(question: str) -> str:
 
     Example:
         >>> question_key("What colours are the cars in the picture?") == question_key("what colour is this car")
-        False
-        >>> question_key("What colours are the cars in the picture?") == question_key("What colour are the car?")
         True
+        >>> question_key("What colour is the car?") == question_key("What colour was the car?")
+        False
     """
-    return " ".join(t for t in canonical(question, "inflection") if t not in _FILLER)
+    tokens = canonical(question, "inflection")  # plurals read as singular, so "are"/"were" agree with them
+    return " ".join(_AGREE.get(t, t) for t in tokens if t not in _FILLER)
 
 
 def question_type(question: str) -> str:

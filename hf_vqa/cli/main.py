@@ -211,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         if summary.failed:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
                  "rerun this command with --retry-failed")  # fmt: skip
-        _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
         for line in stats:
-            _say("  " + line)
+            _say(line)
         if args.report:
             from hf_vqa.cli.report import write_run_report
 
             _say(write_run_report(ds, args.output, image_key=args.image_column))
+        _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
         return code or (0 if summary.rows else 1)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
