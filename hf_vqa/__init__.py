@@ -32,7 +32,12 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.pipeline import run_pipeline
     from hf_vqa.publish.card import RunInfo
     from hf_vqa.publish.hub import push_card, push_dataset, push_only
-    from hf_vqa.publish.training import export_llava, export_trl
+    from hf_vqa.publish.training import (
+        export_llava,
+        export_llava_onevision,
+        export_trl,
+        export_trl_prompt_completion,
+    )
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
 
@@ -48,6 +53,8 @@ _EXPORTS = {
     "RunInfo": "publish.card",
     "export_llava": "publish.training",
     "export_trl": "publish.training",
+    "export_llava_onevision": "publish.training",
+    "export_trl_prompt_completion": "publish.training",
     "features_after": "schema",
     "push_card": "publish.hub",
     "push_dataset": "publish.hub",
@@ -85,7 +92,9 @@ __all__ = [
     "RunInfo",
     "__version__",
     "export_llava",
+    "export_llava_onevision",
     "export_trl",
+    "export_trl_prompt_completion",
     "features_after",
     "load_image_folder",
     "load_input",
