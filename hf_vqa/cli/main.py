@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
-from hf_vqa.cli.report import add_report_subcommand, run_report
+from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -191,14 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             keep_existing=args.retry_failed,
             progress=True,
         )
-        ds, dedupe = _dedupe(ds, args)
+        ds, dedupe = dedupe_step(ds, args)
         if dedupe is not None and dedupe.removed:  # the check counts follow the pairs that are left
             from hf_vqa.pipeline import summarize
 
             refined = PIPELINES[args.pipeline].refined
             summary = summarize(ds, refined, seconds=summary.seconds, prices=prices)
         ds = filter_rows(ds, args.pipeline, args.filter)
-        stats, diversity = _stats(ds, args.pipeline, dedupe)
+        stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
@@ -303,37 +303,6 @@ def _check_output(output: str) -> None:
     except OSError as err:
         raise HfVqaError("cannot create the output's folder", received=f"{parent}: {err.strerror}",
                          fix="pick a writable --output") from None  # fmt: skip
-
-
-def _dedupe(ds, args: argparse.Namespace):
-    """`--dedupe`: drop near-identical questions across the dataset; (data, report or None)."""
-    if not args.dedupe:
-        return ds, None
-    from hf_vqa.dedupe import dedupe_questions
-
-    return dedupe_questions(ds, _qas_key(args.pipeline))
-
-
-def _qas_key(pipeline: str) -> str:
-    refined = PIPELINES[pipeline].refined
-    return refined if refined == "qas" else f"{refined}.qas"
-
-
-def _stats(ds, pipeline: str, dedupe) -> tuple[list[str], str]:
-    """The diversity lines for the summary, and the card's "Diversity and shape" section."""
-    from hf_vqa.diversity import dataset_stats
-
-    stats = dataset_stats(ds, _qas_key(pipeline))
-    lines = stats.lines()
-    card = stats.markdown()
-    if dedupe is not None:
-        lines.append(
-            f"dedupe: dropped {dedupe.removed} near-identical question(s) in {dedupe.rows_touched} row(s)"
-        )
-        card += (f"\n\n`--dedupe` dropped {dedupe.removed} near-identical question(s) across the dataset "
-                 f"({dedupe.rows_touched} rows touched, {dedupe.rows_emptied} left without pairs); rule: "
-                 f"{dedupe.rule}. The counts above are after deduplication.")  # fmt: skip
-    return lines, card
 
 
 def _write(

@@ -1,4 +1,5 @@
-"""`build_dataset.py report --output OUT`: the HTML report of a finished run's output folder.
+"""Looking at the data from the CLI: `build_dataset.py report --output OUT` (the HTML report of a finished
+output folder), `--report` after a run, the diversity lines of the summary and `--dedupe`.
 
 The page goes to `<OUT>_report.html` (next to the folder, so it is never pushed with the data) unless
 `--html PATH` says otherwise; `--report` on a run writes the same file. See `hf_vqa.publish.report`.
@@ -15,7 +16,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_report_subcommand", "default_report_path", "run_report", "write_run_report"]
+from hf_vqa.spec import PIPELINES
+
+__all__ = [
+    "add_report_subcommand",
+    "dedupe_step",
+    "default_report_path",
+    "diversity_lines",
+    "qas_key_of",
+    "run_report",
+    "write_run_report",
+]
 
 
 def add_report_subcommand(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,6 +50,38 @@ def default_report_path(output: str) -> Path:
     path = Path(str(output).rstrip("/"))
     stem = path.with_suffix("") if path.suffix.lower() in (".json", ".jsonl") else path
     return stem.with_name(stem.name + "_report.html")
+
+
+def dedupe_step(ds: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """`--dedupe`: drop near-identical questions across the dataset; (data, report or None)."""
+    if not args.dedupe:
+        return ds, None
+    from hf_vqa.dedupe import dedupe_questions
+
+    return dedupe_questions(ds, qas_key_of(args.pipeline))
+
+
+def qas_key_of(pipeline: str) -> str:
+    """Where a pipeline's pairs are: `qas` or `context_vqa.qas`."""
+    refined = PIPELINES[pipeline].refined
+    return refined if refined == "qas" else f"{refined}.qas"
+
+
+def diversity_lines(ds: Any, pipeline: str, dedupe: Any) -> tuple[list[str], str]:
+    """The diversity lines for the summary, and the card's "Diversity and shape" section."""
+    from hf_vqa.diversity import dataset_stats
+
+    stats = dataset_stats(ds, qas_key_of(pipeline))
+    lines = stats.lines()
+    card = stats.markdown()
+    if dedupe is not None:
+        lines.append(
+            f"dedupe: dropped {dedupe.removed} near-identical question(s) in {dedupe.rows_touched} row(s)"
+        )
+        card += (f"\n\n`--dedupe` dropped {dedupe.removed} near-identical question(s) across the dataset "
+                 f"({dedupe.rows_touched} rows touched, {dedupe.rows_emptied} left without pairs); rule: "
+                 f"{dedupe.rule}. The counts above are after deduplication.")  # fmt: skip
+    return lines, card
 
 
 def _pipeline_of(ds: Any) -> str:
