@@ -147,3 +147,25 @@ def test_cli_dedupe_report_and_report_subcommand(tmp_path):
     assert (tmp_path / "again.html").read_text().count('<div class="row') == 6
     res = run_cli("report", "--output", tmp_path / "nothing", tmp_path=tmp_path)
     assert res.returncode == 2 and "no parquet files" in res.stderr
+
+
+def test_report_of_image_vqa_rows_without_checks(tmp_path):
+    ds = datasets.Dataset.from_list(
+        [
+            {
+                "image": {"bytes": _png("red"), "path": None},
+                "vqa": "t",
+                "qas": [{"question": "What is it?", "answer": "A"}],
+            },
+            {
+                "image": {"bytes": None, "path": "https://example.com/x.jpg"},
+                "vqa": "t",
+                "qas": [{"question": "what is it", "answer": "B"}],
+            },
+            {"image": {"bytes": _png("blue"), "path": None}, "vqa": None, "qas": None},
+        ]
+    )
+    html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa", max_rows=2).read_text(encoding="utf-8")
+    assert html.count('<div class="row') == 2 and "Showing the first 2 of 3 rows." in html
+    assert "no local image" in html and "https://example.com" not in html  # a URL image is never fetched
+    assert '<div class="row duplicate" data-row="1">' in html and "<b>1</b> failed" in html

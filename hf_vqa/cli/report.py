@@ -79,7 +79,7 @@ def diversity_lines(ds: Any, pipeline: str, dedupe: Any) -> tuple[list[str], str
             f"dedupe: dropped {dedupe.removed} near-identical question(s) in {dedupe.rows_touched} row(s)"
         )
         card += (f"\n\n`--dedupe` dropped {dedupe.removed} near-identical question(s) across the dataset "
-                 f"({dedupe.rows_touched} rows touched, {dedupe.rows_emptied} left without pairs); rule: "
+                 f"({dedupe.rows_touched} row(s) touched, {dedupe.rows_emptied} left without pairs); rule: "
                  f"{dedupe.rule}. The counts above are after deduplication.")  # fmt: skip
     return lines, card
 
