@@ -139,6 +139,7 @@ class QuestionStats:
     pairs_per_image: dict[int, int] = field(default_factory=dict)  # pairs in a row -> rows
     answer_words: dict[str, float] = field(default_factory=dict)  # min, median, mean, max
     top_repeated: list[tuple[str, int]] = field(default_factory=list)
+    grounded_by: dict[str, int] = field(default_factory=dict)  # context-vqa: why answers were grounded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +159,8 @@ class QuestionStats:
             f"pairs per image (pairs:rows): {per}",
             f"answer words: min {a['min']:g}, median {a['median']:g}, mean {a['mean']:.1f}, max {a['max']:g}",
         ]
+        if self.grounded_by:
+            out.append("grounded by: " + _reasons(self.grounded_by))
         if self.top_repeated:
             out.append("most repeated: " + "; ".join(f"{q!r} x{n}" for q, n in self.top_repeated[:3]))
         return out
@@ -174,6 +177,7 @@ class QuestionStats:
             "punctuation, articles, plurals and 'in the image' filler ignored)",
             f"- Answer length in words: min {a['min']:g}, median {a['median']:g}, mean {a['mean']:.1f}, "
             f"max {a['max']:g}",
+            *([f"- Answers grounded by: {_reasons(self.grounded_by)}"] if self.grounded_by else []),
             "",
             "| question type | pairs | share |",
             "|---|---|---|",
@@ -186,6 +190,12 @@ class QuestionStats:
             lines += ["", "Most repeated questions (normalised):", ""]
             lines += [f"- {n}× {q}" for q, n in self.top_repeated]
         return "\n".join(lines)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    order = ("exact", "number", "date", "inflection", "")
+    items = sorted(counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    return ", ".join(f"{k or 'not grounded'} {v}" for k, v in items)
 
 
 def question_stats(rows: Iterable[list[str]], answers: Iterable[list[str]] | None = None) -> QuestionStats:
@@ -232,12 +242,18 @@ def dataset_stats(ds: Any, qas_key: str) -> QuestionStats:
         >>> dataset_stats(ds, "context_vqa.qas").lines()  # doctest: +SKIP
     """
     top = qas_key.split(".")[0]
+    checked = "qa_checks" in ds.column_names
     questions: list[list[str]] = []
     answers: list[list[str]] = []
-    for batch in ds.select_columns([top]).iter(batch_size=1000):
-        for value in batch[top]:
+    reasons: Counter[str] = Counter()
+    for batch in ds.select_columns([top, *(["qa_checks"] if checked else [])]).iter(batch_size=1000):
+        for k, value in enumerate(batch[top]):
             pairs = read_pairs(value, qas_key)
             if pairs is not None:
                 questions.append([p.get("question") or "" for p in pairs])
                 answers.append([p.get("answer") or "" for p in pairs])
-    return question_stats(questions, answers)
+            for check in (batch["qa_checks"][k] or []) if checked else []:
+                reasons[(check.get("grounded_by") or "") if check.get("grounded") else ""] += 1
+    stats = question_stats(questions, answers)
+    stats.grounded_by = dict(reasons)
+    return stats

@@ -129,3 +129,24 @@ def test_card_has_the_diversity_section_and_keeps_it_on_a_push_without_it():
     assert RunInfo.from_card(card).diversity == info.diversity
     again = update_card(str(card), RunInfo("image-vqa", "m", "h", rows=1, failed=0))
     assert "| what | 2 | 100% |" in again.text and "`--dedupe` dropped 0" in again.text
+
+
+def test_dataset_stats_counts_why_answers_were_grounded():
+    check = {"grounded": True, "duplicate": False, "leak": False}
+    ds = datasets.Dataset.from_list(
+        [
+            {
+                "context_vqa": {"context": "c", "qas": _pairs("When?", "How many?", "Who?")},
+                PAIR_CHECKS: [
+                    {**check, "grounded_by": "date"},
+                    {**check, "grounded_by": "number"},
+                    {**check, "grounded": False, "grounded_by": ""},
+                ],
+            },
+            {"context_vqa": None, PAIR_CHECKS: []},
+        ]
+    )
+    stats = dataset_stats(ds, "context_vqa.qas")
+    assert stats.grounded_by == {"date": 1, "number": 1, "": 1}
+    assert "grounded by: number 1, date 1, not grounded 1" in stats.lines()
+    assert "- Answers grounded by: number 1, date 1, not grounded 1" in stats.markdown()
