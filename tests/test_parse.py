@@ -425,6 +425,15 @@ def test_pathological_input_stays_fast(text):
         "<b>Q:</b> What color is the bus?<br><b>A:</b> Red",
         "<strong>Q1.</strong> What color is the bus?\n<strong>A1.</strong> Red",
         "- Q: What color is the bus?\n  - Ans: Red",
+        "Q-1: What color is the bus?\nA-1: Red",
+        "Q#1: What color is the bus?\nA#1: Red",
+        "Question (1): What color is the bus?\nAnswer (1): Red",
+        "[Q] What color is the bus?\n[A] Red",
+        "Question - What color is the bus?\nAnswer - Red",
+        "Question 1 - What color is the bus?\nAnswer 1 - Red",
+        "Q: What color is the bus?\nAns - Red",
+        "What color is the bus? (Ans: Red)",
+        "**Q1**: What color is the bus?\n**A1**: Red",
     ],
 )
 def test_every_common_label_form(text):
@@ -439,6 +448,8 @@ def test_every_common_label_form(text):
         "Answers vary between guides, but most name Strauss.",
         "A. Lincoln signed the act in 1862 after long debate.",
         "Quite a few visitors cross the bridge every day, mostly on foot.",
+        "Q-tips were invented in 1923, a fact few visitors to the museum know.",
+        "[Answers to its riddles] have been proposed by many amateur codebreakers.",
     ],
 )
 def test_prose_that_resembles_a_label_stays_in_the_article(line):

@@ -22,6 +22,7 @@ _A_INLINE = re.compile(
     r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer|ans)\s*(?:\d{1,2}\s*)?|答案|答)[:：]"
     r"|(?<=[?？])\s*(?:A|(?i:ans|answer))\.\s"
 )
+_PAREN_AFTER_Q = re.compile(r"[?？]\s*[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])")
 # "(Answer: 1937)" after the question: the label inside the brackets goes.
 _PAREN_LABEL = re.compile(r"^(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*")
 
@@ -107,6 +108,8 @@ def _starts_block(ln: Line, cur: Block | None) -> bool:
     if ln.numbered:
         return not (cur is not None and cur.answer is not None and ln.indent > cur.indent)
     answered = cur is None or cur.answer is not None
+    if answered and _PAREN_AFTER_Q.search(ln.text):  # "What year? (Answer: 1937)" on its own line
+        return True
     if ln.bullet and has_qmark(ln.text):
         return answered or (cur is not None and ln.indent <= cur.indent)
     return answered and ln.text.endswith(("?", "？"))
