@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM
+    from hf_vqa.dedupe import dedupe_questions
     from hf_vqa.errors import (
         ConfigError,
         HfVqaError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.pipeline import run_pipeline
     from hf_vqa.publish.card import RunInfo
     from hf_vqa.publish.hub import push_card, push_dataset, push_only
+    from hf_vqa.publish.report import write_report
     from hf_vqa.publish.training import (
         export_llava,
         export_llava_onevision,
@@ -51,6 +53,8 @@ _EXPORTS = {
     "RequestError": "errors",
     "HubError": "errors",
     "RunInfo": "publish.card",
+    "dedupe_questions": "dedupe",
+    "write_report": "publish.report",
     "export_llava": "publish.training",
     "export_trl": "publish.training",
     "export_llava_onevision": "publish.training",
@@ -91,6 +95,7 @@ __all__ = [
     "RequestError",
     "RunInfo",
     "__version__",
+    "dedupe_questions",
     "export_llava",
     "export_llava_onevision",
     "export_trl",
@@ -106,4 +111,5 @@ __all__ = [
     "refine_qa_pairs",
     "refine_wiki_qa",
     "run_pipeline",
+    "write_report",
 ]
