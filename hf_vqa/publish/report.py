@@ -174,7 +174,7 @@ def write_report(
     for batch in ds.select_columns(wanted).iter(batch_size=1000):
         n = len(next(iter(batch.values())))
         for i in range(n):
-            failed = batch.get("vqa", [None] * n)[i] is None or batch[refined][i] is None
+            failed = batch.get("vqa", [None] * n)[i] is None or batch.get(refined, [None] * n)[i] is None
             counts["failed"] += failed
             counts["not grounded"] += not failed and "all_grounded" in batch and not batch["all_grounded"][i]
             row_index = len(tokens)
