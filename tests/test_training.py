@@ -206,3 +206,29 @@ def test_trl_own_format_checks_accept_every_trl_export(tmp_path: Path) -> None:
     assert "1 image part(s) but 2 image(s)" in check_trl_row(
         {**row, "images": [*row["images"], row["images"][0]]}
     )
+
+
+@pytest.mark.slow
+def test_trl_trains_two_steps_and_prompt_completion_learns_only_the_answers(tmp_path: Path) -> None:
+    """A tiny LLaVA built offline (tests/tiny_vlm.py) through TRL's SFTTrainer and its vision collator.
+
+    With `messages`, the labels cover the questions too; with prompt-completion, only the answers."""
+    pytest.importorskip("trl", reason="TRL is not installed (pip install trl)")
+    from tiny_vlm import tiny_llava
+    from trl import SFTConfig, SFTTrainer
+
+    ds = make_vqa_dataset(tmp_path / "img")
+    model, processor = tiny_llava()
+    trained_on = {}
+    for name, rows in (("messages", export_trl(ds)), ("prompt-completion", export_trl_prompt_completion(ds))):
+        args = SFTConfig(output_dir=str(tmp_path / name), max_steps=2, per_device_train_batch_size=2,
+                         max_length=None, report_to=[], save_strategy="no", use_cpu=True)  # fmt: skip
+        trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=processor)
+        batch = trainer.data_collator([rows[0], rows[1]])
+        kept = [int(t) for t, label in zip(batch["input_ids"][0], batch["labels"][0]) if label != -100]
+        trained_on[name] = processor.tokenizer.decode(kept).replace(" ", "")
+        assert trainer.train().global_step == 2
+    answer = rows[0]["completion"][0]["content"][0]["text"].replace(" ", "")
+    question = rows[0]["prompt"][0]["content"][-1]["text"].replace(" ", "")
+    assert trained_on["prompt-completion"] == answer + "</s>"
+    assert question in trained_on["messages"] and answer in trained_on["messages"]
