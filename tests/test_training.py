@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import datasets
@@ -98,6 +99,7 @@ def test_llava_original_loader_gets_one_image_per_record(tmp_path: Path) -> None
     for record in records:
         assert isinstance(record["image"], str)
         assert check_llava_record(record, path.parent) == []
+        assert _original_llava_open(path.parent, record).mode == "RGB"  # the loader opens it
     one = records[0]
     assert one["image"] == "images/000000_0.png"
     assert one["conversations"][0] == {"from": "human", "value": "<image>\nWhat is in image 0, part 0?"}
@@ -128,6 +130,15 @@ def test_llava_onevision_keeps_several_images_as_a_list(tmp_path: Path) -> None:
     assert check_llava_record({**two, "image": two["image"][:1]}, path.parent)[0].startswith(
         "image is a list of 1"
     )
+    # what the original loader does with `image` (LLaVA's LazySupervisedDataset.__getitem__)
+    with pytest.raises(TypeError):
+        _original_llava_open(path.parent, two)
+
+
+def _original_llava_open(image_folder: Path, record: dict) -> Image.Image:
+    """The two lines of the original LLaVA loader that read a record's image."""
+    image_file = record["image"]
+    return Image.open(os.path.join(image_folder, image_file)).convert("RGB")
 
 
 def test_trl_prompt_completion_trains_on_answers_only(tmp_path: Path) -> None:
