@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM
     from hf_vqa.cost.estimate import Estimate, estimate
+    from hf_vqa.dedupe import dedupe_questions
     from hf_vqa.errors import (
         BatchError,
         ConfigError,
@@ -34,7 +35,13 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.pipeline import run_pipeline
     from hf_vqa.publish.card import RunInfo
     from hf_vqa.publish.hub import push_card, push_dataset, push_only
-    from hf_vqa.publish.training import export_llava, export_trl
+    from hf_vqa.publish.report import write_report
+    from hf_vqa.publish.training import (
+        export_llava,
+        export_llava_onevision,
+        export_trl,
+        export_trl_prompt_completion,
+    )
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
 
@@ -51,8 +58,12 @@ _EXPORTS = {
     "RequestError": "errors",
     "HubError": "errors",
     "RunInfo": "publish.card",
+    "dedupe_questions": "dedupe",
+    "write_report": "publish.report",
     "export_llava": "publish.training",
     "export_trl": "publish.training",
+    "export_llava_onevision": "publish.training",
+    "export_trl_prompt_completion": "publish.training",
     "features_after": "schema",
     "push_card": "publish.hub",
     "push_dataset": "publish.hub",
@@ -91,9 +102,12 @@ __all__ = [
     "RequestError",
     "RunInfo",
     "__version__",
+    "dedupe_questions",
     "estimate",
     "export_llava",
+    "export_llava_onevision",
     "export_trl",
+    "export_trl_prompt_completion",
     "features_after",
     "load_image_folder",
     "load_input",
@@ -105,4 +119,5 @@ __all__ = [
     "refine_qa_pairs",
     "refine_wiki_qa",
     "run_pipeline",
+    "write_report",
 ]

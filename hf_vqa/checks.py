@@ -1,20 +1,23 @@
 """Quality checks for parsed ContextVQA records. Pure functions, no I/O.
 
-- `is_grounded`: the answer (or each item of a listed answer) appears in the article.
+- `is_grounded`: the answer (or each item of a listed answer) appears in the article, read the way a person
+  reads: numbers, dates, plurals and compounds may be written another way (`hf_vqa.grounding`); each pair
+  records the rule it needed (`grounded_by`: exact, number, date, inflection).
 - `duplicate_questions`: questions that repeat an earlier one.
 - `leaks_context`: a question quoting a long stretch of the article verbatim (answerable without the image).
 - `check_wiki_qa`: all of the above for one `WikiQA`, as a `QAChecks` value.
 
 Comparison is modulo case, punctuation and whitespace (`normalize`). Latin-script matches must sit on word
 boundaries ("art" is not found in "start"); CJK text has no spaces, so it is matched as plain characters.
+Grounding is explained in `hf_vqa.grounding`.
 
 Example:
     >>> from hf_vqa.parse.reply import QA, WikiQA
     >>> wiki = WikiQA("The bridge, painted International Orange, opened in 1937.",
     ...               (QA("What color is it?", "international orange"), QA("What color is it?", "Red")))
     >>> checks = check_wiki_qa(wiki)
-    >>> checks.grounded, checks.duplicates, checks.ok
-    ([True, False], [1], False)
+    >>> checks.grounded, checks.duplicates, checks.ok, checks.reasons
+    ([True, False], [1], False, ['exact', ''])
 """
 
 from __future__ import annotations
@@ -25,14 +28,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hf_vqa.grounding import Grounder
 from hf_vqa.parse.reply import QA, WikiQA
 
 __all__ = ["QAChecks", "check_wiki_qa", "duplicate_questions", "is_grounded", "leaks_context", "normalize"]
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-# Items of a listed answer: commas (not the one in "2,737"), CJK commas, semicolons, " and ", " or ".
-_LEADING_ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
-_ITEM_SPLIT = re.compile(r"(?<!\d),|,(?!\d)|[，、;；]|\s+(?:and|or)\s+", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
@@ -49,53 +50,20 @@ def normalize(text: str) -> str:
     return " ".join("".join(chars).split())
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() and not _CJK.match(ch)
-
-
-def _contains(haystack: str, needle: str) -> bool:
-    """`needle` occurs in `haystack` (both normalized) on word boundaries; CJK needles ignore spaces."""
-    if not needle:
-        return False
-    if _CJK.search(needle):
-        return needle.replace(" ", "") in haystack.replace(" ", "")
-    start = haystack.find(needle)
-    while start >= 0:
-        end = start + len(needle)
-        before_ok = start == 0 or not _is_word_char(haystack[start - 1])
-        after_ok = end == len(haystack) or not _is_word_char(haystack[end])
-        if before_ok and after_ok:
-            return True
-        start = haystack.find(needle, start + 1)
-    return False
-
-
 def is_grounded(answer: str, context: str) -> bool:
-    """True when the answer appears in the context, as a whole or item by item.
+    """True when the answer appears in the context, as a whole or item by item (see `hf_vqa.grounding`).
 
     A listed answer ("San Francisco, Marin County"; "小熊猫、黑颈鹤"; "red and white") is grounded when
     the whole string appears, or else when every item does; one missing item makes it ungrounded. A
     leading "the"/"a"/"an" may be missing from the context. An empty answer is never grounded.
+    Numbers, dates, plurals and compounds written another way still count ("2,737" = "2737").
 
     Example:
         >>> ctx = "It links San Francisco to Marin County and opened in 1937."
         >>> is_grounded("san francisco, MARIN county", ctx), is_grounded("San Francisco, Oakland", ctx)
         (True, False)
     """
-    haystack = normalize(context)
-    whole = normalize(answer)
-    if not whole or not haystack:
-        return False
-    if _found(haystack, whole):
-        return True
-    items = [normalize(item) for item in _ITEM_SPLIT.split(answer)]
-    items = [item for item in items if item]
-    return len(items) > 1 and all(_found(haystack, item) for item in items)
-
-
-def _found(haystack: str, item: str) -> bool:
-    """`item` is in `haystack`, with or without a leading English article ("The Antarctic winter")."""
-    return _contains(haystack, item) or _contains(haystack, _LEADING_ARTICLE.sub("", item))
+    return Grounder(context).ground(answer).grounded
 
 
 def _question_text(qa: QA | Mapping[str, Any] | str) -> str:
@@ -165,6 +133,7 @@ class QAChecks:
     duplicates: list[int]
     leaks: list[bool]
     empty: list[int] = field(default_factory=list)  # indices of pairs whose answer is ""
+    reasons: list[str] = field(default_factory=list)  # per pair: exact | number | date | inflection | ""
 
     @property
     def all_grounded(self) -> bool:
@@ -191,8 +160,11 @@ class QAChecks:
 def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15) -> QAChecks:
     """Run every check on one ContextVQA record (see the module docstring for an example)."""
     leaks = _leak_checker(wiki.context, min_words, min_chars)
+    grounder = Grounder(wiki.context)
+    groundings = [grounder.ground(qa.answer) for qa in wiki.qas]
     return QAChecks(
-        grounded=[is_grounded(qa.answer, wiki.context) for qa in wiki.qas],
+        grounded=[g.grounded for g in groundings],
+        reasons=[g.reason for g in groundings],
         duplicates=duplicate_questions(wiki.qas),
         leaks=[leaks(qa.question) for qa in wiki.qas],
         empty=[i for i, qa in enumerate(wiki.qas) if not qa.answer.strip()],
@@ -222,7 +194,7 @@ ROW_CHECKS: tuple[RowCheck, ...] = (
         "leak", "has_leak", "no-leak", False, "a question quotes 8+ consecutive words of the article verbatim"
     ),
 )
-PAIR_CHECKS = "qa_checks"  # the per-pair column: [{grounded, duplicate, leak}]
+PAIR_CHECKS = "qa_checks"  # the per-pair column: [{grounded, duplicate, leak, grounded_by}]
 
 
 def check_columns(checks: QAChecks | None) -> dict[str, Any]:
@@ -230,14 +202,15 @@ def check_columns(checks: QAChecks | None) -> dict[str, Any]:
 
     Example:
         >>> check_columns(QAChecks(grounded=[True], duplicates=[], leaks=[False]))
-        {'qa_checks': [{'grounded': True, 'duplicate': False, 'leak': False}], 'all_grounded': True, 'has_duplicate': False, 'has_leak': False}
+        {'qa_checks': [{'grounded': True, 'duplicate': False, 'leak': False, 'grounded_by': ''}], 'all_grounded': True, 'has_duplicate': False, 'has_leak': False}
     """
     if checks is None:
         return {PAIR_CHECKS: [], **{check.column: False for check in ROW_CHECKS}}
     dup = set(checks.duplicates)
+    reasons = checks.reasons or [""] * len(checks.grounded)
     per_pair = [
-        {"grounded": bool(g), "duplicate": i in dup, "leak": bool(leak)}
-        for i, (g, leak) in enumerate(zip(checks.grounded, checks.leaks))
+        {"grounded": bool(g), "duplicate": i in dup, "leak": bool(leak), "grounded_by": reason}
+        for i, (g, leak, reason) in enumerate(zip(checks.grounded, checks.leaks, reasons))
     ]
     flags = {
         "all_grounded": bool(per_pair) and checks.all_grounded,

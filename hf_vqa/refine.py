@@ -22,7 +22,7 @@ from hf_vqa.schema import QA_LIST, declares, string_column
 
 __all__ = ["refine_qa_pairs", "refine_wiki_qa"]
 
-STEP_VERSION = "1"
+STEP_VERSION = "2"  # 2: grounding reads numbers, dates and plurals; qa_checks.grounded_by
 
 
 def _qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
@@ -31,7 +31,9 @@ def _qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
 
 def _wiki_qa_columns(output_key: str = "context_vqa", **_: Any) -> dict[str, Any]:
     checks = {
-        PAIR_CHECKS: List({check.name: Value("bool") for check in ROW_CHECKS}),
+        PAIR_CHECKS: List(
+            {**{check.name: Value("bool") for check in ROW_CHECKS}, "grounded_by": Value("string")}
+        ),
         **{check.column: Value("bool") for check in ROW_CHECKS},
     }
     record = {"context": Value("string"), "qas": QA_LIST}
@@ -62,7 +64,7 @@ def refine_wiki_qa(
 ) -> dict[str, Any]:
     """Parse ContextVQA text into `<output_key>: {context, qas}` and record per-row checks.
 
-    Adds `qa_checks` (per pair: grounded, duplicate, leak) and the row flags `all_grounded`,
+    Adds `qa_checks` (per pair: grounded, duplicate, leak, grounded_by) and the row flags `all_grounded`,
     `has_duplicate`, `has_leak` (False when there is nothing to check).
     """
     del version

@@ -59,7 +59,8 @@ def test_grounded_answers(answer):
         "Oakland",
         "San Francisco, Oakland",  # one item missing: the whole list is not grounded
         "Strauss, Morrow, Moisseiff",
-        "Gate Bridges",  # partial words are not matches
+        "Golden Gat",  # partial words are not matches
+        "Gate Bridge Authority",  # an added word is not forgiven
         "Straus",
     ],
 )
@@ -139,6 +140,7 @@ def test_check_wiki_qa():
         duplicates=[2],
         leaks=[False, False, False, True, False],
         empty=[4],
+        reasons=["exact", "", "exact", "exact", ""],
     )
     assert not checks.all_grounded and checks.has_duplicates and checks.has_leak and checks.has_empty
     assert not checks.ok

@@ -85,7 +85,7 @@ def test_publish_exports_and_push(
     out = tmp_path / "out"
     save_folder(ds, out, card=str(build_card(run_info(ds))))
     args = parse("--output", str(out), "--push-to-hub", hub_repo_id, "--export", "trl-multiturn",
-                 "--export", "llava", "--export", "sharegpt", "--commit-message", "first push")  # fmt: skip
+                 "--export", "llava-onevision", "--export", "sharegpt", "--commit-message", "first push")  # fmt: skip
     assert publish(ds, args, run_info(ds)) == 0
     printed = capsys.readouterr().out
     assert f"pushed: {hub_server.endpoint}/datasets/{hub_repo_id}" in printed
@@ -94,8 +94,11 @@ def test_publish_exports_and_push(
         str(tmp_path / "out_trl-multiturn"), split="train", cache_dir=str(tmp_path / "c")
     )
     assert len(trl) == 5 and all(check_trl_row(r) == [] for r in trl)
-    llava = json.loads((tmp_path / "out_llava" / "llava.json").read_text())
-    assert len(llava) == 5 and all(check_llava_record(r, tmp_path / "out_llava") == [] for r in llava)
+    llava = json.loads((tmp_path / "out_llava-onevision" / "llava.json").read_text())
+    folder = tmp_path / "out_llava-onevision"
+    assert len(llava) == 5 and all(
+        check_llava_record(r, folder, loader="llava-onevision") == [] for r in llava
+    )
     records = json.loads((tmp_path / "out_sharegpt" / "records.json").read_text())
     assert len(records) == 6 and "vqa_usage" not in records[0] and records[0]["qas"] == ds[0]["qas"]
 

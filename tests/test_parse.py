@@ -396,3 +396,93 @@ def test_pathological_input_stays_fast(text):
             parse(text)
     parse_json_payload(text)
     assert time.perf_counter() - start < 1.0
+
+
+# --------------------------------------------------------------------------- label forms and Python literals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Q: What color is the bus?\nAns: Red",
+        "Q: What color is the bus?\nANS. Red",
+        "1. What color is the bus? Ans: Red",
+        "1. What color is the bus? Ans. Red",
+        "1. What color is the bus? (Answer: Red)",
+        "1. What color is the bus? (Ans. Red)",
+        "What color is the bus?\n(Answer: Red)",
+        "Q. What color is the bus?\nA. Red",
+        "Q. What color is the bus? A. Red",
+        "Q) What color is the bus?\nA) Red",
+        "Q - What color is the bus?\nA - Red",
+        "q: What color is the bus?\na: Red",
+        "QUESTION: What color is the bus?\nANSWER: Red",
+        "Question. What color is the bus?\nAnswer. Red",
+        "Question #1: What color is the bus?\nAnswer #1: Red",
+        "Ques: What color is the bus?\nAns: Red",
+        "*Question:* What color is the bus?\n*Answer:* Red",
+        "__Q:__ What color is the bus?\n__A:__ Red",
+        "<b>Q:</b> What color is the bus?<br><b>A:</b> Red",
+        "<strong>Q1.</strong> What color is the bus?\n<strong>A1.</strong> Red",
+        "- Q: What color is the bus?\n  - Ans: Red",
+        "Q-1: What color is the bus?\nA-1: Red",
+        "Q#1: What color is the bus?\nA#1: Red",
+        "Question (1): What color is the bus?\nAnswer (1): Red",
+        "[Q] What color is the bus?\n[A] Red",
+        "Question - What color is the bus?\nAnswer - Red",
+        "Question 1 - What color is the bus?\nAnswer 1 - Red",
+        "Q: What color is the bus?\nAns - Red",
+        "What color is the bus? (Ans: Red)",
+        "**Q1**: What color is the bus?\n**A1**: Red",
+    ],
+)
+def test_every_common_label_form(text):
+    assert parse_qa_pairs(text) == [QA("What color is the bus?", "Red")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "As: the chemical symbol of arsenic, it appears on the label.",
+        "a. the first option on the menu is soup",
+        "Answers vary between guides, but most name Strauss.",
+        "A. Lincoln signed the act in 1862 after long debate.",
+        "Quite a few visitors cross the bridge every day, mostly on foot.",
+        "Q-tips were invented in 1923, a fact few visitors to the museum know.",
+        "[Answers to its riddles] have been proposed by many amateur codebreakers.",
+    ],
+)
+def test_prose_that_resembles_a_label_stays_in_the_article(line):
+    text = f"Article:\n{ARTICLE}\n{line}\n\nQuestion Answer Pairs:\nQ. When was it bought?\nA. 1912"
+    wiki = parse_wiki_qa(text)
+    assert wiki.qas == (QA("When was it bought?", "1912"),)
+    assert line.split()[1] in wiki.context
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[{'question': 'Who?', 'answer': 'Ada'}, {'question': 'When?', 'answer': None}]",
+        "```python\n[{'question': 'Who?', 'answer': 'Ada'}, {'question': 'When?', 'answer': ''}]\n```",
+        "```py\n{'qa_pairs': [('Who?', 'Ada'), ('When?', '')]}\n```",
+        "Result:\n[('Who?', 'Ada'), ('When?', \"\")]",
+    ],
+)
+def test_python_literal_replies(text):
+    assert parse_qa_pairs(text) == [QA("Who?", "Ada"), QA("When?", "")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[__import__('os').system('echo pwned')]",
+        "[{'question': 'Who?', 'answer': open('/etc/passwd').read()}]",
+        "[" * 5000 + "]" * 5000,
+        "[" + "(" * 100 + "'x'" + ")" * 100 + "]",
+        "[{'question': 'Who?', 'answer': 'A" + "a" * 300_000 + "'}]",
+    ],
+)
+def test_python_literals_never_run_code_and_stay_bounded(text):
+    with contextlib.suppress(ParseError):  # no pairs is fine; running code, hanging or crashing is not
+        qas = parse_qa_pairs(text)
+        assert all("pwned" not in qa.answer and "root:" not in qa.answer for qa in qas)

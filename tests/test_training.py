@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import datasets
@@ -17,8 +18,11 @@ from hf_vqa.publish.training import (
     check_llava_record,
     check_trl_row,
     export_llava,
+    export_llava_onevision,
     export_trl,
+    export_trl_prompt_completion,
     qa_pairs,
+    write_llava,
 )
 
 OK_ROWS = [0, 1, 3, 4, 5]  # make_vqa_dataset fails row 2
@@ -87,25 +91,68 @@ def test_check_trl_row_finds_problems(change, problem: str) -> None:
     assert problem in check_trl_row(row)
 
 
-def test_llava(tmp_path: Path) -> None:
-    ds = make_vqa_dataset(tmp_path / "img")
+def test_llava_original_loader_gets_one_image_per_record(tmp_path: Path) -> None:
+    ds = make_vqa_dataset(tmp_path / "img")  # rows 1, 3 and 5 hold two images each
     path = export_llava(ds, tmp_path / "llava")
     records = json.loads(path.read_text())
-    assert path == tmp_path / "llava" / "llava.json" and len(records) == len(OK_ROWS)
+    assert path == tmp_path / "llava" / "llava.json" and [r["id"] for r in records] == ["000000", "000004"]
     for record in records:
+        assert isinstance(record["image"], str)
         assert check_llava_record(record, path.parent) == []
-    one, two = records[0], records[1]
-    assert one["id"] == "000000" and one["image"] == "images/000000_0.png"
+        assert _original_llava_open(path.parent, record).mode == "RGB"  # the loader opens it
+    one = records[0]
+    assert one["image"] == "images/000000_0.png"
     assert one["conversations"][0] == {"from": "human", "value": "<image>\nWhat is in image 0, part 0?"}
     assert [t["from"] for t in one["conversations"]] == ["human", "gpt", "human", "gpt"]
+    line = write_llava(ds, tmp_path / "llava2")
+    assert "(2 records); skipped 3 row(s) with several images" in line and "llava-onevision" in line
+
+    per_pair = json.loads(export_llava(ds, tmp_path / "pairs", multi_turn=False).read_text())
+    assert len(per_pair) == 4 and per_pair[1]["id"] == "000000_1"
+    assert all(check_llava_record(r, tmp_path / "pairs") == [] for r in per_pair)
+
+
+def test_llava_onevision_keeps_several_images_as_a_list(tmp_path: Path) -> None:
+    ds = make_vqa_dataset(tmp_path / "img")
+    path = export_llava_onevision(ds, tmp_path / "ov")
+    records = json.loads(path.read_text())
+    assert len(records) == len(OK_ROWS)
+    two = records[1]
     assert two["image"] == ["images/000001_0.png", "images/000001_1.png"]
     assert two["conversations"][0]["value"].startswith("<image>\n<image>\nWhat")
     with Image.open(path.parent / two["image"][1]) as im:
         assert im.size == (21, 10) and im.getpixel((0, 0)) == (10, 40, 200)
+    assert all(check_llava_record(r, path.parent, loader="llava-onevision") == [] for r in records)
+    # the original loader cannot open that record: the check says so
+    problems = check_llava_record(two, path.parent)
+    assert problems[0].startswith("image is a list of 2; the original LLaVA loader opens one path")
+    assert "turn 0 has 2 <image> token(s), expected 1" in problems
+    assert check_llava_record({**two, "image": two["image"][:1]}, path.parent)[0].startswith(
+        "image is a list of 1"
+    )
+    # what the original loader does with `image` (LLaVA's LazySupervisedDataset.__getitem__)
+    with pytest.raises(TypeError):
+        _original_llava_open(path.parent, two)
 
-    per_pair = json.loads(export_llava(ds, tmp_path / "pairs", multi_turn=False).read_text())
-    assert len(per_pair) == 10 and per_pair[1]["id"] == "000000_1"
-    assert all(check_llava_record(r, tmp_path / "pairs") == [] for r in per_pair)
+
+def _original_llava_open(image_folder: Path, record: dict) -> Image.Image:
+    """The two lines of the original LLaVA loader that read a record's image."""
+    image_file = record["image"]
+    return Image.open(os.path.join(image_folder, image_file)).convert("RGB")
+
+
+def test_trl_prompt_completion_trains_on_answers_only(tmp_path: Path) -> None:
+    ds = make_vqa_dataset(tmp_path / "img")
+    rows = export_trl_prompt_completion(ds)
+    assert rows.column_names == ["prompt", "completion", "images"] and len(rows) == 10
+    for row in rows:
+        assert check_trl_row(row) == []
+        assert [m["role"] for m in row["prompt"]] == ["user"] and [m["role"] for m in row["completion"]] == [
+            "assistant"
+        ]
+        assert row["completion"][0]["content"][0]["text"].startswith("thing ")
+    bad = {**rows[0], "completion": [*rows[0]["completion"], rows[0]["prompt"][0]]}
+    assert "the completion is not assistant turns only" in check_trl_row(bad)
 
 
 def test_check_llava_record_finds_problems(tmp_path: Path) -> None:
@@ -129,7 +176,7 @@ def test_llava_skips_rows_whose_images_are_gone(tmp_path: Path) -> None:
     ds = make_vqa_dataset(tmp_path / "img")
     (tmp_path / "img" / "img2_0.png").unlink()  # the failed row's image
     (tmp_path / "img" / "img4_0.png").unlink()  # a good row whose image vanished since
-    records = json.loads(export_llava(ds, tmp_path / "llava").read_text())
+    records = json.loads(export_llava_onevision(ds, tmp_path / "llava").read_text())
     assert [r["id"] for r in records] == ["000000", "000001", "000003", "000005"]
     assert sorted(p.name for p in (tmp_path / "llava" / "images").iterdir()) == [
         "000000_0.png", "000001_0.png", "000001_1.png", "000003_0.png", "000003_1.png", "000005_0.png", "000005_1.png"
@@ -137,3 +184,62 @@ def test_llava_skips_rows_whose_images_are_gone(tmp_path: Path) -> None:
     (tmp_path / "img" / "img0_0.png").unlink()
     rows = export_trl(ds)
     assert len(rows) == 6 and [r["messages"][0]["content"][-1]["text"][17] for r in rows] == list("113355")
+
+
+def test_trl_own_format_checks_accept_every_trl_export(tmp_path: Path) -> None:
+    """TRL's own functions, where TRL is installed: `is_conversational` (which SFTTrainer uses to pick the
+    conversational path) and `prepare_multimodal_messages` (what its vision collator runs on every example,
+    raising when image placeholders and images disagree)."""
+    data_utils = pytest.importorskip("trl.data_utils", reason="TRL is not installed (pip install trl)")
+    ds = make_vqa_dataset(tmp_path / "img")
+    exports = {
+        "messages": export_trl(ds),
+        "multi-turn": export_trl(ds, multi_turn=True),
+        "prompt-completion": export_trl_prompt_completion(ds),
+    }
+    for name, rows in exports.items():
+        for row in rows:
+            assert data_utils.is_conversational(row), name
+            if "messages" in row:
+                filled = data_utils.prepare_multimodal_messages(row["messages"], images=row["images"])
+            else:
+                filled = data_utils.prepare_multimodal_messages(row["prompt"], images=row["images"])
+                data_utils.prepare_multimodal_messages(row["completion"])
+            parts = [p for m in filled for p in m["content"] if p["type"] == "image"]
+            assert len(parts) == len(row["images"]) and all("image" in p for p in parts), name
+    # SFTTrainer turns on completion-only loss when a sample has both columns (trl/trainer/sft_trainer.py)
+    sample = exports["prompt-completion"][0]
+    assert "prompt" in sample and "completion" in sample and "messages" not in sample
+    # and a row whose image parts and images disagree is refused by TRL too, as by check_trl_row
+    row = exports["messages"][0]
+    with pytest.raises(ValueError, match="does not match"):
+        data_utils.prepare_multimodal_messages(row["messages"], images=[*row["images"], row["images"][0]])
+    assert "1 image part(s) but 2 image(s)" in check_trl_row(
+        {**row, "images": [*row["images"], row["images"][0]]}
+    )
+
+
+@pytest.mark.slow
+def test_trl_trains_two_steps_and_prompt_completion_learns_only_the_answers(tmp_path: Path) -> None:
+    """A tiny LLaVA built offline (tests/tiny_vlm.py) through TRL's SFTTrainer and its vision collator.
+
+    With `messages`, the labels cover the questions too; with prompt-completion, only the answers."""
+    pytest.importorskip("trl", reason="TRL is not installed (pip install trl)")
+    from tiny_vlm import tiny_llava
+    from trl import SFTConfig, SFTTrainer
+
+    ds = make_vqa_dataset(tmp_path / "img")
+    model, processor = tiny_llava()
+    trained_on = {}
+    for name, rows in (("messages", export_trl(ds)), ("prompt-completion", export_trl_prompt_completion(ds))):
+        args = SFTConfig(output_dir=str(tmp_path / name), max_steps=2, per_device_train_batch_size=2,
+                         max_length=None, report_to=[], save_strategy="no", use_cpu=True)  # fmt: skip
+        trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=processor)
+        batch = trainer.data_collator([rows[0], rows[1]])
+        kept = [int(t) for t, label in zip(batch["input_ids"][0], batch["labels"][0]) if label != -100]
+        trained_on[name] = processor.tokenizer.decode(kept).replace(" ", "")
+        assert trainer.train().global_step == 2
+    answer = rows[0]["completion"][0]["content"][0]["text"].replace(" ", "")
+    question = rows[0]["prompt"][0]["content"][-1]["text"].replace(" ", "")
+    assert trained_on["prompt-completion"] == answer + "</s>"
+    assert question in trained_on["messages"] and answer in trained_on["messages"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
+from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
         p.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
                        help="keep only rows passing this check (repeatable)")  # fmt: skip
+        p.add_argument("--dedupe", action="store_true",
+                       help="drop near-identical questions across the whole dataset (recorded in the card)")  # fmt: skip
+        p.add_argument("--report", action="store_true",
+                       help="also write <OUTPUT>_report.html: a self-contained page to look at the data")  # fmt: skip
         p.add_argument("--retry-failed", action="store_true",
                        help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
         p.add_argument(
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_publish_arguments(p)
         cost_cli.add_cost_arguments(p)
     add_push_only_subcommand(sub)
+    add_report_subcommand(sub)
     return parser
 
 
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.pipeline == "push-only":
         return run_push_only(args)
+    if args.pipeline == "report":
+        return run_report(args)
     mock_proc = None
     previous_handler = _quiet_workers_on_ctrl_c()
     try:
@@ -199,13 +207,20 @@ def main(argv: list[str] | None = None) -> int:
             store_only=batch is not None,
             batch_errors=batch.errors if batch is not None else None,
         )
+        ds, dedupe = dedupe_step(ds, args)
+        if dedupe is not None and dedupe.removed:  # the check counts follow the pairs that are left
+            from hf_vqa.pipeline import summarize
+
+            refined = PIPELINES[args.pipeline].refined
+            summary = summarize(ds, refined, seconds=summary.seconds, prices=prices)
         ds = filter_rows(ds, args.pipeline, args.filter)
+        stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
             info = _write(ds, args, vlm, summary, mock=mock_proc is not None,
-                          batch=batch.card if batch is not None else None)  # fmt: skip
+                          batch=batch.card if batch is not None else None, diversity=diversity)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
@@ -216,7 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         elif summary.failed:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
                  "rerun this command with --retry-failed")  # fmt: skip
-        _say(("MOCK " if mock_proc else "") + "done: " + summary.line())
+        for line in stats:
+            _say(line)
+        if args.report:
+            from hf_vqa.cli.report import write_run_report
+
+            _say(write_run_report(ds, args.output, image_key=args.image_column))
+        _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
         return code or (0 if summary.rows else 1)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
@@ -305,7 +326,14 @@ def _check_output(output: str) -> None:
 
 
 def _write(
-    ds, args: argparse.Namespace, vlm: VLM, summary: Summary, *, mock: bool, batch: dict | None = None
+    ds,
+    args: argparse.Namespace,
+    vlm: VLM,
+    summary: Summary,
+    *,
+    mock: bool,
+    batch: dict | None = None,
+    diversity: str | None = None,
 ) -> RunInfo | None:
     from hf_vqa.publish.records import export_records
 
@@ -331,6 +359,7 @@ def _write(
         prompt=prompt,
         command=_command_line(),
         example=_example(ds, spec.refined),
+        diversity=diversity,
         license=args.license,
         split=args.split,
         batch=batch,

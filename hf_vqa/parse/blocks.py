@@ -16,10 +16,15 @@ __all__ = ["Block", "build_blocks", "classify_lines", "split_inline"]
 
 _TABLE_SEP = re.compile(r"^[\s|:\-–—]+$")
 _DASH_SPLIT = re.compile(r"\s[-–—]\s")
-# An answer label inside a question line ("Q: Who? A: Joseph Strauss"): must follow a space or a stop.
+# An answer label inside a question line ("Q: Who? A: Joseph Strauss", "Who? Ans. Strauss", "Who? A. Strauss"):
+# must follow a space or a stop; the dot forms only right after the question mark.
 _A_INLINE = re.compile(
-    r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer)\s*(?:\d{1,2}\s*)?|答案|答)[:：]"
+    r"(?:(?<=\s)|(?<=[?？。]))(?:A\s*(?:\d{1,2}\s*)?|(?i:answer|ans)\s*(?:\d{1,2}\s*)?|答案|答)[:：]"
+    r"|(?<=[?？])\s*(?:A|(?i:ans|answer))\.\s"
 )
+_PAREN_AFTER_Q = re.compile(r"[?？]\s*[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])")
+# "(Answer: 1937)" after the question: the label inside the brackets goes.
+_PAREN_LABEL = re.compile(r"^(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*")
 
 
 def split_inline(question: str, raw: str) -> tuple[str, str | None]:
@@ -32,7 +37,7 @@ def split_inline(question: str, raw: str) -> tuple[str, str | None]:
         if rest and rest[0] in "-–—:：→":
             return question[: qpos + 1].strip(), rest.lstrip("-–—:：→ ").strip()
         if rest[:1] in ("(", "（") and rest[-1:] in (")", "）") and not is_note(rest[1:]):
-            return question[: qpos + 1].strip(), rest[1:-1].strip()
+            return question[: qpos + 1].strip(), _PAREN_LABEL.sub("", rest[1:-1].strip())
         if rest and any(mark in raw for mark in ("?**", "?*", "?__", "？**")):
             return question[: qpos + 1].strip(), rest
     return question.strip(), None
@@ -103,6 +108,8 @@ def _starts_block(ln: Line, cur: Block | None) -> bool:
     if ln.numbered:
         return not (cur is not None and cur.answer is not None and ln.indent > cur.indent)
     answered = cur is None or cur.answer is not None
+    if answered and _PAREN_AFTER_Q.search(ln.text):  # "What year? (Answer: 1937)" on its own line
+        return True
     if ln.bullet and has_qmark(ln.text):
         return answered or (cur is not None and ln.indent <= cur.indent)
     return answered and ln.text.endswith(("?", "？"))

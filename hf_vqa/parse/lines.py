@@ -23,20 +23,31 @@ _NUMBER = re.compile(r"^(?:\(\d{1,2}\)|（\d{1,2}）|\d{1,2}\s*[.)、．:：](?!
 _LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}\)")
 _UNDERSCORE = re.compile(r"(?<!\w)_{1,2}([^_\n]+)_{1,2}(?!\w)")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_HTML_INLINE = re.compile(r"</?(?:b|strong|i|em|u|mark|span|p|code)(?:\s[^<>]{0,200})?>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 
-# "Q:", "Q1:", "Q1.", "Question:", "Question 2:", "问题1：", "问：" at the start of a line (after bullets).
+# A label's number: "Q1", "Q 1", "Q-1", "Q#1", "Question (1)".
+_N = r"(?:\s*[-#]?\s*(?:\d{1,2}|\(\d{1,2}\)))"
+# "Q:", "Q1:", "Q1.", "Q.", "Q)", "Q -", "[Q]", "q:", "Ques:", "Question:", "QUESTION 2:", "Question #2:",
+# "Question (2):", "Question.", "Question 1 -", "问题1：", "问：" at the start of a line (after bullets). A bare
+# lowercase "q"/"a" takes a colon (or a dot after a number): "a." and "a)" open lettered lists, not answers.
 _Q_LABEL = re.compile(
-    r"^(?:(?:Q|(?i:question))\s*(?:\d{1,2}\s*)?[:：]|(?:Q|(?i:question))\s*\d{1,2}\s*[.)]|问题?\s*(?:\d{1,2}\s*)?[:：])\s*"
+    rf"^(?:\[(?:Q|(?i:question))\]|(?:Q|(?i:q|ques|question|query)){_N}?\s*[:：]"
+    rf"|(?:Q|(?i:q|ques|question)){_N}\s*[.)]|(?:Q|(?i:ques|question))\s*[.)](?=\s)"
+    rf"|(?:Q|(?i:ques|question)){_N}?\s+[-–—](?=\s)|问题?\s*(?:\d{{1,2}}\s*)?[:：])\s*"
 )
 # Where each question starts in a paragraph of squashed pairs ("Q1: ... A1: ... Q2: ...").
 _Q_MARKER = re.compile(r"(?:^|(?<=\s))(?:\*\*)?(?:Q\d{0,2}|Question\s*\d{0,2})(?:\*\*)?\s*[:：]")
 _Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s*$")
-# "A:", "A1:", "A1.", "Answer:", "Answers:", "Answer 2:", "答案：", "答：" at the start of a line.
+# "A:", "A1:", "A1.", "A.", "A)", "A -", "[A]", "a:", "Ans:", "Ans.", "Ans -", "Answer:", "Answers:", "ANSWER 2:",
+# "Answer #2:", "Answer (2):", "Answer.", "答案：", "答：" at the start of a line.
 _A_LABEL = re.compile(
-    r"^(?:(?:A|(?i:answer)s?)\s*(?:\d{1,2}\s*)?[:：]|(?:A|(?i:answer))\s*\d{1,2}\s*[.)]"
-    r"|(?:答案|答|回答)\s*(?:\d{1,2}\s*)?[:：])\s*"
+    rf"^(?:\[(?:A|(?i:answer))\]|(?:A|(?i:a|ans|answers?)){_N}?\s*[:：]"
+    rf"|(?:A|(?i:a|ans|answer)){_N}\s*[.)]|(?:A|(?i:ans|answer))\s*[.)](?=\s)"
+    rf"|(?:A|(?i:ans|answer)){_N}?\s+[-–—](?=\s)|(?:答案|答|回答)\s*(?:\d{{1,2}}\s*)?[:：])\s*"
 )
+# A whole line "(Answer: ...)" / "(Ans. ...)" / "(A: ...)" under its question.
+_A_PAREN = re.compile(r"^[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*(.*?)\s*[)）]$")
 _A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
 # A whole line naming the pair section: "Question-Answer Pairs", "Q&A", "QA pairs", "Questions", "问答对".
 _QA_SECTION = re.compile(
@@ -58,7 +69,7 @@ def strip_markup(text: str) -> str:
         >>> strip_markup("**Answer**: *International* `Orange`")
         'Answer: International Orange'
     """
-    text = _HTML_BREAK.sub(" ", text)
+    text = _HTML_INLINE.sub("", _HTML_BREAK.sub(" ", text))
     text = _LINK.sub(r"\1", text)
     text = text.replace("*", "").replace("`", "")
     text = _UNDERSCORE.sub(r"\1", text)
@@ -114,6 +125,8 @@ def classify_line(line: str) -> Line:
         ln.label, ln.content = "a", plain[m.end() :]
     elif _A_ALONE.match(plain):
         ln.label = "a"
+    elif m := _A_PAREN.match(plain):
+        ln.label, ln.content = "a", m.group(1)
     return ln
 
 

@@ -1,4 +1,6 @@
-"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, cut-off (truncated) payloads.
+"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, cut-off (truncated) payloads,
+and Python literals (`[{'question': 'Who?', 'answer': "It's Ada"}]`, `None`, tuples), read with
+`ast.literal_eval` (no code runs) on a bounded, bracket-balanced span.
 
 Example:
     >>> find_json('Sure!\\n```json\\n{"qas": [{"q": "Who?", "a": "Ada"},]}\\n```')[0]
@@ -7,16 +9,19 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
 
-_FENCE_OPEN = re.compile(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n")
+# any language tag: models put JSON or Python literals under ```json, ```python, even ```typescript
+_FENCE_OPEN = re.compile(r"```[ \t]*[A-Za-z0-9_+-]{0,20}[ \t]*\n")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _MAX_CANDIDATES = 8
 _MAX_REPAIRS = 20
 _MAX_DEPTH = 32  # model payloads nest 3-4 levels; deeper input is not worth repairing
 _DECODER = json.JSONDecoder(strict=False)  # models put raw newlines inside strings
+_MAX_LITERAL = 200_000  # characters handed to ast.literal_eval at most (its parser is not linear in memory)
 
 CONTEXT_KEYS = frozenset(
     {
@@ -95,13 +100,57 @@ def _close_truncated(snippet: str) -> Any:
     return None
 
 
+def _balanced_end(snippet: str) -> int:
+    """End of the bracketed value at the start of `snippet` (quotes ' and " respected), or -1."""
+    depth, quote, esc = 0, "", False
+    for i, ch in enumerate(snippet[:_MAX_LITERAL]):
+        if quote:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "{[(":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return -1
+        elif ch in "}])":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _python_literal(snippet: str) -> Any:
+    """A Python-literal list/dict (single quotes, None/True, tuples) read safely; None when it is not one."""
+    end = _balanced_end(snippet)
+    if end < 0:
+        return None
+    try:
+        value = ast.literal_eval(snippet[:end])
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return _plain(value) if isinstance(value, (dict, list, tuple)) else None
+
+
 def _decode(snippet: str) -> Any:
     for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
         try:
             return _DECODER.raw_decode(attempt)[0]
         except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting recurses
             continue
-    return _close_truncated(_TRAILING_COMMA.sub(r"\1", snippet))
+    return _close_truncated(_TRAILING_COMMA.sub(r"\1", snippet)) or _python_literal(snippet)
 
 
 def _candidates(text: str) -> list[tuple[int, int]]:

@@ -38,7 +38,8 @@ _RUN_KEYS = (
     "command",
     "batch",
 )  # in the YAML; the rest in the body
-_BODY_KEYS = ("system_prompt", "prompt", "example")
+_BODY_KEYS = ("system_prompt", "prompt", "example", "diversity")
+_DIVERSITY = ("<!-- hf_vqa:diversity -->", "<!-- /hf_vqa:diversity -->")
 _COUNT_KEYS = ("failed", "parse_failed", "prompt_tokens", "completion_tokens", "seconds")
 _MEANINGS = {check.name: check.meaning for check in ROW_CHECKS}
 
@@ -69,6 +70,7 @@ class RunInfo:
     checks: dict = field(default_factory=dict)
     cost_usd: float | None = None
     example: dict | None = None
+    diversity: str | None = None  # the "Diversity and shape" section (hf_vqa.diversity, --dedupe)
     license: str = "other"
     language: list[str] = field(default_factory=lambda: ["en"])
     split: str = "train"
@@ -200,7 +202,8 @@ def update_card(
     if run is not None:
         body = _from_block(card.text)  # prompts and example of the last run that had them
         if info:
-            body |= _clean({k: getattr(info, k) for k in _BODY_KEYS if k != "example" or info.example})
+            kept = ("example", "diversity")  # a push without them keeps the earlier ones
+            body |= _clean({k: getattr(info, k) for k in _BODY_KEYS if k not in kept or getattr(info, k)})
         card.text = _replace_block(
             card.text, _render({**run, **body}, ours["data"], totals, mock=totals["mock"])
         )
@@ -316,6 +319,8 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     if totals["cost_usd"] is not None:
         lines.append(f"- Estimated cost: ${totals['cost_usd']:.4f}")
     lines += _batch_lines(run.get("batch"))
+    if run.get("diversity"):
+        lines += ["", "## Diversity and shape", "", _DIVERSITY[0], run["diversity"], _DIVERSITY[1]]
     for title, text in (("System prompt", run.get("system_prompt")), ("Instruction", run.get("prompt"))):
         if text:
             lines += ["", f"### {title}", "", "````text", text, "````"]
@@ -344,6 +349,8 @@ def _from_block(text: str) -> dict[str, Any]:
     for key, title in (("system_prompt", "System prompt"), ("prompt", "Instruction")):
         found = re.search(rf"### {title}\n\n````text\n(.*?)\n````\n", block + "\n", re.S)
         out[key] = found.group(1) if found else None
+    found = re.search(re.escape(_DIVERSITY[0]) + r"\n(.*?)\n" + re.escape(_DIVERSITY[1]), block, re.S)
+    out["diversity"] = found.group(1) if found else None
     found = re.search(r"## Example row\n\n```json\n(.*?)\n```", block, re.S)
     try:
         out["example"] = json.loads(found.group(1)) if found else None

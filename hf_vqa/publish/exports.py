@@ -6,9 +6,9 @@ choices before anything heavy loads. Every writer has the signature
 
 Example:
     >>> sorted(EXPORTS)
-    ['llava', 'sharegpt', 'trl', 'trl-multiturn']
+    ['llava', 'llava-onevision', 'sharegpt', 'trl', 'trl-multiturn', 'trl-prompt-completion']
     >>> EXPORTS["llava"].describe
-    'LLaVA JSON + image files (original LLaVA loader)'
+    'LLaVA JSON + image files (original LLaVA loader: one image per record)'
 """
 
 from __future__ import annotations
@@ -45,8 +45,17 @@ EXPORTS: dict[str, Export] = {
     "trl-multiturn": Export(
         "hf_vqa.publish.training:write_trl_multiturn", "TRL vision SFT: one multi-turn dialogue per image"
     ),
+    "trl-prompt-completion": Export(
+        "hf_vqa.publish.training:write_trl_prompt_completion",
+        "TRL vision SFT: prompt + completion + images, loss on the answers only",
+    ),
     "llava": Export(
-        "hf_vqa.publish.training:write_llava", "LLaVA JSON + image files (original LLaVA loader)"
+        "hf_vqa.publish.llava:write_llava",
+        "LLaVA JSON + image files (original LLaVA loader: one image per record)",
+    ),
+    "llava-onevision": Export(
+        "hf_vqa.publish.llava:write_llava_onevision",
+        "LLaVA-OneVision JSON + image files (several images per record as a list)",
     ),
     "sharegpt": Export("hf_vqa.publish.records:write_sharegpt", "the seed's JSON records (ShareGPT-style)"),
 }

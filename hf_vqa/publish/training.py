@@ -3,7 +3,13 @@
 - `export_trl`: a `Dataset` with `messages` (user turn: one `{"type": "image"}` part per image, then
   the question; assistant turn: the answer) and `images`. One row per QA pair, or one multi-turn
   dialogue per image row with `multi_turn=True`. Pass it to `trl.SFTTrainer` as `train_dataset`.
-- `export_llava`: `llava.json` (a list of `{id, image, conversations}`) with the images in `images/`.
+- `export_trl_prompt_completion`: `prompt` (the user turn) + `completion` (the answer) + `images`, one
+  pair per row: TRL then trains on the answers only (`completion_only_loss`, on by default for this
+  format). With `messages`, TRL's loss covers the questions too unless `assistant_only_loss=True` and
+  the chat template marks assistant turns with `{% generation %}`. For vision models TRL advises
+  `SFTConfig(max_length=None)`, so that image tokens are never cut.
+- LLaVA (`hf_vqa.publish.llava`, re-exported here): `export_llava` for the original loader (one image
+  per record), `export_llava_onevision` for several images per record.
 - The seed's JSON records are `export.export_records`.
 
 Rows without parsed pairs (failed requests, unparsable replies) are skipped. For context-vqa data the
@@ -18,9 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import io
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +32,12 @@ from datasets import Features, Image, List, Value
 
 from hf_vqa.errors import InputError
 from hf_vqa.publish.folder import embed_images
+from hf_vqa.publish.llava import check_llava_record, export_llava, export_llava_onevision, write_llava
 
 PART = {"type": Value("string"), "text": Value("string")}
-TRL_FEATURES = Features(
-    {"messages": List({"role": Value("string"), "content": List(PART)}), "images": List(Image())}
-)
+MESSAGES = List({"role": Value("string"), "content": List(PART)})
+TRL_FEATURES = Features({"messages": MESSAGES, "images": List(Image())})
+PROMPT_COMPLETION_FEATURES = Features({"prompt": MESSAGES, "completion": MESSAGES, "images": List(Image())})
 
 
 def qa_pairs(row: dict[str, Any], qas_key: str) -> list[tuple[str, str]]:
@@ -59,7 +63,7 @@ def export_trl(
         >>> export_trl(ds).column_names  # doctest: +SKIP
         ['messages', 'images']
     """
-    qas_key = _qas_key(ds, qas_key)
+    qas_key = resolve_qas_key(ds, qas_key)
     top = qas_key.split(".")[0]
     if image_key not in ds.column_names:
         raise InputError("no image column", received=ds.column_names, fix="pass image_key='<column>'")
@@ -85,47 +89,27 @@ def export_trl(
     return rows.cast_column("images", List(Image()))
 
 
-def export_llava(
-    ds: datasets.Dataset,
-    folder: str | os.PathLike,
-    *,
-    multi_turn: bool = True,
-    qas_key: str = "qas",
-    image_key: str = "image",
-) -> Path:
-    """Write `folder/llava.json` and `folder/images/*`; return the JSON path.
-
-    One record per image row with all its pairs as turns (`multi_turn=False`: one record per pair).
+def export_trl_prompt_completion(
+    ds: datasets.Dataset, *, qas_key: str = "qas", image_key: str = "image"
+) -> datasets.Dataset:
+    """TRL prompt-completion rows (one pair each): `prompt` = the user turn (image parts, then the
+    question), `completion` = the assistant's answer, `images`. TRL computes the loss on the completion only.
 
     Example:
-        >>> export_llava(ds, "out/llava")  # doctest: +SKIP
-        PosixPath('out/llava/llava.json')
+        >>> export_trl_prompt_completion(ds).column_names  # doctest: +SKIP
+        ['prompt', 'completion', 'images']
     """
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    qas_key = _qas_key(ds, qas_key)
-    top = qas_key.split(".")[0]
-    source = embed_images(ds.select_columns([image_key, top]))
-    records = []
-    for index, row in enumerate(source):
-        pairs = qa_pairs(row, qas_key)
-        images = row[image_key] if isinstance(row[image_key], list) else [row[image_key]]
-        if not pairs or not all(im and im.get("bytes") for im in images):
-            continue  # a failed row, or an image that could not be read
-        names = [_write_image(im, folder / "images", f"{index:06d}_{j}") for j, im in enumerate(images) if im]
-        image: str | list[str] = names[0] if len(names) == 1 else names
-        for k, chunk in enumerate([pairs] if multi_turn else [[p] for p in pairs]):
-            turns = []
-            for turn, (question, answer) in enumerate(chunk):
-                prefix = "<image>\n" * len(names) if turn == 0 else ""
-                turns += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
-            rid = f"{index:06d}" if multi_turn else f"{index:06d}_{k}"
-            records.append({"id": rid, "image": image, "conversations": turns})
-    path = folder / "llava.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    rows = export_trl(ds, qas_key=qas_key, image_key=image_key)
+
+    def split(batch: dict[str, list]) -> dict[str, list]:
+        return {
+            "prompt": [m[:-1] for m in batch["messages"]],
+            "completion": [m[-1:] for m in batch["messages"]],
+        }
+
+    return rows.map(
+        split, batched=True, remove_columns=["messages"], desc="prompt/completion"
+    ).select_columns(["prompt", "completion", "images"])
 
 
 def write_trl(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
@@ -138,35 +122,53 @@ def write_trl_multiturn(ds: datasets.Dataset, target: Path, *, image_key: str = 
     return _save_trl(ds, target, image_key=image_key, multi_turn=True)
 
 
-def write_llava(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
-    """The `llava` export: `target/llava.json` plus `target/images/`."""
-    return f"exported llava: {export_llava(ds, target, image_key=image_key)}"
+def write_trl_prompt_completion(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `trl-prompt-completion` export: answers-only training, saved as a folder."""
+    return _save_trl(ds, target, image_key=image_key, multi_turn=False, prompt_completion=True)
 
 
-def _save_trl(ds: datasets.Dataset, target: Path, *, image_key: str, multi_turn: bool) -> str:
+def _save_trl(
+    ds: datasets.Dataset, target: Path, *, image_key: str, multi_turn: bool, prompt_completion: bool = False
+) -> str:
     from hf_vqa.publish.folder import save_folder
 
-    rows = export_trl(ds, multi_turn=multi_turn, image_key=image_key)
+    if prompt_completion:
+        rows = export_trl_prompt_completion(ds, image_key=image_key)
+    else:
+        rows = export_trl(ds, multi_turn=multi_turn, image_key=image_key)
     turns = "one multi-turn dialogue per image" if multi_turn else "one QA pair per row"
+    columns = "`prompt`, `completion` and `images`" if prompt_completion else "`messages` and `images`"
     card = (
         "---\ntags:\n- hf-vqa\n- trl\nconfigs:\n- config_name: default\n  data_files:\n"
         "  - split: train\n    path: data/train-*\n---\n"
         f"# TRL vision SFT export ({turns}, {len(rows)} rows)\n\n"
-        "Columns `messages` and `images`, as `trl.SFTTrainer` expects for vision-language models.\n"
+        f"Columns {columns}, as `trl.SFTTrainer` expects for vision-language models"
+        " (use `SFTConfig(max_length=None)` so image tokens are never cut).\n"
     )
     save_folder(rows, target, card=card)
-    name = "trl-multiturn" if multi_turn else "trl"
+    name = "trl-prompt-completion" if prompt_completion else "trl-multiturn" if multi_turn else "trl"
     return f"exported {name}: {target} ({len(rows)} rows; datasets.load_dataset({str(target)!r}))"
 
 
 def check_trl_row(row: dict[str, Any]) -> list[str]:
     """Problems TRL's vision collator would hit (empty list = fine), checked without a processor.
 
+    Reads `messages` rows and prompt-completion rows (`prompt` ending in a user turn, `completion`
+    holding only assistant turns).
+
     Example:
         >>> check_trl_row({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
         ...                "images": []})
         ['the last message is from user, not assistant']
     """
+    if "prompt" in row or "completion" in row:
+        prompt, completion = row.get("prompt") or [], row.get("completion") or []
+        problems = []
+        if not prompt or prompt[-1].get("role") != "user":
+            problems.append("the prompt does not end with a user turn")
+        if not completion or any(m.get("role") != "assistant" for m in completion):
+            problems.append("the completion is not assistant turns only")
+        return problems + check_trl_row({"messages": [*prompt, *completion], "images": row.get("images")})
     problems = []
     messages, images = row.get("messages") or [], row.get("images") or []
     if not messages:
@@ -194,29 +196,6 @@ def check_trl_row(row: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_llava_record(record: dict[str, Any], folder: str | os.PathLike) -> list[str]:
-    """Problems in one LLaVA record: keys, human/gpt turns, one `<image>` per image, files present."""
-    problems = [f"missing key {k!r}" for k in ("id", "image", "conversations") if k not in record]
-    if problems:
-        return problems
-    images = record["image"] if isinstance(record["image"], list) else [record["image"]]
-    for name in images:
-        if not (Path(folder) / name).is_file():
-            problems.append(f"image file {name} does not exist")
-    turns = record["conversations"]
-    if not turns or len(turns) % 2:
-        problems.append(f"{len(turns)} turns; expected human/gpt pairs")
-    for i, turn in enumerate(turns):
-        want = "human" if i % 2 == 0 else "gpt"
-        if turn.get("from") != want or not str(turn.get("value") or "").strip():
-            problems.append(f"turn {i} is not a non-empty {want!r} turn")
-        tokens = str(turn.get("value") or "").count("<image>")
-        expected = len(images) if i == 0 else 0
-        if tokens != expected:
-            problems.append(f"turn {i} has {tokens} <image> token(s), expected {expected}")
-    return problems
-
-
 def _messages(pairs: list[tuple[str, str]], n_images: int) -> list[dict]:
     messages = []
     for turn, (question, answer) in enumerate(pairs):
@@ -226,7 +205,8 @@ def _messages(pairs: list[tuple[str, str]], n_images: int) -> list[dict]:
     return messages
 
 
-def _qas_key(ds: datasets.Dataset, qas_key: str) -> str:
+def resolve_qas_key(ds: datasets.Dataset, qas_key: str) -> str:
+    """`qas_key`, or `context_vqa.qas` when `qas` was asked for on context-vqa data; InputError if absent."""
     if qas_key.split(".")[0] in ds.column_names:
         return qas_key
     if qas_key == "qas" and "context_vqa" in ds.column_names:
@@ -238,23 +218,19 @@ def _qas_key(ds: datasets.Dataset, qas_key: str) -> str:
     )
 
 
-def _write_image(value: dict, folder: Path, stem: str) -> str:
-    from PIL import Image as PILImage
-
-    data = value["bytes"]
-    with PILImage.open(io.BytesIO(data)) as im:
-        ext = {"JPEG": "jpg", "MPO": "jpg"}.get(im.format or "", (im.format or "png").lower())
-    (folder / f"{stem}.{ext}").write_bytes(data)
-    return f"images/{stem}.{ext}"
-
-
 __all__ = [
+    "PROMPT_COMPLETION_FEATURES",
+    "TRL_FEATURES",
     "check_llava_record",
     "check_trl_row",
     "export_llava",
+    "export_llava_onevision",
     "export_trl",
+    "export_trl_prompt_completion",
     "qa_pairs",
+    "resolve_qas_key",
     "write_llava",
     "write_trl",
     "write_trl_multiturn",
+    "write_trl_prompt_completion",
 ]
