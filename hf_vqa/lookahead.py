@@ -45,10 +45,21 @@ class Source:
 
 
 def source_for(ds: datasets.Dataset, num_proc: int | None) -> Source | None:
-    """A `Source` for `ds`, or None when the rows cannot be read back safely by position."""
-    if has_indices(ds) or len(ds.cache_files) != 1:
+    """A `Source` for `ds`, or None when the rows cannot be read back safely by position.
+
+    A contiguous `ds.shard(...)`/`select(range(...))` is a slice of its Arrow file with no indices
+    mapping: its row 0 is not the file's row 0, so it gets no Source either.
+    """
+    if has_indices(ds) or len(ds.cache_files) != 1 or _file_rows(ds.cache_files[0]["filename"]) != len(ds):
         return None
     return Source(ds.cache_files[0]["filename"], len(ds), max(1, num_proc or 1), fingerprint(ds))
+
+
+def _file_rows(path: str) -> int:
+    import pyarrow as pa
+
+    with pa.memory_map(path) as source:  # no copy: only the record batches' headers are read
+        return pa.ipc.open_stream(source).read_all().num_rows
 
 
 def shard_bounds(num_rows: int, num_shards: int, index: int) -> tuple[int, int]:

@@ -61,3 +61,16 @@ def test_a_slow_row_does_not_stall_the_next_batches(tmp_path, make_mock_vlm):
     # with 6 batches each waiting for a 0.5 s straggler, per-batch submission pays ~6 stalls;
     # lookahead overlaps them. A loose bound: this is a behaviour check, not a benchmark.
     assert timings[True] < timings[False], timings
+
+
+def test_a_contiguous_shard_is_answered_with_its_own_rows(tmp_path, make_mock_vlm):
+    """`ds.shard(N, I, contiguous=True)` slices the same Arrow file without an indices mapping: the
+    lookahead must not read the file's first rows in place of the shard's (`--shard I/N`, Ray shards)."""
+    server = make_mock_vlm()
+    ds = hf_vqa.load_records(write_records(tmp_path, 20), cache_dir=str(tmp_path / "c"))
+    part = ds.shard(4, 2, contiguous=True)
+    vlm = hf_vqa.VLM(model="m", base_url=server.base_url, api_key_env="", cache_dir=str(tmp_path / "s"))
+    out, summary = run_pipeline(part, "image-vqa", vlm=vlm)
+    assert summary.succeeded == 5
+    for offset, row in enumerate(out):
+        assert_row_matches_its_image(row, 10 + offset)
