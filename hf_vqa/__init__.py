@@ -42,8 +42,10 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
         export_trl,
         export_trl_prompt_completion,
     )
+    from hf_vqa.ray_run import run_on_ray
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
+    from hf_vqa.shard_job import ShardJob
 
 _EXPORTS = {
     "VLM": "config",
@@ -69,6 +71,8 @@ _EXPORTS = {
     "push_dataset": "publish.hub",
     "push_only": "publish.hub",
     "run_pipeline": "pipeline",
+    "run_on_ray": "ray_run",  # Ray itself is imported only when it runs (the optional `ray` extra)
+    "ShardJob": "shard_job",
     "load_image_folder": "inputs.load",
     "load_input": "inputs.load",
     "load_records": "inputs.load",
@@ -101,6 +105,7 @@ __all__ = [
     "ParseError",
     "RequestError",
     "RunInfo",
+    "ShardJob",
     "__version__",
     "dedupe_questions",
     "estimate",
@@ -118,6 +123,7 @@ __all__ = [
     "push_only",
     "refine_qa_pairs",
     "refine_wiki_qa",
+    "run_on_ray",
     "run_pipeline",
     "write_report",
 ]

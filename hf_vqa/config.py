@@ -77,6 +77,7 @@ class VLM:
     url_timeout: float = 10.0
     cache_dir: str | None = None
     use_store: bool = True
+    rate_scope: str = ""  # processes with the same scope share one rpm/tpm bucket (Ray shards: one each)
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme

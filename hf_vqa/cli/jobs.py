@@ -8,7 +8,7 @@ entry per output: a stamp of the output as written, the `datasets` fingerprint o
 the job's key and summary line (`remember`/`finished`: the same command is answered "up to date").
 
 Only plain runs of a local records file or image folder qualify: `--force`, `--retry-failed`,
-`--no-cache`, `--push-to-hub`, `--shard` and `--export` always run, and so does any other input. Both
+`--no-cache`, `--push-to-hub`, `--shard`, `--ray` and `--export` always run, and so does any other input. Both
 functions never raise: when anything goes wrong the answer is "not finished", and the run goes on.
 
 Example:
@@ -39,7 +39,7 @@ MANIFEST = "jobs.json"
 # flags that never run with a qualifying job, or only steer this check: not part of the key
 NOT_IN_KEY = ("force", "private", "config_name", "commit_message")
 PATHS = ("input", "output", "cache_dir", "export_dir")
-ALWAYS_RUN = ("force", "retry_failed", "no_cache", "push_to_hub", "shard", "export")
+ALWAYS_RUN = ("force", "retry_failed", "no_cache", "push_to_hub", "shard", "export", "ray")
 _PACKAGE = Path(__file__).resolve().parent.parent  # hf_vqa/
 
 

@@ -27,6 +27,7 @@ from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
+from hf_vqa.cli.sharding import add_ray_arguments
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
         add_publish_arguments(p)
         cost_cli.add_cost_arguments(p)
+        add_ray_arguments(p)
     add_push_only_subcommand(sub)
     add_report_subcommand(sub)
     return parser
@@ -175,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.dry_run:
             vlm.api_key()  # a missing key is a usage error, before any work
+        if args.ray is not None and not args.dry_run:  # every shard as a Ray task; the tasks read the input
+            from hf_vqa.cli.sharding import run_with_ray
+
+            return run_with_ray(args, vlm, source=_input_of(args), mock=mock, command=_command_line())
         _check_output(args.output)
         ds = load_input(_input_of(args), split=args.split)
         ds = select_shard(ds, args)

@@ -62,7 +62,10 @@ def check_publish_args(args: argparse.Namespace) -> None:
     """Validate `--shard`, `--push-to-hub` and the output kind; raises `ConfigError` (exit 2)."""
     from huggingface_hub.utils import validate_repo_id
 
-    args.shard_spec = _parse_shard(getattr(args, "shard", None))
+    args.shard_spec = _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
+    if getattr(args, "shards", None) and not args.shard_spec and getattr(args, "ray", None) is None:
+        raise ConfigError("--shards goes with --shard auto or --ray", received=f"--shards {args.shards}",
+                          fix="add --ray local (or --shard auto in a job array), or drop --shards")  # fmt: skip
     repo = getattr(args, "push_to_hub", None)
     if repo:
         try:
@@ -84,7 +87,9 @@ def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dat
 
     With `--retry-failed` the input is the shard's own output already, so it is kept whole.
     """
-    shard = getattr(args, "shard_spec", None) or _parse_shard(getattr(args, "shard", None))
+    shard = getattr(args, "shard_spec", None) or _parse_shard(
+        getattr(args, "shard", None), getattr(args, "shards", None)
+    )
     if shard is None or getattr(args, "retry_failed", False):
         return ds
     index, num = shard
@@ -151,7 +156,10 @@ def _push(args: argparse.Namespace, info: RunInfo | None) -> int:
 
 
 def _add_push_arguments(
-    group, *, required: bool = False, shard_help: str = "process and push only shard I of N (0 <= I < N)"
+    group,
+    *,
+    required: bool = False,
+    shard_help: str = "process and push only shard I of N (0 <= I < N); 'auto': from a Slurm array or Kubernetes Indexed Job",
 ) -> None:
     group.add_argument(
         "--push-to-hub", metavar="REPO_ID", required=required, help="publish to this dataset repo"
@@ -159,13 +167,15 @@ def _add_push_arguments(
     group.add_argument("--private", action="store_true", help="create the repo as private")
     group.add_argument("--config-name", default="default", help="the dataset config (subset) to push to")
     group.add_argument("--shard", metavar="I/N", default=None, help=shard_help)
+    group.add_argument("--shards", metavar="N", type=int, default=None,
+                       help="how many shards: for --shard auto in a Kubernetes Indexed Job, and for --ray")  # fmt: skip
     group.add_argument("--commit-message", default=None)
 
 
-def _parse_shard(text: str | None) -> tuple[int, int] | None:
-    from hf_vqa.publish.hub import parse_shard
+def _parse_shard(text: str | None, shards: int | None = None) -> tuple[int, int] | None:
+    from hf_vqa.shards import resolve_shard  # I/N, or `auto`: a Slurm array or Kubernetes Indexed Job
 
-    return None if text is None else parse_shard(text)
+    return resolve_shard(text, shards)
 
 
 def _default_dir(out: Path, fmt: str) -> Path:

@@ -112,7 +112,7 @@ class Engine:
         self._breaker_open_until = 0.0
         self._last_conn_error = ""
         folder = vlm.cache_folder
-        name = f"{vlm.base_url}|{vlm.model}"
+        name = f"{vlm.base_url}|{vlm.model}" + (f"|{vlm.rate_scope}" if vlm.rate_scope else "")
         if os.environ.get(PROGRESS_ENV):
             asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
         self._rpm = SharedBucket(folder, "rpm|" + name, vlm.rpm) if vlm.rpm else None

@@ -75,6 +75,7 @@ class RunInfo:
     language: list[str] = field(default_factory=lambda: ["en"])
     split: str = "train"
     batch: dict | None = None  # batch mode: {mode, window, batch_ids, requests, completed, failed, cost_usd}
+    run_key: str | None = None  # identifies a sharded run, so a rerun skips the shards already pushed
 
     @classmethod
     def from_run(cls, pipeline: str, vlm: Any, summary: Any, **fields: Any) -> RunInfo:
@@ -181,6 +182,8 @@ def update_card(
         record |= {k: getattr(info, k) for k in _COUNT_KEYS} | {"seconds": round(info.seconds, 2)}
         cost = None if info.cost_usd is None else round(info.cost_usd, 6)
         record |= {"cost_usd": cost, "checks": dict(info.checks), "mock": info.mock}
+        if info.run_key:
+            record["run_key"] = info.run_key
     ours["data"][config_name][split] = {
         "num_shards": num,
         "shards": sorted([*kept, record], key=lambda s: s["index"]),

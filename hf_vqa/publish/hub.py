@@ -163,6 +163,47 @@ def push_card(
     return str(url)
 
 
+def shards_on_hub(
+    repo_id: str,
+    num_shards: int,
+    *,
+    run_key: str | None = None,
+    split: str = "train",
+    config_name: str = "default",
+    token: str | None = None,
+) -> dict[int, dict]:
+    """The shards of `num_shards` already in the repo (their card records, by index), whose files are
+    there too; with `run_key`, only those pushed by that run. A missing repo has none.
+
+    Example:
+        >>> sorted(shards_on_hub("me/my-vqa", 4, run_key=key))  # doctest: +SKIP
+        [0, 2]
+    """
+    from huggingface_hub import DatasetCard
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    with _hub_errors(repo_id, token):
+        try:
+            remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE)
+        except RepositoryNotFoundError:
+            return {}
+        if "README.md" not in remote:
+            return {}
+        path = hf_hub_download(repo_id, "README.md", repo_type=REPO_TYPE, token=api.token)
+    ours = DatasetCard(Path(path).read_text(encoding="utf-8")).data.to_dict().get("hf_vqa") or {}
+    entry = ((ours.get("data") or {}).get(config_name) or {}).get(split) or {}
+    if entry.get("num_shards") != num_shards:
+        return {}
+    data_dir = "data" if config_name == "default" else config_name
+    found = {}
+    for record in entry.get("shards") or []:
+        stem = f"{data_dir}/{split}-shard{record['index']:05d}-of-{num_shards:05d}-"
+        if (run_key is None or record.get("run_key") == run_key) and any(p.startswith(stem) for p in remote):
+            found[record["index"]] = record
+    return found
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """`"I/N"` → `(I, N)` with 0 ≤ I < N.
 
@@ -309,4 +350,4 @@ def _hub_errors(repo_id: str, token: str | None) -> Iterator[None]:
         raise hub_error from None
 
 
-__all__ = ["parse_shard", "push_card", "push_dataset", "push_only"]
+__all__ = ["parse_shard", "push_card", "push_dataset", "push_only", "shards_on_hub"]
