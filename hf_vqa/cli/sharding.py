@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from hf_vqa.errors import ConfigError
@@ -53,10 +54,12 @@ def run_with_ray(args: argparse.Namespace, vlm: VLM, *, source: str, mock: bool,
         if getattr(args, flag, None):
             raise ConfigError(f"--{flag.replace('_', '-')} does not combine with --ray", received=f"--{flag}",
                               fix="run it on the merged output afterwards, without --ray")  # fmt: skip
+    source = os.path.abspath(source) if os.path.exists(source) else source  # the workers' cwd is not ours
+    output = args.output if "://" in args.output else os.path.abspath(args.output)
     prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
     job = ShardJob(
         pipeline=args.pipeline, source=source, vlm=vlm, num_shards=args.shards, repo_id=args.push_to_hub,
-        output=None if args.push_to_hub else args.output, split=args.split, config_name=args.config_name,
+        output=None if args.push_to_hub else output, split=args.split, config_name=args.config_name,
         private=args.private, commit_message=args.commit_message, system_prompt=args.system_prompt,
         prompt=args.prompt, image_key=args.image_column, conversation_key=args.conversation_column,
         json_mode=args.json_mode, filters=tuple(args.filter), num_proc=args.num_proc,
