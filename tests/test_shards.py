@@ -117,3 +117,24 @@ def test_sharding_flags_are_checked_before_any_work(tmp_path, flags, says):
                    env={"SLURM_ARRAY_TASK_ID": "", "JOB_COMPLETION_INDEX": ""})  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert says in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.hub
+def test_shards_on_hub_are_those_of_this_run_and_this_count(hub_server, hub_repo_id):
+    import datasets
+
+    from hf_vqa.publish.card import RunInfo
+    from hf_vqa.publish.hub import push_dataset, shards_on_hub
+
+    assert shards_on_hub(hub_repo_id, 2) == {}  # no repo yet
+    part = datasets.Dataset.from_dict({"vqa": ["a", "b"]})
+    info = RunInfo("image-vqa", "m", "h", rows=2, failed=0, run_key="run-1")
+    push_dataset(part, hub_repo_id, card=info, shard=(1, 2))
+    assert sorted(shards_on_hub(hub_repo_id, 2, run_key="run-1")) == [1]
+    assert shards_on_hub(hub_repo_id, 2, run_key="run-1")[1]["rows"] == 2
+    assert shards_on_hub(hub_repo_id, 2, run_key="run-2") == {}  # another run's shard is not ours
+    assert shards_on_hub(hub_repo_id, 3, run_key="run-1") == {}  # nor one of another shard count
+    push_dataset(part, hub_repo_id, card=RunInfo("image-vqa", "m", "h", rows=2, failed=0), shard=(0, 2))
+    assert sorted(shards_on_hub(hub_repo_id, 2)) == [0, 1] and sorted(
+        shards_on_hub(hub_repo_id, 2, run_key="run-1")
+    ) == [1]
