@@ -103,7 +103,15 @@ def run_on_ray(
         if address in (None, "local"):
             ray.init(num_cpus=local_cpus or os.cpu_count() or 1, **kwargs)
         else:
-            ray.init(address=address, **kwargs)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError) as err:
+                raise ConfigError(
+                    f"cannot connect to the Ray cluster at {address}",
+                    received=_one_line(err),
+                    fix="check the address (ray://HEAD:10001 or HEAD:6379), `ray status` on the head, and "
+                    "its auth token (RAY_AUTH_TOKEN); or use --ray local",
+                ) from None
     try:
         states = [ShardState(i) for i in range(job.num_shards)]
         counts = done_shards(job)  # index -> counts, of the shards this run already has
