@@ -101,7 +101,9 @@ def run_on_ray(
         env = _runtime_env(job, runtime_env, local=address in (None, "local"))
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
         if address in (None, "local"):
-            ray.init(num_cpus=local_cpus or os.cpu_count() or 1, **kwargs)
+            ray.init(
+                address="local", num_cpus=local_cpus or os.cpu_count() or 1, **kwargs
+            )  # always a new one
         else:
             try:
                 ray.init(address=address, **kwargs)
