@@ -20,40 +20,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.shard_job import ShardJob, ShardResult, done_shards, merge_folder, merge_summaries, run_shard
+from hf_vqa.shard_progress import ShardState, describe, progress_line, record, update_states
 from hf_vqa.shards import shards_at_once, share_limits
 
-__all__ = ["RayRun", "ShardState", "run_on_ray"]
+__all__ = ["RayRun", "run_on_ray"]
 
 FORWARDED_ENV = ("HF_TOKEN", "HF_ENDPOINT", "HF_HUB_DISABLE_XET", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
                  "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "HF_VQA_CACHE")  # fmt: skip
-
-
-@dataclass
-class ShardState:
-    """What the driver knows about one shard: waiting, running, done, skipped or failed."""
-
-    index: int
-    state: str = "waiting"
-    rows: int = 0
-    done: int = 0
-    failed: int = 0
-    attempts: int = 0
-    pids: list[int] = field(default_factory=list)
-    started: float = 0.0
-    seconds: float = 0.0
-    error: str = ""
-
-    def rate(self) -> float:
-        """Rows per second: of the whole shard once done, else since its latest attempt started."""
-        if self.seconds:
-            return self.done / self.seconds
-        return self.done / max(1e-6, time.time() - self.started) if self.started else 0.0
 
 
 @dataclass
@@ -96,34 +75,16 @@ def run_on_ray(
                           fix="pip install 'hf_vqa[ray]'") from None  # fmt: skip
     say = say or (lambda text: print(text, flush=True))
     start = time.monotonic()
-    started_here = not ray.is_initialized()
+    started_here = not ray.is_initialized()  # else: the caller's Ray, with its own runtime_env
     if started_here:
-        env = _runtime_env(job, runtime_env, local=address in (None, "local"))
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
-        if address in (None, "local"):
-            ray.init(
-                address="local", num_cpus=local_cpus or os.cpu_count() or 1, **kwargs
-            )  # always a new one
-        else:
-            try:
-                ray.init(address=address, **kwargs)
-            except (ConnectionError, RuntimeError) as err:
-                raise ConfigError(
-                    f"cannot connect to the Ray cluster at {address}",
-                    received=_one_line(err),
-                    fix="check the address (ray://HEAD:10001 or HEAD:6379), `ray status` on the head, and "
-                    "its auth token (RAY_AUTH_TOKEN); or use --ray local",
-                ) from None
+        _init_ray(ray, address, _runtime_env(job, runtime_env, local=address in (None, "local")), local_cpus)
     try:
         states = [ShardState(i) for i in range(job.num_shards)]
         counts = done_shards(job)  # index -> counts, of the shards this run already has
         for index, done in counts.items():
-            states[index].state, states[index].rows, states[index].done = (
-                "skipped",
-                done["rows"],
-                done["rows"],
-            )
-        previous = {s.index: _record(s) for s in states}
+            states[index].state, states[index].rows = "skipped", done["rows"]
+            states[index].done = done["rows"]
+        previous = {s.index: record(s) for s in states}
         slots = max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
         at_once = shards_at_once(job.num_shards, slots, job.vlm)
         shard_job = _with_vlm(job, share_limits(job.vlm, at_once))
@@ -149,15 +110,15 @@ def run_on_ray(
                     s.failed, s.seconds = result.summary["failed"], result.summary["seconds"]
                 except Exception as err:  # the task's own error (or a worker that died max_retries times)
                     states[index].state, states[index].error = "failed", _one_line(err)
-            _update(states, ray.get(board.snapshot.remote()))
+            update_states(states, ray.get(board.snapshot.remote()))
             for s in states:
-                if _record(s) != previous[s.index]:
-                    say(_describe(s, job.num_shards))
-                    previous[s.index] = _record(s)
+                if record(s) != previous[s.index]:
+                    say(describe(s, job.num_shards))
+                    previous[s.index] = record(s)
             if on_progress is not None:
                 on_progress(states)
             if time.monotonic() - last_line > 10:
-                say(_progress_line(states))
+                say(progress_line(states))
                 last_line = time.monotonic()
         summary = merge_summaries([counts[i] for i in sorted(counts)], seconds=time.monotonic() - start)
         where = job.repo_id or job.output or ""
@@ -167,6 +128,22 @@ def run_on_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _init_ray(ray: Any, address: str | None, env: dict, local_cpus: int | None) -> None:
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
+    if address in (None, "local"):  # always a new Ray, even if `ray start` left one on this machine
+        ray.init(address="local", num_cpus=local_cpus or os.cpu_count() or 1, **kwargs)
+        return
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError) as err:
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address}",
+            received=_one_line(err),
+            fix="check the address (ray://HEAD:10001 or HEAD:6379), `ray status` on the head, and its auth "
+            "token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN); or use --ray local",
+        ) from None
 
 
 def _shard_task(job: ShardJob, index: int, board: Any) -> ShardResult:
@@ -220,42 +197,6 @@ class _BoardActor:
 
     def snapshot(self) -> dict[int, dict]:
         return self.shards
-
-
-def _update(states: list[ShardState], snapshot: dict[int, dict]) -> None:
-    for index, entry in snapshot.items():
-        s = states[index]
-        s.pids, s.attempts = list(entry.get("pids", [])), len(entry.get("pids", []))
-        s.started = entry.get("started", s.started)
-        if s.state in ("waiting", "running"):
-            s.state = "running" if s.attempts else s.state
-            s.done, s.failed = entry.get("done", 0), entry.get("failed", 0)
-
-
-def _record(s: ShardState) -> tuple:
-    return (s.state, s.attempts)
-
-
-def _describe(s: ShardState, num: int) -> str:
-    head = f"shard {s.index}/{num}: {s.state}"
-    if s.state == "running":
-        return head + (f" (attempt {s.attempts}: its previous worker died; Ray retried it)" if s.attempts > 1
-                       else f" (pid {s.pids[-1]})" if s.pids else "")  # fmt: skip
-    if s.state == "done":
-        return head + f": {s.done} rows, {s.failed} failed, {s.rate():.1f} rows/s, attempts {s.attempts}"
-    if s.state == "failed":
-        return head + f": {s.error}"
-    return head + (" (already in, from an earlier run of this job)" if s.state == "skipped" else "")
-
-
-def _progress_line(states: list[ShardState]) -> str:
-    parts = []
-    for s in states:
-        text = f"#{s.index} {s.state}"
-        if s.state == "running":
-            text += f" {s.done} rows {s.rate():.1f}/s {s.failed} failed"
-        parts.append(text)
-    return "shards: " + " · ".join(parts)
 
 
 def _with_vlm(job: ShardJob, vlm: Any) -> ShardJob:
