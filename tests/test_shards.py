@@ -138,3 +138,14 @@ def test_shards_on_hub_are_those_of_this_run_and_this_count(hub_server, hub_repo
     assert sorted(shards_on_hub(hub_repo_id, 2)) == [0, 1] and sorted(
         shards_on_hub(hub_repo_id, 2, run_key="run-1")
     ) == [1]
+
+
+def test_each_shard_has_its_own_rate_bucket_on_a_shared_machine(tmp_path, mock_vlm):
+    """Shards that run together each get rpm/at_once; two on one machine must not share one bucket of it."""
+    from fixtures_vlm import engine_for
+
+    one, two, plain = (
+        engine_for(mock_vlm, tmp_path, rpm=60, rate_scope=scope) for scope in ("r-0", "r-1", "")
+    )
+    assert len({one._rpm.name, two._rpm.name, plain._rpm.name}) == 3
+    assert plain._rpm.name == f"rpm|{mock_vlm.base_url}|m"  # unchanged without a scope
