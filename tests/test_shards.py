@@ -109,6 +109,8 @@ def test_shard_auto_in_a_kubernetes_indexed_job_takes_its_own_rows(tmp_path):
         (["--shards", "2"], "--shards goes with --shard auto or --ray"),
         (["--shard", "auto", "--shards", "2"], "no job-array index"),
         (["--ray", "local", "--shards", "2", "--export", "trl"], "does not combine with --ray"),
+        (["--ray", "local", "--shards", "2", "--dedupe"], "does not combine with --ray"),
+        (["--ray", "local", "--shards", "2", "--batch"], "do not combine with --ray"),
     ],
 )
 def test_sharding_flags_are_checked_before_any_work(tmp_path, flags, says):
