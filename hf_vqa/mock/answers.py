@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from hf_vqa.errors import ConfigError
+from hf_vqa.mock.hostile import HOSTILE_KINDS
 from hf_vqa.mock.images import ImageInfo, decode_data_url
 from hf_vqa.mock.images import image_tag as image_tag  # re-exported (benchmarks, tests)
 from hf_vqa.mock.images import parse_tags as parse_tags
@@ -64,8 +65,8 @@ class Settings:
             k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
         ]
         problems = [f"{k} must be a number >= 0" for k in bad]
-        if unknown := sorted(set(self.faults) - set(FAULT_KINDS)):
-            problems.append(f"unknown fault kind(s) {unknown}; use {list(FAULT_KINDS)}")
+        if unknown := sorted(set(self.faults) - set(FAULT_KINDS) - set(HOSTILE_KINDS)):
+            problems.append(f"unknown fault kind(s) {unknown}; use {list(FAULT_KINDS + HOSTILE_KINDS)}")
         elif not bad and sum(self.table().values()) > 1 + 1e-9:
             problems.append("fault probabilities (faults + fault_rate) sum to more than 1")
         if self.max_concurrent is not None and (
@@ -87,7 +88,8 @@ class Settings:
 
     def table(self) -> dict[str, float]:
         """Probability of each fault kind: ``faults`` plus ``fault_rate`` spread evenly over the 7 kinds."""
-        return {k: self.faults.get(k, 0.0) + self.fault_rate / len(FAULT_KINDS) for k in FAULT_KINDS}
+        table = {k: self.faults.get(k, 0.0) + self.fault_rate / len(FAULT_KINDS) for k in FAULT_KINDS}
+        return table | {k: self.faults[k] for k in HOSTILE_KINDS if k in self.faults}  # never in fault_rate
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,13 +29,15 @@ from typing import Any
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
 from hf_vqa.mock import requests as mock_requests
+from hf_vqa.mock import hostile
 from hf_vqa.mock.answers import FAULT_KINDS, Settings
 from hf_vqa.mock.batch import BatchBackend
+from hf_vqa.mock.hostile import HOSTILE_KINDS
 from hf_vqa.mock.images import ImageRejected, image_tag, parse_tags
 
-__all__ = ["FAULT_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
+__all__ = ["FAULT_KINDS", "HOSTILE_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
 
-OUTCOMES = ("ok", *FAULT_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
+OUTCOMES = ("ok", *FAULT_KINDS, *HOSTILE_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
 _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
@@ -47,6 +49,8 @@ class _Reply:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+    trickle: float = 0.0  # seconds between body bytes (the "trickle" reply)
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
@@ -65,7 +69,7 @@ class _Reply:
 
     def encode(self, keep_alive: bool) -> bytes:
         phrase, connection = http.HTTPStatus(self.status).phrase, "keep-alive" if keep_alive else "close"
-        head = f"HTTP/1.1 {self.status} {phrase}\r\nContent-Type: application/json\r\n"
+        head = f"HTTP/1.1 {self.status} {phrase}\r\nContent-Type: {self.content_type}\r\n"
         head += f"Content-Length: {len(self.body)}\r\nConnection: {connection}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in self.headers)
         return (head + "\r\n").encode("latin-1") + self.body
@@ -232,7 +236,10 @@ class MockVLM:
                 reply = await self._dispatch(method, target.partition("?")[0], headers, body)
                 if reply is None:  # the "drop" fault
                     return writer.transport.abort()
-                writer.write(reply.encode(keep_alive))
+                if reply.trickle:
+                    await self._trickle(writer, reply.encode(keep_alive), len(reply.body), reply.trickle)
+                else:
+                    writer.write(reply.encode(keep_alive))
                 await writer.drain()
                 if not keep_alive:
                     return
@@ -242,6 +249,16 @@ class MockVLM:
             pass
         finally:
             writer.close()
+
+    @staticmethod
+    async def _trickle(writer: asyncio.StreamWriter, data: bytes, body_bytes: int, seconds: float) -> None:
+        """The head at once, then the body one byte every `seconds` (bounded by the body's length)."""
+        head = len(data) - body_bytes
+        writer.write(data[:head])
+        for i in range(head, len(data)):
+            await writer.drain()
+            await asyncio.sleep(seconds)
+            writer.write(data[i : i + 1])
 
     async def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply | None:
         if path.startswith(("/v1/files", "/v1/batches")):
@@ -294,7 +311,7 @@ class MockVLM:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         try:
-            return await self._answer(settings, raw)
+            return await self._answer(settings, raw, headers)
         except Exception as exc:  # a bug in the mock must surface as a 500, never as a hung client
             self._count("internal_error")
             return _Reply.error(500, f"mock VLM internal error: {exc!r}", "server_error")
@@ -302,7 +319,7 @@ class MockVLM:
             with self._lock:
                 self._in_flight -= 1
 
-    async def _answer(self, settings: Settings, raw: bytes) -> _Reply | None:
+    async def _answer(self, settings: Settings, raw: bytes, headers: dict[str, str]) -> _Reply | None:
         try:
             body = mock_requests.loads_request(raw)
         except ValueError as exc:
@@ -343,6 +360,11 @@ class MockVLM:
             completion = dataclasses.replace(
                 completion, content="", completion_tokens=0, finish_reason="stop"
             )
+        if kind in HOSTILE_KINDS:
+            status, data, content_type, trickle = hostile.reply(
+                kind, answers.completion_response(body, completion), headers
+            )
+            return _Reply(status, data, content_type=content_type, trickle=trickle)
         payload = json.dumps(answers.completion_response(body, completion)).encode()
         return _Reply(200, payload[: len(payload) // 2] if kind == "malformed" else payload)
 
