@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hf_vqa.mock.server import MockVLM  # noqa: E402
+from hf_vqa.mock.server import MockVLM
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "build_dataset.py"
@@ -46,7 +46,9 @@ def cli(folder: Path, url: str, output: Path, *extra: str, wait: bool = True):
            "HOSTILE_KEY": KEY}  # fmt: skip
     argv = [sys.executable, str(SCRIPT), "image-vqa", "--input", str(folder / "records.json"), "--output",
             str(output), "--base-url", url, "--api-key-env", "HOSTILE_KEY", "--model", "m", *extra]  # fmt: skip
-    proc = subprocess.Popen(argv, env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return finish(proc) if wait else proc
 
 
@@ -56,8 +58,12 @@ def finish(proc: subprocess.Popen) -> dict:
     seconds = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     out, err = proc.stdout.read(), proc.stderr.read()
-    lines = [x for x in (err + out).splitlines() if x.strip() and not x.startswith(("Map", "Generating", "Saving"))]
-    shown = [x for x in err.splitlines() if x.startswith(("error", "warning", "Traceback", "datasets."))] or lines
+    lines = [
+        x for x in (err + out).splitlines() if x.strip() and not x.startswith(("Map", "Generating", "Saving"))
+    ]
+    shown = [
+        x for x in err.splitlines() if x.startswith(("error", "warning", "Traceback", "datasets."))
+    ] or lines
     return {"exit": proc.returncode, "seconds": round(seconds, 1), "peak_rss_mb": usage.ru_maxrss // 1024,
             "line": shown[-1][:200] if shown else ""}  # fmt: skip
 
@@ -80,7 +86,10 @@ def readable(output: Path) -> tuple[int, int]:
 def report(case: str, server: MockVLM | None, res: dict, output: Path, **more) -> None:
     rows, answered = readable(output)
     sent = server.stats()["requests"] if server else 0
-    print(json.dumps({"case": case, "requests": sent, **res, "rows": rows, "answered": answered, **more}), flush=True)
+    print(
+        json.dumps({"case": case, "requests": sent, **res, "rows": rows, "answered": answered, **more}),
+        flush=True,
+    )
 
 
 def hostile(kind: str, n: int, *extra: str):

@@ -53,6 +53,9 @@ class VLM:
     Fields that change the answer (base_url, model, temperature, max_tokens, top_p, seed, image caps)
     are part of the request-store key; the others only change how requests are sent.
 
+    `timeout` is a deadline for a whole request (connect, headers and body); a reply body larger than
+    `max_reply_bytes` is a final per-row error and nothing of it is kept.
+
     `max_retries` caps retries of errors (5xx, timeouts, dropped connections, malformed replies).
     A 429 is different: the server asks us to wait, so it is retried, honouring Retry-After, for up
     to `rate_limit_wait` seconds per row without using up `max_retries`.
@@ -78,6 +81,7 @@ class VLM:
     cache_dir: str | None = None
     use_store: bool = True
     rate_scope: str = ""  # processes with the same scope share one rpm/tpm bucket (Ray shards: one each)
+    max_reply_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
@@ -95,7 +99,7 @@ class VLM:
                 received="<hidden: not a variable name>",
                 fix="pass api_key_env='OPENAI_API_KEY' and export the key in that variable",
             )
-        _positive_int(self, "max_concurrency", "max_image_side", "max_image_pixels")
+        _positive_int(self, "max_concurrency", "max_image_side", "max_image_pixels", "max_reply_bytes")
         _positive_int(self, "rpm", "tpm", "max_tokens", optional=True)
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(

@@ -21,9 +21,9 @@ def test_an_answer_keeps_text_usage_and_finish_reason():
         "Q: a? A: b", "length", 7, 3)  # fmt: skip
 
 
-@pytest.mark.parametrize("resp", [Response(200, {}, b"<html>oops"), Response(200, {}, b'{"choices": []}'),
+@pytest.mark.parametrize("resp", [Response(200, {}, b"<html>oops"), Response(200, {}, b'{"choices": [{"mess'),
                                   completion("   ")])  # fmt: skip
-def test_malformed_or_empty_answers_are_retryable(resp):
+def test_cut_or_empty_answers_are_retryable(resp):
     with pytest.raises(Transient):
         judge(resp)
 
@@ -72,3 +72,39 @@ def test_429s_do_not_use_up_max_retries_but_other_errors_do():
     assert not any(stop(state(Transient("rate", 429, 1.0))) for _ in range(50))
     assert stop(state(Transient("rate", 429, 30.0), elapsed=590.0))  # patience runs out
     assert [stop(state(Transient("boom", 500))) for _ in range(3)] == [False, False, True]
+
+
+def body(**choice_and_top):
+    top = choice_and_top.pop("top", {})
+    return Response(200, {}, json.dumps({"choices": [choice_and_top], **top}).encode())
+
+
+@pytest.mark.parametrize(
+    ("resp", "says"),
+    [
+        (
+            body(message={"content": None, "refusal": "I can't help with that."}),
+            "refused by the model: I can't help",
+        ),
+        (body(message={"content": None}, finish_reason="content_filter"), "content filter"),
+        (Response(200, {}, b'{"choices": []}'), "no choices"),
+        (Response(200, {}, b'{"object": "list", "data": []}'), "not a chat completion"),
+        (Response(200, {}, b'data: {"choices": []}\n\ndata: [DONE]\n\n'), "stream reply: use --stream"),
+        (Response(200, {}, b'{"choices": [{"message": {"content": "caf\xe9"}}]}'), "not UTF-8"),
+    ],
+)
+def test_replies_that_would_repeat_are_final_and_say_what_they_were(resp, says):
+    with pytest.raises(Fatal, match=says):
+        judge(resp)
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "n/a", "completion_tokens": "abc"}, "n/a", None, [1]])
+def test_odd_usage_values_count_as_unknown_and_keep_the_answer(usage):
+    reply = judge(body(message={"content": "Q: a? A: b"}, finish_reason="stop", top={"usage": usage}))
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == ("Q: a? A: b", 0, 0)
+
+
+def test_the_key_is_redacted_from_answers_too():
+    key = "sk-secret-0123456789"
+    reply = judge(completion(f"Q: a? A: you sent Bearer {key}"), key)
+    assert key not in reply.text and "Bearer <redacted>" in reply.text

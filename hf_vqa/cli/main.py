@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-concurrency", type=int, default=16)
         p.add_argument("--num-proc", type=int, default=1)
         p.add_argument("--batch-size", type=int, default=None)
-        p.add_argument("--timeout", type=float, default=60.0)
+        p.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds for a whole request (connect, headers, body)")  # fmt: skip
+        p.add_argument("--max-reply-bytes", type=int, default=8 * 1024 * 1024,
+                       help="a larger reply is a failed row and nothing of it is kept")  # fmt: skip
         p.add_argument("--max-retries", type=int, default=6, help="retries of errors (5xx, timeouts, drops)")
         p.add_argument("--rpm", type=int, default=None, help="requests per minute, shared by all processes")
         p.add_argument("--tpm", type=int, default=None, help="tokens per minute, shared by all processes")
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             api_key_env=args.api_key_env,
             max_concurrency=args.max_concurrency,
             timeout=args.timeout,
+            max_reply_bytes=args.max_reply_bytes,
             max_retries=args.max_retries,
             rpm=args.rpm,
             tpm=args.tpm,

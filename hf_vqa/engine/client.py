@@ -41,7 +41,7 @@ from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
 from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, wait
 from hf_vqa.engine.store import StoredReply, get_store
-from hf_vqa.engine.transport import Transport, TransportError
+from hf_vqa.engine.transport import ReplyTooLarge, Transport, TransportError
 from hf_vqa.errors import RequestError, one_line
 
 _log = logging.getLogger(__name__)
@@ -258,18 +258,23 @@ class Engine:
                          f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
         if self._transport is None:
             self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
-                                             max_connections=self.vlm.max_concurrency + 8)  # fmt: skip
+                                             max_connections=self.vlm.max_concurrency + 8,
+                                             max_reply_bytes=self.vlm.max_reply_bytes)  # fmt: skip
         content = payload() if payload is not None else json.dumps(body, ensure_ascii=False).encode()
         self.stats.sent += 1
         started = time.monotonic()
         try:
             resp = await self._transport.post(content, spread=hash(key))
+        except ReplyTooLarge as err:  # the same request would get the same answer: final, nothing kept
+            raise Fatal(str(err), 200) from None
         except TransportError as err:  # refused, dropped, timed out
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url,
                            len(content), key, time.monotonic() - started, err)  # fmt: skip
             if err.timeout:
-                raise Transient(f"timed out after {self.vlm.timeout:g}s") from None
+                raise Transient(
+                    f"timed out after {self.vlm.timeout:g}s (deadline for the whole reply)"
+                ) from None
             self._note_conn_failure(err)
             raise Transient(f"connection error: {err}") from None
         self._conn_failures = 0

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import time
@@ -104,8 +105,10 @@ class Fatal(Exception):
 
 
 def judge(resp, api_key: str = "") -> Reply:
-    """The `Reply` in a 2xx response, else raise `Transient` (429, 5xx, 408/409/425, malformed or
-    empty) or `Fatal` (other 4xx). Messages are one line, without the API key."""
+    """The `Reply` in a 2xx response, else raise `Transient` (429, 5xx, 408/409/425, a cut or empty
+    reply) or `Fatal` (other 4xx, and replies that would be the same again: see `parse`). Messages
+    are one line; the API key is redacted from everything the server sent, answers included."""
+    resp = redact_reply(resp, api_key)
     status = resp.status
     if status >= 400:
         message = error_message(resp, api_key)
@@ -118,24 +121,78 @@ def judge(resp, api_key: str = "") -> Reply:
 
 
 def parse(resp) -> Reply:
-    """The answer text and usage in a 2xx chat completion; `Transient` if it is malformed or empty."""
-    status = resp.status
+    """The answer text and usage in a 2xx chat completion.
+
+    `Fatal` (sending again gets the same): a refusal (its text kept), content filtering, no choices,
+    an SSE stream, a body that is not UTF-8 or JSON that is not a completion. `Transient`: a body cut
+    short, or empty content. Usage values that are not numbers count as unknown (0); the answer is kept.
+    """
+    status, content = resp.status, resp.content
     try:
-        data = json.loads(resp.content)
-        choice = data["choices"][0]
-        text = choice["message"].get("content")
-        usage = data.get("usage") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise Transient(f"malformed reply (HTTP {status}): {resp.content[:80]!r}", status) from None
-    if not text or not text.strip():
-        reason = choice.get("finish_reason") or "unknown"
-        raise Transient(f"empty reply (finish_reason={reason})", status)
-    return Reply(
-        text=text,
-        finish_reason=choice.get("finish_reason") or "",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
+        text_body = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Fatal(f"reply is not UTF-8 (byte {content[err.start:err.start + 1]!r} at offset {err.start} "
+                    f"of {len(content)}): {content[:60]!r}", status) from None  # fmt: skip
+    if text_body.lstrip().startswith(("data:", "event:", ":")):
+        raise Fatal(f"stream reply: use --stream (the endpoint sent server-sent events: {content[:60]!r})",
+                    status)  # fmt: skip
+    try:
+        data = json.loads(text_body)
+    except ValueError:
+        raise Transient(f"malformed reply (HTTP {status}): {content[:80]!r}", status) from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise Fatal(f"reply is not a chat completion (no choices list): {content[:80]!r}", status)
+    if not choices:
+        raise Fatal('reply has no choices ("choices": []): the endpoint gave no answer', status)
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    text, reason = message.get("content"), choice.get("finish_reason") or ""
+    if isinstance(text, list):  # content parts
+        text = "".join(p.get("text") or "" for p in text if isinstance(p, dict)) or None
+    if not isinstance(text, str) or not text.strip():
+        if message.get("refusal"):
+            raise Fatal(f"refused by the model: {message['refusal']}", status)
+        if reason == "content_filter":
+            raise Fatal("blocked by the provider's content filter (finish_reason=content_filter)", status)
+        if text is not None and not isinstance(text, str):
+            raise Fatal(f"reply content is not text: {content[:80]!r}", status)
+        raise Transient(f"empty reply (finish_reason={reason or 'unknown'})", status)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return Reply(text=text, finish_reason=reason, prompt_tokens=tokens(usage.get("prompt_tokens")),
+                 completion_tokens=tokens(usage.get("completion_tokens")))  # fmt: skip
+
+
+def tokens(value: object) -> int:
+    """A usage count, or 0 (unknown) for anything that is not a non-negative number.
+
+    Example:
+        >>> tokens(12), tokens("abc"), tokens(None), tokens(-3), tokens("7")
+        (12, 0, 0, 0, 7)
+    """
+    if isinstance(value, bool):
+        return 0
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return number if number >= 0 else 0
+
+
+def redact_reply(resp, api_key: str):
+    """`resp` with the API key replaced by ``<redacted>`` wherever it occurs in the body.
+
+    Example:
+        >>> from hf_vqa.engine.transport import Response
+        >>> redact_reply(Response(200, {}, b"you sent sk-abc123456"), "sk-abc123456").content
+        b'you sent <redacted>'
+    """
+    if not api_key or api_key == "EMPTY" or len(api_key) < 8:
+        return resp
+    key = api_key.encode("utf-8", "replace")
+    if key not in resp.content:
+        return resp
+    return dataclasses.replace(resp, content=resp.content.replace(key, b"<redacted>"))
 
 
 class Stop:

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import os
@@ -26,6 +27,7 @@ from typing import Any
 
 import openai
 
+MAX_REPLY_BYTES = 8 * 1024 * 1024  # a completion of 100k tokens is well under 1 MB
 ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's httpx client (else aiohttp when installed)
 CONNECTIONS_PER_HTTPX_CLIENT = 16  # httpcore's per-request scheduling work grows with the pool's size
 
@@ -53,6 +55,21 @@ class TransportError(Exception):
 
 def _rebuild(message: str, timeout: bool) -> TransportError:
     return TransportError(message, timeout=timeout)
+
+
+class ReplyTooLarge(TransportError):
+    """The reply's body is larger than the cap; it was not read to the end and nothing of it is kept."""
+
+    def __init__(self, message: str, timeout: bool = False) -> None:
+        super().__init__(message, timeout=False)
+
+    def __reduce__(self) -> tuple:
+        return ReplyTooLarge, (str(self),)
+
+
+def _too_large(received: int | str, cap: int) -> ReplyTooLarge:
+    return ReplyTooLarge(f"reply body is larger than the cap ({received} > {cap:,} bytes; "
+                         "raise --max-reply-bytes / VLM(max_reply_bytes=...) if this is a real answer)")  # fmt: skip
 
 
 @functools.cache
@@ -114,15 +131,25 @@ class Transport:
         timeout: float,
         kind: str,
         proxy: str | None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.url, self.headers, self.timeout, self.kind, self.proxy = url, headers, timeout, kind, proxy
+        self.max_reply_bytes = max_reply_bytes
         self._senders = senders
 
     @classmethod
     def open(
-        cls, base_url: str, api_key: str, *, max_connections: int, timeout: float, use: str | None = None
+        cls,
+        base_url: str,
+        api_key: str,
+        *,
+        max_connections: int,
+        timeout: float,
+        use: str | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> Transport:
-        """Build the pool (inside the running event loop). `use` overrides `kind()`."""
+        """Build the pool (inside the running event loop). `use` overrides `kind()`. `timeout` is a
+        deadline for a whole request (connect, headers, body); `max_reply_bytes` caps a reply's body."""
         use = use or kind()
         hx = httpx_module()
         if use == "aiohttp":
@@ -147,39 +174,75 @@ class Transport:
         url = str(sdk.base_url).rstrip("/") + "/chat/completions"
         headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
         headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
-        return cls(url, headers, senders, timeout, use, proxy=_proxy_for(url) if use == "aiohttp" else None)
+        proxy = _proxy_for(url) if use == "aiohttp" else None
+        return cls(url, headers, senders, timeout, use, proxy=proxy, max_reply_bytes=max_reply_bytes)
 
     async def post(self, content: bytes, spread: int = 0) -> Response:
-        """POST `content`; raises `TransportError` when no HTTP reply came back. `spread` picks one of
-        several httpx pools (any int, e.g. a hash of the request)."""
-        if self.kind == "aiohttp":
-            return await self._post_aiohttp(content)
-        return await self._post_httpx(self._senders[spread % len(self._senders)], content)
+        """POST `content`; raises `TransportError` when no whole HTTP reply came back within `timeout`
+        seconds (`ReplyTooLarge` for a body over `max_reply_bytes`). `spread` picks one of several
+        httpx pools (any int, e.g. a hash of the request)."""
+        try:
+            async with asyncio.timeout(self.timeout):  # a deadline: a trickling body cannot outlast it
+                if self.kind == "aiohttp":
+                    return await self._post_aiohttp(content)
+                return await self._post_httpx(self._senders[spread % len(self._senders)], content)
+        except TimeoutError:
+            raise TransportError(
+                f"no whole reply within the {self.timeout:g}s deadline", timeout=True
+            ) from None
 
     async def _post_aiohttp(self, content: bytes) -> Response:
-        import asyncio
-
         import aiohttp
 
         session = self._senders[0]
         try:
             async with session.post(self.url, data=content, headers=self.headers, proxy=self.proxy) as resp:
-                body = await resp.read()
+                cap, length = self.max_reply_bytes, resp.content_length
+                if length is not None and length > cap:
+                    raise _too_large(f"Content-Length {length:,}", cap)
+                if length is not None:
+                    body = await resp.read()
+                    if len(body) > cap:  # a compressed body that grew
+                        raise _too_large(f"{len(body):,}", cap)
+                else:  # chunked or until close: count as it arrives
+                    chunks, size = [], 0
+                    async for chunk in resp.content.iter_any():
+                        size += len(chunk)
+                        if size > cap:
+                            raise _too_large(f"{size:,}+", cap)
+                        chunks.append(chunk)
+                    body = b"".join(chunks)
                 return Response(resp.status, resp.headers, body, resp.reason or "")
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
+        except aiohttp.ServerTimeoutError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except (aiohttp.ClientError, OSError) as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
 
     async def _post_httpx(self, client: Any, content: bytes) -> Response:
         hx = httpx_module()
+        cap = self.max_reply_bytes
         try:
-            resp = await client.post(self.url, content=content, headers=self.headers, timeout=self.timeout)
+            request = client.build_request("POST", self.url, content=content, headers=self.headers,
+                                           timeout=self.timeout)  # fmt: skip
+            resp = await client.send(request, stream=True)
+            try:
+                length = resp.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > cap:
+                    raise _too_large(f"Content-Length {int(length):,}", cap)
+                chunks, size = [], 0
+                async for chunk in resp.aiter_bytes():  # decoded: the cap holds after gzip too
+                    size += len(chunk)
+                    if size > cap:
+                        raise _too_large(f"{size:,}+", cap)
+                    chunks.append(chunk)
+            finally:
+                await resp.aclose()
         except hx.TimeoutException as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except hx.HTTPError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
-        return Response(resp.status_code, resp.headers, resp.content, resp.reason_phrase or "")
+        body = b"".join(chunks)
+        return Response(resp.status_code, resp.headers, body, resp.reason_phrase or "")
 
     async def call(
         self, method: str, path: str, content: bytes = b"", content_type: str = "application/json"

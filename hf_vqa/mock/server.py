@@ -28,16 +28,33 @@ from typing import Any
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
-from hf_vqa.mock import requests as mock_requests
 from hf_vqa.mock import hostile
+from hf_vqa.mock import requests as mock_requests
 from hf_vqa.mock.answers import FAULT_KINDS, Settings
 from hf_vqa.mock.batch import BatchBackend
 from hf_vqa.mock.hostile import HOSTILE_KINDS
 from hf_vqa.mock.images import ImageRejected, image_tag, parse_tags
 
-__all__ = ["FAULT_KINDS", "HOSTILE_KINDS", "MockVLM", "Settings", "image_tag", "main", "parse_tags", "start_subprocess"]
+__all__ = [
+    "FAULT_KINDS",
+    "HOSTILE_KINDS",
+    "MockVLM",
+    "Settings",
+    "image_tag",
+    "main",
+    "parse_tags",
+    "start_subprocess",
+]
 
-OUTCOMES = ("ok", *FAULT_KINDS, *HOSTILE_KINDS, "invalid", "unauthorized", "concurrency_429", "internal_error")
+OUTCOMES = (
+    "ok",
+    *FAULT_KINDS,
+    *HOSTILE_KINDS,
+    "invalid",
+    "unauthorized",
+    "concurrency_429",
+    "internal_error",
+)
 _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
