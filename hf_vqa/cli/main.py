@@ -28,6 +28,7 @@ from hf_vqa.cli import jobs
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
 from hf_vqa.cli.sharding import add_ray_arguments
+from hf_vqa.cli.store import add_store_subcommand, run_store
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_ray_arguments(p)
     add_push_only_subcommand(sub)
     add_report_subcommand(sub)
+    add_store_subcommand(sub)
     return parser
 
 
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_push_only(args)
     if args.pipeline == "report":
         return run_report(args)
+    if args.pipeline == "store":
+        return run_store(args)
     mock_proc = None
     previous_handler = _quiet_workers_on_ctrl_c()
     try:

@@ -5,6 +5,11 @@ the moment it arrives: SQLite in WAL mode, one row per request key (a hash of en
 params and messages with image hashes; never the API key). Failed requests are not stored, so a
 rerun retries only them.
 
+A damaged store is found when it is opened, moved aside with a one-line warning and replaced by a
+new one holding every reply that could still be read (`store_repair.py`). A store that cannot be
+written (a full disk) never costs a reply: the reply still reaches the output, and a one-line warning
+says the store is failing.
+
 Location: `config.cache_folder(cache_dir)` (`$HF_VQA_CACHE`, else `$HF_HOME/hf_vqa`, else
 `~/.cache/huggingface/hf_vqa`; `cache_dir` overrides it). Size: about the reply text plus ~150 bytes per request. Clear it by
 deleting `replies.sqlite*` there, or skip it with `VLM(use_store=False)` / `--no-cache`.
@@ -13,6 +18,7 @@ Example:
     >>> import tempfile
     >>> s = Store(tempfile.mkdtemp())
     >>> s.put("k", StoredReply(text="hi", finish_reason="stop", prompt_tokens=3, completion_tokens=1, attempts=1))
+    True
     >>> s.get("k").text
     'hi'
 """
@@ -21,13 +27,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from hf_vqa.config import cache_folder
 from hf_vqa.engine.replies import Reply
-from hf_vqa.errors import ConfigError
+from hf_vqa.engine.store_repair import SCHEMA, locked, repair
+from hf_vqa.errors import ConfigError, one_line
 
 FILENAME = "replies.sqlite"
 
@@ -96,12 +105,13 @@ class Store:
             ) from None
         self.path = self.dir / FILENAME
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                "finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, "
-                "attempts INTEGER, created REAL)"
-            )
+        self.failing: str | None = None  # why the last write failed, once one did
+        with locked(self.path):  # one process checks (and repairs) at a time
+            done = repair(self.path)
+            if done.problem is not None:
+                _warn(f"the request store {self.path} was damaged ({done.problem}): moved aside to "
+                      f"{done.moved_to.name}; {done.recovered} replies recovered into a new store")  # fmt: skip
+            self._conn().execute(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -111,31 +121,43 @@ class Store:
         return conn
 
     def get(self, key: str) -> StoredReply | None:
-        """The stored reply for `key`, or None."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts FROM replies WHERE key=?",
-                (key,),
+        """The stored reply for `key`, or None (also when the store cannot be read: it is asked again)."""
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
+                    "FROM replies WHERE key=?",
+                    (key,),
+                )  # fmt: skip
+                .fetchone()
             )
-            .fetchone()
-        )
+        except sqlite3.Error as err:
+            self._failed("read", err)
+            return None
         return StoredReply(*row) if row else None
 
-    def put(self, key: str, reply: StoredReply) -> None:
-        """Store a reply durably (committed before returning)."""
-        self._conn().execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                reply.text,
-                reply.finish_reason,
-                reply.prompt_tokens,
-                reply.completion_tokens,
-                reply.attempts,
-                time.time(),
-            ),
-        )
+    def put(self, key: str, reply: StoredReply) -> bool:
+        """Store a reply durably (committed before returning). False when the store cannot be written
+        (a full disk, a damaged file): the caller keeps the reply, and a warning says so once."""
+        try:
+            self._conn().execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+                 reply.attempts, time.time()),
+            )  # fmt: skip
+        except (sqlite3.Error, OSError) as err:
+            self._failed("write", err)
+            return False
+        return True
+
+    def _failed(self, what: str, err: BaseException) -> None:
+        if self.failing is None:
+            free = _free_bytes(self.dir)
+            _warn(f"the request store {self.path} cannot be {'written' if what == 'write' else 'read'} "
+                  f"({err}; {free} free there): replies still reach the output, but a rerun will pay "
+                  "for the ones not stored")  # fmt: skip
+        self.failing = one_line(f"{what}: {err}")
 
     def __len__(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
@@ -143,6 +165,18 @@ class Store:
     def size_bytes(self) -> int:
         """Bytes on disk, WAL included."""
         return sum(p.stat().st_size for p in self.dir.glob(FILENAME + "*") if p.exists())
+
+
+def _free_bytes(folder: Path) -> str:
+    try:
+        return f"{os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize:,} bytes"
+    except OSError:
+        return "unknown bytes"
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"warning: {one_line(text, 600)}\n")
+    sys.stderr.flush()
 
 
 _STORES: dict[tuple[int, str], Store] = {}

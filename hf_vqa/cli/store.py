@@ -1,0 +1,79 @@
+"""`build_dataset.py store --check | --repair [--cache-dir DIR]`: the request store's integrity.
+
+``--check`` says whether the store is healthy (exit 0) or damaged (exit 1, with SQLite's reason);
+``--repair`` moves a damaged store aside and copies every readable reply into a new one. A run
+does the same repair by itself when it opens a damaged store.
+
+Example:
+    $ python scripts/build_dataset.py store --check
+    ok: ~/.cache/huggingface/hf_vqa/replies.sqlite (1,204 replies, 3.1 MB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+__all__ = ["add_store_subcommand", "run_store"]
+
+
+def add_store_subcommand(subparsers) -> argparse.ArgumentParser:
+    """Add `store --check | --repair [--cache-dir DIR]` to the CLI's subcommands."""
+    p = subparsers.add_parser("store", help="check or repair the request store (the paid replies)")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--check", action="store_true", help="say whether the store is healthy (exit 1 if not)"
+    )
+    action.add_argument("--repair", action="store_true",
+                        help="move a damaged store aside and keep every reply that can still be read")  # fmt: skip
+    p.add_argument("--cache-dir", default=None, help="where the store lives (default: $HF_VQA_CACHE)")
+    return p
+
+
+def run_store(args: argparse.Namespace) -> int:
+    """Run `store --check` or `store --repair`; prints one line, returns the exit code.
+
+    Example:
+        >>> import tempfile
+        >>> run_store(argparse.Namespace(check=True, repair=False, cache_dir=tempfile.mkdtemp()))  # doctest: +ELLIPSIS
+        no store yet: .../replies.sqlite
+        0
+    """
+    from hf_vqa.engine.store import FILENAME, default_cache_dir
+    from hf_vqa.engine.store_repair import check, locked, repair
+
+    path = (Path(args.cache_dir) if args.cache_dir else default_cache_dir()) / FILENAME
+    if not path.exists():
+        print(f"no store yet: {path}")
+        return 0
+    if args.check:
+        problem = check(path)
+        if problem is not None:
+            print(f"damaged: {path} ({problem}); fix: build_dataset.py store --repair", file=sys.stderr)
+            return 1
+        print(f"ok: {path} ({_count(path):,} replies, {_megabytes(path):.1f} MB)")
+        return 0
+    with locked(path):
+        done = repair(path)
+    if done.problem is None:
+        print(f"ok: {path} ({_count(path):,} replies; nothing to repair)")
+    else:
+        print(f"repaired: {path} was damaged ({done.problem}); moved aside to {done.moved_to.name}, "
+              f"{done.recovered:,} replies recovered into a new store")  # fmt: skip
+    return 0
+
+
+def _count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+def _megabytes(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file()) / 1e6
