@@ -129,7 +129,7 @@ class Store:
                     "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
                     "FROM replies WHERE key=?",
                     (key,),
-                )  # fmt: skip
+                )
                 .fetchone()
             )
         except sqlite3.Error as err:
