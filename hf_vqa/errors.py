@@ -91,6 +91,10 @@ class RequestError(HfVqaError):
         return f"{head} after {self.attempts} attempt(s): {super().render()}"
 
 
+class OutputError(HfVqaError):
+    """An output (a folder, a records file, an export) could not be written; the previous one is intact."""
+
+
 class ParseError(HfVqaError):
     """Model output could not be parsed into the expected structure."""
 

@@ -25,8 +25,9 @@ from datasets import Value
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
 from hf_vqa.engine.replies import USAGE_TYPES
-from hf_vqa.errors import ConfigError, HfVqaError, one_line
+from hf_vqa.errors import ConfigError, HfVqaError, InputError, one_line
 from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
+from hf_vqa.inputs import unencodable
 from hf_vqa.lookahead import Source, get_prefetcher
 from hf_vqa.messages import Request, build_request
 from hf_vqa.schema import declares, string_column
@@ -143,6 +144,8 @@ def _submit_row(
     if keep_existing and row.get(output_key) is not None:
         return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"))
     try:
+        if bad := unencodable.problem(row.get(conversation_key)):
+            raise InputError(bad, fix="fix that record's text (it must be valid UTF-8)")
         images = row_images(row, vlm, image_key)
         request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
                               conversation_key=conversation_key, response_format=response_format)  # fmt: skip

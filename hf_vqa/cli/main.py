@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a 
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BUSY = 75  # EX_TEMPFAIL: another run is writing the same output; try again later
 PIPELINE_NAMES = tuple(PIPELINES)  # from the typed spec, which does not import datasets
 
 
@@ -148,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"up to date: {args.output} (nothing sent; use --force to rebuild)")
             _say(("MOCK " if mock else "") + "done: " + done)
             return 0
+        from hf_vqa.cli.lock import Busy, hold
+
+        try:
+            lock = hold(args.output, args.cache_dir)  # noqa: F841  (held until this process ends)
+        except Busy as err:
+            sys.stderr.write(f"error: {err}\n")
+            return EXIT_BUSY
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.config import VLM
         from hf_vqa.datasets_internals import fingerprint

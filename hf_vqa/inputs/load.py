@@ -27,6 +27,7 @@ from datasets import Features, Image, List, Value
 
 from hf_vqa.errors import InputError
 from hf_vqa.inputs.stamps import IMAGE_EXTENSIONS, file_stamp, folder_stamp, image_files, input_kind
+from hf_vqa.inputs.unencodable import clean
 
 TURN = {"from": Value("string"), "value": Value("string")}
 
@@ -98,9 +99,9 @@ def _normalized_rows(path: Path) -> list[dict]:
         if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
             raise InputError(f"record {n} in {path}: 'image' must be a path/URL or a list of them",
                              received=images, fix='use "image": ["a.jpg", "https://..."]')  # fmt: skip
-        row = {k: v for k, v in record.items() if k not in ("images", "conversations")}
-        row["image"] = [_resolve(i, base) for i in images]
-        row["conversation"] = _turns(record, n, path)
+        row = {k: clean(v) for k, v in record.items() if k not in ("images", "conversations")}
+        row["image"] = [clean(_resolve(i, base)) for i in images]
+        row["conversation"] = clean(_turns(record, n, path), mark=True)  # such a row fails alone
         rows.append(row)
     if not rows:
         raise InputError(f"{path} holds no records", fix="add at least one record")
@@ -143,7 +144,7 @@ def _read_records(path: Path) -> list[Any]:
     if not path.exists():
         raise InputError("records file not found", received=str(path), fix="check the path")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")  # bad bytes fail their row only
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(
             f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"

@@ -1,7 +1,8 @@
 """A local folder laid out like a Hub dataset repo: parquet shards with the images embedded, plus a card.
 
 `save_folder` writes what `datasets.load_dataset(folder)` reads back exactly as it would read the
-Hub repo.
+Hub repo. The new files are written in a hidden staging folder first and moved in only when all are
+complete, so a failed write (a full disk) leaves the previous output intact (`atomic.py`).
 
 Example:
     >>> save_folder(ds, "out_dir", card="# My data")  # doctest: +SKIP
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from hf_vqa.errors import HfVqaError
 from hf_vqa.images.columns import decoded, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
+from hf_vqa.publish.atomic import staging_folder, write_error
 
 __all__ = ["SHARD_BYTES", "embed_images", "save_folder", "write_parquet"]
 
@@ -38,17 +40,28 @@ def save_folder(
     `fetch` is the URL policy for images that are URLs (use the run's, e.g. `image_settings(vlm).url`).
     """
     folder = Path(folder)
-    ds = decoded(embed_images(ds, fetch))  # readers get PIL images back, as from the Hub
-    data_dir = folder / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for old in data_dir.glob(f"{split}-*.parquet"):
-        old.unlink()
-    num_shards = max(1, -(-int(ds.data.nbytes) // SHARD_BYTES))
-    for index in range(num_shards):
-        shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
-        write_parquet(shard, data_dir / f"{split}-{index:05d}-of-{num_shards:05d}.parquet")
-    if card is not None:
-        (folder / "README.md").write_text(card, encoding="utf-8")
+    try:
+        ds = decoded(embed_images(ds, fetch))  # readers get PIL images back, as from the Hub
+    except OSError as err:  # the datasets cache's disk
+        raise write_error(err, folder) from None
+    needed = int(ds.data.nbytes)
+    num_shards = max(1, -(-needed // SHARD_BYTES))
+    with staging_folder(folder, needed=needed) as stage:
+        names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
+        for index, name in enumerate(names):
+            write_parquet(ds.shard(num_shards=num_shards, index=index, contiguous=True), stage / name)
+        if card is not None:
+            (stage / "README.md").write_text(card, encoding="utf-8")
+        # every new file is complete: swap them in (renames on the same disk), then drop the old shards
+        data_dir = folder / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            os.replace(stage / name, data_dir / name)
+        for old in data_dir.glob(f"{split}-*.parquet"):
+            if old.name not in names:
+                old.unlink()
+        if card is not None:
+            os.replace(stage / "README.md", folder / "README.md")
     return folder
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import datasets
 
+from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.folder import embed_images
 
 __all__ = [
@@ -80,9 +81,8 @@ def write_llava_json(
             rid = f"{index:06d}" if multi_turn else f"{index:06d}_{k}"
             records.append({"id": rid, "image": image, "conversations": turns})
     path = folder / "llava.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    with replacing(path) as tmp:  # the old file stays until the new one is complete
+        tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
     return path, len(records), skipped
 
 

@@ -16,6 +16,7 @@ import datasets
 
 from hf_vqa.errors import InputError
 from hf_vqa.images.columns import image_columns, undecoded
+from hf_vqa.publish.atomic import replacing, write_error
 
 __all__ = ["export_records", "write_sharegpt"]
 
@@ -34,6 +35,13 @@ def export_records(
         raise InputError(
             "records export needs a .json or .jsonl path", received=str(path), fix="use out.json"
         )
+    try:
+        return _export(ds, path, columns)
+    except OSError as err:  # the images folder beside it (the file itself is replaced atomically)
+        raise write_error(err, path) from None
+
+
+def _export(ds: datasets.Dataset, path: Path, columns: Iterable[str] | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = undecoded(ds)
     keep = list(columns) if columns is not None else list(ds.column_names)
@@ -48,14 +56,12 @@ def export_records(
                 value = paths if isinstance(row[key], list) else (paths[0] if paths else None)
             record[key] = value
         records.append(record)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with replacing(path) as tmp, tmp.open("w", encoding="utf-8") as f:  # the old file stays until complete
         if path.suffix.lower() == ".jsonl":
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
             json.dump(records, f, ensure_ascii=False, indent=2)
-    tmp.replace(path)
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from hf_vqa.checks import PAIR_CHECKS
 from hf_vqa.dedupe import plan_dedupe
 from hf_vqa.diversity import dataset_stats, read_pairs
+from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.charts import bar_chart, histogram
 from hf_vqa.spec import PIPELINES
 
@@ -209,7 +210,8 @@ def write_report(
 """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page, encoding="utf-8")
+    with replacing(target) as tmp:  # the old report stays until the new one is complete
+        tmp.write_text(page, encoding="utf-8")
     return target
 
 
