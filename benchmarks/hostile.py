@@ -166,7 +166,7 @@ def disk_full(folder: Path) -> None:
             report("disk_full (first run fits)", server, first, out)
             free = shutil.disk_usage(mount).free
             with open(mount / "filler", "wb") as f:  # leave less room than one more copy of the output
-                f.write(b"\0" * max(0, free - 40_000))
+                f.write(b"\0" * max(0, free - 4096))
             server.reset()
             res = cli(folder, server.base_url, out, "--force", "--temperature", "0.5")
             report("disk_full (rerun, disk full)", server, res, out,

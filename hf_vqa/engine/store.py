@@ -175,7 +175,8 @@ def _free_bytes(folder: Path) -> str:
 
 
 def _warn(text: str) -> None:
-    sys.stderr.write(f"warning: {one_line(text, 600)}\n")
+    start = "\r\x1b[K" if sys.stderr.isatty() else "\n"  # on a line of its own, not after a progress bar
+    sys.stderr.write(f"{start}warning: {one_line(text, 600)}\n")
     sys.stderr.flush()
 
 

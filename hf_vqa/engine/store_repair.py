@@ -3,7 +3,7 @@
 A store can be damaged by a truncated copy, a full disk in the middle of a checkpoint or a file
 written over. `check` says what is wrong (SQLite's ``quick_check``); `repair` moves the damaged
 files aside (``replies.sqlite.damaged-<time>``, its ``-wal`` beside it) and copies every reply that
-can still be read into a fresh store, so a rerun pays only for what was really lost.
+can still be read (`store_pages`: straight from its pages) into a fresh store, so a rerun pays only for what was really lost.
 ``build_dataset.py store --check`` / ``--repair`` run them from the command line.
 
 Example:
@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_vqa.engine import store_pages
+
 __all__ = ["COLUMNS", "Repair", "check", "locked", "repair"]
 
 COLUMNS = "key, text, finish_reason, prompt_tokens, completion_tokens, attempts, created"
@@ -35,8 +37,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
     "finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, attempts INTEGER, created REAL)"
 )
-CHUNK = 500
-MAX_SKIPS = 200  # bounded probing past damaged pages
 
 
 @dataclass(frozen=True)
@@ -104,42 +104,15 @@ def repair(path: str | os.PathLike) -> Repair:
 
 
 def _salvage(damaged: Path, into: sqlite3.Connection) -> int:
-    """Copy the replies that can still be read from `damaged` into `into`, chunk by chunk in rowid
-    order, probing past damaged pages a bounded number of times."""
+    """Copy every reply that can still be read from the pages of `damaged` (and its WAL) into `into`."""
     try:
-        src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
-        src.execute("SELECT 1 FROM replies LIMIT 1").fetchall()
-    except sqlite3.Error:
+        data = damaged.read_bytes()
+        wal = Path(f"{damaged}-wal").read_bytes() if Path(f"{damaged}-wal").exists() else b""
+    except OSError:
         return 0
-    saved, last, skips, step = 0, 0, 0, CHUNK
-    sql = f"SELECT rowid, {COLUMNS} FROM replies WHERE rowid > ? ORDER BY rowid LIMIT {CHUNK}"
-    try:
-        while skips <= MAX_SKIPS:
-            try:
-                rows = src.execute(sql, (last,)).fetchall()
-            except sqlite3.DatabaseError:
-                rows = _one_by_one(src, last)
-                if not rows:  # a damaged stretch: probe further on
-                    last, skips, step = last + step, skips + 1, step * 2
-                    continue
-            if not rows:
-                break
-            into.executemany(f"INSERT OR IGNORE INTO replies ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             [r[1:] for r in rows])  # fmt: skip
-            saved, last, step = saved + len(rows), rows[-1][0], CHUNK
-    finally:
-        src.close()
-    return saved
-
-
-def _one_by_one(src: sqlite3.Connection, last: int) -> list[tuple]:
-    """The readable rows just after rowid `last`, one at a time, until one cannot be read."""
-    rows = []
-    for rowid in range(last + 1, last + 1 + CHUNK):
-        try:
-            row = src.execute(f"SELECT rowid, {COLUMNS} FROM replies WHERE rowid = ?", (rowid,)).fetchone()
-        except sqlite3.DatabaseError:
-            break
-        if row is not None:
-            rows.append(row)
-    return rows
+    found = {record[0]: record for record in store_pages.rows(data, wal)}  # by key: the last one wins
+    insert = f"INSERT OR IGNORE INTO replies ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    into.execute("BEGIN")
+    into.executemany(insert, list(found.values()))
+    into.execute("COMMIT")
+    return len(found)

@@ -40,7 +40,7 @@ def write_error(err: BaseException, target: str | os.PathLike, needed: int | Non
     full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
     if full or "No space left on device" in str(err):  # pyarrow's IOError carries no errno
         free = _free(target)
-        size = f"needed about {needed / 1e6:.1f} MB, " if needed else ""
+        size = f"needed about {_size(needed)}, " if needed else ""
         return OutputError(f"disk full: cannot write {target} ({size}{free} free there); the previous output "
                            "is unchanged", fix="free some space or write --output to another disk")  # fmt: skip
     cause = f"{type(err).__name__}: {getattr(err, 'strerror', None) or err}"
@@ -82,11 +82,15 @@ def staging_folder(folder: str | os.PathLike, *, needed: int | None = None) -> I
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
 def _free(target: Path) -> str:
     probe = target
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
-        return f"{shutil.disk_usage(probe).free / 1e6:.1f} MB"
+        return _size(shutil.disk_usage(probe).free)
     except OSError:
         return "unknown"
