@@ -160,8 +160,11 @@ def _write_entry(state: dict, fields: dict, cache_dir: str | None) -> None:
     entries[state["marker"]] = {"output": state, **fields, "written": time.time()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    try:
+        tmp.write_text(json.dumps(entries, indent=1))
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no *.tmp behind
 
 
 def output_marker(output: str | os.PathLike) -> Path:
