@@ -232,3 +232,15 @@ def test_runs_on_different_outputs_do_not_block_each_other(tmp_path):
     b = hold(str(tmp_path / "other"), str(tmp_path))
     a.close()
     b.close()
+
+
+def test_a_full_datasets_cache_disk_is_one_line_not_a_traceback(tmp_path, mock_vlm, small_disk):
+    if small_disk is None:
+        pytest.skip("needs a tmpfs (root) for a real full disk")
+    records(tmp_path, 20)
+    fill(small_disk, leave=0)
+    res = run_cli("image-vqa", "--input", tmp_path / "records.json", "--output", tmp_path / "out.jsonl",
+                  "--base-url", mock_vlm.base_url, "--api-key-env", "", "--model", "m",
+                  tmp_path=tmp_path, env={"HF_DATASETS_CACHE": str(small_disk)})  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert res.stderr.strip().splitlines()[-1].startswith("error: disk full: cannot write")

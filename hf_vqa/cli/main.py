@@ -269,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if _caused_by_ctrl_c(err):  # datasets' num_proc pool turns Ctrl-C into a TimeoutError
             return _interrupted()
+        if (full := _disk_full(err)) is not None:  # e.g. the datasets cache's disk: one line, no traceback
+            sys.stderr.write(f"error: {full}\n")
+            return EXIT_USAGE
         raise
     finally:
         if previous_handler is not None:
@@ -308,6 +311,31 @@ def _caused_by_ctrl_c(err: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def _disk_full(err: BaseException) -> str | None:
+    """The one-line message if a full disk is anywhere in `err`'s cause/context chain, else None."""
+    import errno
+
+    from hf_vqa.publish.atomic import FULL_TEXTS, write_error
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        text = str(current)
+        if isinstance(current, OSError) and (
+            current.errno == errno.ENOSPC or any(t in text for t in FULL_TEXTS)
+        ):
+            where = (
+                getattr(current, "filename", None)
+                or os.environ.get("HF_DATASETS_CACHE")
+                or "the datasets cache"
+            )
+            fix = "free some space there, or point HF_DATASETS_CACHE / --cache-dir at another disk"
+            return str(write_error(current, where, fix=fix))
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _quiet_workers_on_ctrl_c():

@@ -27,9 +27,12 @@ from hf_vqa.errors import OutputError
 __all__ = ["STAGING_PREFIX", "replacing", "staging_folder", "write_error"]
 
 STAGING_PREFIX = ".hf_vqa-new-"
+FULL_TEXTS = ("No space left on device", "Not enough disk space")
 
 
-def write_error(err: BaseException, target: str | os.PathLike, needed: int | None = None) -> OutputError:
+def write_error(
+    err: BaseException, target: str | os.PathLike, needed: int | None = None, *, fix: str | None = None
+) -> OutputError:
     """The one-line `OutputError` for a failed write of `target`, saying where and why.
 
     Example:
@@ -38,14 +41,14 @@ def write_error(err: BaseException, target: str | os.PathLike, needed: int | Non
     """
     target = Path(target)
     full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
-    if full or "No space left on device" in str(err):  # pyarrow's IOError carries no errno
+    if full or any(s in str(err) for s in FULL_TEXTS):  # pyarrow's and datasets' carry no errno
         free = _free(target)
         size = f"needed about {_size(needed)}, " if needed else ""
         return OutputError(f"disk full: cannot write {target} ({size}{free} free there); the previous output "
-                           "is unchanged", fix="free some space or write --output to another disk")  # fmt: skip
+                           "is unchanged", fix=fix or "free some space or write --output to another disk")  # fmt: skip
     cause = f"{type(err).__name__}: {getattr(err, 'strerror', None) or err}"
     return OutputError(f"cannot write {target} ({cause}); the previous output is unchanged",
-                       fix="check the path and its permissions")  # fmt: skip
+                       fix=fix or "check the path and its permissions")  # fmt: skip
 
 
 @contextlib.contextmanager
