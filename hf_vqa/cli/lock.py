@@ -33,9 +33,9 @@ class Busy(Exception):
 
 def hold(output: str, cache_dir: str | None) -> IO:
     """Take the lock for `output` (kept while the returned file stays open), or raise `Busy`."""
-    from hf_vqa.engine.store import default_cache_dir  # stdlib only: cheap
+    from hf_vqa.config import cache_folder  # light: no datasets
 
-    folder = (Path(cache_dir) if cache_dir else default_cache_dir()) / "locks"
+    folder = cache_folder(cache_dir) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha1(str(Path(output).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     f = open(folder / f"{name}.lock", "a+")  # noqa: SIM115  (held open for the whole run)

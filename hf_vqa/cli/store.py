@@ -41,10 +41,11 @@ def run_store(args: argparse.Namespace) -> int:
         no store yet: .../replies.sqlite
         0
     """
-    from hf_vqa.engine.store import FILENAME, default_cache_dir
+    from hf_vqa.config import cache_folder
+    from hf_vqa.engine.store import FILENAME
     from hf_vqa.engine.store_repair import check, locked, repair
 
-    path = (Path(args.cache_dir) if args.cache_dir else default_cache_dir()) / FILENAME
+    path = cache_folder(args.cache_dir) / FILENAME
     if not path.exists():
         print(f"no store yet: {path}")
         return 0
