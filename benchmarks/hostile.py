@@ -6,6 +6,7 @@ RSS, rows readable, exit code and the last line the user sees.
 Each case runs `scripts/build_dataset.py image-vqa` in a fresh subprocess against the loopback mock
 VLM with one hostile reply kind (`hf_vqa.mock.hostile`), or with a damaged store, a full disk (a 3 MB
 tmpfs; needs root, else that case is skipped), a lone surrogate in a prompt, or two runs at once.
+Peak RSS is the CLI process's own `ru_maxrss` (from `wait4`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -112,15 +114,16 @@ def hostile(kind: str, n: int, *extra: str):
 
 
 def damaged_store(folder: Path) -> None:
-    records(folder, 20)
+    records(folder, 200)
     with MockVLM() as server:
         out = folder / "out.jsonl"
         cli(folder, server.base_url, out)
         db = folder / "store" / "replies.sqlite"
+        sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
         for p in folder.glob("store/replies.sqlite-*"):
             p.unlink()
         data = db.read_bytes()
-        db.write_bytes(data[: len(data) // 2])  # truncated
+        db.write_bytes(data[: len(data) * 4 // 5])  # truncated: the last fifth is lost
         shutil.rmtree(folder / "hfds")
         out.unlink()
         server.reset()
@@ -193,7 +196,6 @@ def store_full(folder: Path) -> None:
 
 CASES = {
     "trickle": hostile("trickle", 2, "--timeout", "5", "--max-retries", "0"),
-    "huge": hostile("huge", 10),
     "refusal": hostile("refusal", 20),
     "content_filter": hostile("content_filter", 20),
     "no_choices": hostile("no_choices", 20),
@@ -206,7 +208,8 @@ CASES = {
     "damaged_store": damaged_store,
     "surrogate": surrogate,
     "two_runs": two_runs,
-}
+    "huge": hostile("huge", 10),  # last: the in-process mock's 20 MB replies grow this process, and a
+}  # forked child's ru_maxrss starts from its parent's
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or CASES:
