@@ -144,8 +144,6 @@ def _submit_row(
     if keep_existing and row.get(output_key) is not None:
         return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"))
     try:
-        if bad := unencodable.problem(row.get(conversation_key)):
-            raise InputError(bad, fix="fix that record's text (it must be valid UTF-8)")
         images = row_images(row, vlm, image_key)
         request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
                               conversation_key=conversation_key, response_format=response_format)  # fmt: skip
@@ -193,7 +191,12 @@ def row_request(
     Example:
         >>> row_request({}, VLM(model="m", api_key_env=""), [], prompt="Describe.").body["messages"]
         [{'role': 'user', 'content': 'Describe.'}]
+
+    A row whose text could not be encoded as UTF-8 when it was loaded (`inputs.unencodable`) raises
+    `InputError`: that row fails alone.
     """
+    if bad := unencodable.problem(row.get(conversation_key)):
+        raise InputError(bad, fix="fix that record's text (it must be valid UTF-8)")
     return build_request(
         row.get(conversation_key),
         images,
