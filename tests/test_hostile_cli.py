@@ -225,13 +225,17 @@ def test_a_second_run_on_the_same_output_exits_at_once_and_pays_nothing(tmp_path
     assert all(answered(out))
 
 
-def test_runs_on_different_outputs_do_not_block_each_other(tmp_path):
-    from hf_vqa.cli.lock import hold
+def test_runs_on_different_outputs_or_shards_do_not_block_each_other(tmp_path):
+    from hf_vqa.cli.lock import Busy, hold
 
     a = hold(str(tmp_path / f"{uuid.uuid4()}"), str(tmp_path))
     b = hold(str(tmp_path / "other"), str(tmp_path))
-    a.close()
-    b.close()
+    shards = [hold(str(tmp_path / "part"), str(tmp_path), scope=f"({i}, 3)") for i in range(3)]  # a job array
+    with pytest.raises(Busy, match="another run is writing"):
+        hold(str(tmp_path / "part"), str(tmp_path), scope="(1, 3)")
+    for f in (a, b, *shards):
+        f.close()
+    hold(str(tmp_path / "part"), str(tmp_path), scope="(1, 3)").close()  # released when its run ends
 
 
 def test_a_full_datasets_cache_disk_is_one_line_not_a_traceback(tmp_path, mock_vlm, small_disk):

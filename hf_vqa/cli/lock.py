@@ -1,5 +1,7 @@
 """One run at a time per output: a second run on the same `--output` exits at once with a clear message.
 
+The shards of a job array (`--shard I/N`) are separate runs: each has its own lock.
+
 Two runs on the same output would both pay for every request the store does not hold yet. The lock
 is an `flock` on ``<cache>/locks/<hash of the output path>.lock`` (the store's folder), held until
 the process ends (also on a kill), so it never goes stale; the file records who holds it.
@@ -31,13 +33,15 @@ class Busy(Exception):
     """Another process holds the output's lock."""
 
 
-def hold(output: str, cache_dir: str | None) -> IO:
-    """Take the lock for `output` (kept while the returned file stays open), or raise `Busy`."""
+def hold(output: str, cache_dir: str | None, scope: str = "") -> IO:
+    """Take the lock for `output` (kept while the returned file stays open), or raise `Busy`.
+    Runs with different `scope`s (e.g. the shards of a job array) never block each other."""
     from hf_vqa.config import cache_folder  # light: no datasets
 
     folder = cache_folder(cache_dir) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha1(str(Path(output).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    where = f"{Path(output).resolve()}|{scope}".encode("utf-8", "surrogateescape")
+    name = hashlib.sha1(where).hexdigest()[:16]
     f = open(folder / f"{name}.lock", "a+")  # noqa: SIM115  (held open for the whole run)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -150,12 +150,6 @@ def main(argv: list[str] | None = None) -> int:
             _say(("MOCK " if mock else "") + "done: " + done)
             return 0
         from hf_vqa.cli.lock import Busy, hold
-
-        try:
-            lock = hold(args.output, args.cache_dir)  # noqa: F841  (held until this process ends)
-        except Busy as err:
-            sys.stderr.write(f"error: {err}\n")
-            return EXIT_BUSY
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.config import VLM
         from hf_vqa.datasets_internals import fingerprint
@@ -163,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.pipeline import filter_rows, run_pipeline
 
         check_publish_args(args)
+        try:  # one run per output (and shard: job-array tasks may share an --output name)
+            lock = hold(args.output, args.cache_dir, scope=str(getattr(args, "shard_spec", None) or ""))  # noqa: F841
+        except Busy as err:
+            sys.stderr.write(f"error: {err}\n")
+            return EXIT_BUSY
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
         if mock:
             from hf_vqa.mock.server import start_subprocess
