@@ -1,10 +1,16 @@
 """The real CLI, as a subprocess, against the bundled mock and the loopback server."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import datasets
 import pytest
-from clitools import SAMPLE, run_cli
+from clitools import SAMPLE, cli_env, run_cli
+
+from hf_vqa import VLM
+from hf_vqa.cli import main as cli
 
 
 @pytest.mark.slow
@@ -68,3 +74,74 @@ def test_missing_key_exits_2_naming_the_variable(tmp_path):
                   "--api-key-env", "HF_VQA_NO_SUCH_KEY", tmp_path=tmp_path, env=env)  # fmt: skip
     assert res.returncode == 2
     assert "HF_VQA_NO_SUCH_KEY is not set" in res.stderr and "Traceback" not in res.stderr
+
+
+# --help, defaults, and the command the user ran (issue 11 item 7, issue 15 item 8)
+
+
+def _subcommands():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "pipeline")
+    return sub.choices
+
+
+def test_every_option_has_help_and_the_groups_follow_the_readme():
+    for name, parser in _subcommands().items():
+        for action in parser._actions:
+            assert action.help, f"{name} {action.option_strings} has no help line"
+        assert parser.description, name
+    groups = [g.title for g in _subcommands()["image-vqa"]._action_groups]
+    for title in ("required", "endpoint", "sending", "rate limits", "generation", "input", "store and reruns",
+                  "publishing"):  # fmt: skip
+        assert title in groups
+
+
+def test_help_shows_defaults_environment_and_the_console_scripts_name(tmp_path):
+    script = Path(sys.executable).with_name("hf-vqa")
+    res = subprocess.run(
+        [script, "image-vqa", "--help"], capture_output=True, text=True, env=cli_env(tmp_path)
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: hf-vqa image-vqa")
+    text = " ".join(res.stdout.split())  # argparse wraps lines
+    for needed in ("--max-concurrency MAX_CONCURRENCY requests in flight", f"(default: {VLM().max_concurrency})",
+                   f"(default: {VLM().timeout})", "HF_TOKEN", "OPENAI_BASE_URL", "HF_VQA_CACHE", "exit codes:"):  # fmt: skip
+        assert needed in text, needed
+
+
+def test_parser_defaults_are_the_vlm_fields():
+    args = cli.build_parser().parse_args(["image-vqa", "--input", "i.json", "--output", "o"])
+    vlm = VLM()
+    for name in ("api_key_env", "max_concurrency", "timeout", "max_retries", "rate_limit_wait", "temperature",
+                 "max_tokens", "rpm", "tpm", "cache_dir", "allow_private_urls"):  # fmt: skip
+        assert getattr(args, name) == getattr(vlm, name), name
+    assert args.no_cache is not vlm.use_store
+
+
+def test_checking_publish_options_leaves_args_as_they_were():
+    from hf_vqa.cli.publish import check_publish_args
+
+    args = cli.build_parser().parse_args(["image-vqa", "--output", "o", "--shard", "1/3"])
+    before = dict(vars(args))
+    assert check_publish_args(args) == (1, 3)
+    assert vars(args) == before
+
+
+def test_a_missing_input_is_reported_before_the_mock_starts(tmp_path):
+    res = run_cli("image-vqa", "--output", tmp_path / "o.json", "--mock", tmp_path=tmp_path)
+    assert res.returncode == cli.EXIT_USAGE and "--input is required" in res.stderr
+    assert "MOCK" not in res.stdout
+
+
+def test_the_card_and_the_retry_hint_name_the_command_that_ran(tmp_path, make_mock_vlm):
+    server = make_mock_vlm(faults={"500": 0.5}, seed=3)
+    script = Path(sys.executable).with_name("hf-vqa")
+    argv = ["image-vqa", "--input", str(SAMPLE), "--output", "out", "--base-url", server.base_url,
+            "--api-key-env", "", "--max-retries", "0"]  # fmt: skip
+    res = subprocess.run([script, *argv], capture_output=True, text=True, env=cli_env(tmp_path), cwd=tmp_path,
+                         timeout=240)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "to ask again for only those: hf-vqa image-vqa --input" in res.stdout
+    assert res.stdout.split("only those: ")[1].splitlines()[0].endswith("--retry-failed")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "\nhf-vqa image-vqa --input" in card and "build_dataset.py" not in card

@@ -15,6 +15,8 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+from hf_vqa.cli.command import EXIT_OK
+
 __all__ = ["BatchOutcome", "add_cost_arguments", "batch_mode", "batch_step", "dry_run"]
 
 
@@ -80,7 +82,7 @@ def dry_run(ds: Any, args: argparse.Namespace, vlm: Any) -> int:
                    image_tokens=args.image_tokens, completion_tokens=args.expect_completion_tokens,
                    probe=args.probe)  # fmt: skip
     print(est.report(), flush=True)
-    return 0
+    return EXIT_OK
 
 
 def batch_mode(args: argparse.Namespace) -> bool:
@@ -96,8 +98,13 @@ class BatchOutcome:
     card: dict
 
 
-def batch_step(ds: Any, args: argparse.Namespace, vlm: Any, say) -> BatchOutcome | int:
-    """Advance the batch run; a `BatchOutcome` when every batch was collected, else an exit code."""
+def batch_step(
+    ds: Any, args: argparse.Namespace, vlm: Any, say, *, wait: bool | None = None
+) -> BatchOutcome | int:
+    """Advance the batch run; a `BatchOutcome` when every batch was collected, else an exit code.
+
+    `wait` overrides `--wait` (the bundled mock's batches end with this process: always wait).
+    """
     from hf_vqa.batch.manifest import manifest_path
     from hf_vqa.batch.run import Limits, advance, export_requests, import_results
 
@@ -108,7 +115,7 @@ def batch_step(ds: Any, args: argparse.Namespace, vlm: Any, say) -> BatchOutcome
         say(f"batch: wrote {lines} request line(s), {size:,} bytes, to {args.batch_export} "
             f"(run: vllm run-batch -i {args.batch_export} -o results.jsonl --model <model>; "
             "then rerun with --batch-import results.jsonl)")  # fmt: skip
-        return 0
+        return EXIT_OK
     if args.batch_import:
         m = import_results(vlm, args.batch_import, path)
         say(f"batch: imported {args.batch_import}: {m.collected_ok} answered, {len(m.errors)} failed")
@@ -116,13 +123,13 @@ def batch_step(ds: Any, args: argparse.Namespace, vlm: Any, say) -> BatchOutcome
     else:
         limits = Limits(max_requests=args.batch_max_requests, max_bytes=args.batch_max_bytes,
                         window=args.batch_window, poll=args.batch_poll)  # fmt: skip
-        m = advance(ds, vlm, path, kwargs, limits=limits, wait=args.wait, cancel=args.batch_cancel,
+        m = advance(ds, vlm, path, kwargs, limits=limits, wait=args.wait if wait is None else wait, cancel=args.batch_cancel,
                     retry_failed=args.retry_failed, say=say)  # fmt: skip
         if not m.done:
             running = [c for c in m.chunks if not c.collected]
             say(f"batch: {len(running)} batch(es) still running ({', '.join(sorted({c.status for c in running}))}); "
                 f"manifest {path}. Rerun this command to collect (add --wait to poll until done)")  # fmt: skip
-            return 0
+            return EXIT_OK
         mode = "batch"
     counts = m.counts()
     prices = _prices(args)

@@ -16,31 +16,58 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import signal
 import sys
+import textwrap
 import threading
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
+from hf_vqa.cli.command import (
+    CONSOLE_SCRIPT,
+    EXIT_BUSY,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ROWS,
+    EXIT_OK,
+    EXIT_PUSH_FAILED,
+    EXIT_USAGE,
+    SCRIPT,
+    command_line,
+    invocation,
+)
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
 from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
 from hf_vqa.cli.sharding import add_ray_arguments
 from hf_vqa.cli.store import add_store_subcommand, run_store
+from hf_vqa.config import DEFAULT_BASE_URL, VLM  # light: no datasets, no openai
 from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
 if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
-    from hf_vqa.config import VLM
     from hf_vqa.pipeline import Summary
     from hf_vqa.publish.card import RunInfo
 
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_BUSY = 75  # EX_TEMPFAIL: another run is writing the same output; try again later
 PIPELINE_NAMES = tuple(PIPELINES)  # from the typed spec, which does not import datasets
+_VLM = {f.name: f.default for f in fields(VLM) if f.default is not MISSING}  # the library's defaults
+
+ENVIRONMENT = f"""environment:
+  OPENAI_BASE_URL     the endpoint when --base-url is not given (else {DEFAULT_BASE_URL})
+  OPENAI_API_KEY      the key; another variable with --api-key-env NAME ('' for none)
+  OPENAI_ORG_ID, OPENAI_PROJECT_ID   sent as headers when set
+  HF_VQA_MODEL        the default --model
+  HF_VQA_CACHE        the request store's folder (else $HF_HOME/hf_vqa, else ~/.cache/huggingface/hf_vqa)
+  HF_TOKEN            the Hub token for --push-to-hub (else the one saved by `hf auth login`)
+  HF_ENDPOINT         the Hub's address (default https://huggingface.co)
+  HTTPS_PROXY, NO_PROXY              proxies, read once
+  HF_VQA_HTTP=httpx   send through the SDK's httpx client instead of aiohttp
+
+exit codes:
+  {EXIT_OK} done; {EXIT_NO_ROWS} the input had no rows; {EXIT_USAGE} bad arguments, unreadable input or a missing key;
+  {EXIT_PUSH_FAILED} the push failed (the output is intact); {EXIT_BUSY} another run is writing the same output (try later);
+  {EXIT_INTERRUPTED} interrupted (rerun the same command to resume)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,89 +76,134 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="build_dataset.py", description="Turn images into VQA data with any OpenAI-compatible VLM."
-    )
-    sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser)
-    for name in PIPELINE_NAMES:
-        p = sub.add_parser(name, help=f"run the {name} pipeline")
-        p.add_argument(
-            "--input",
-            help="records .json/.jsonl, an image folder, a saved dataset or a Hub id",
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option with a default shows it; options that are off or unset by default don't say so."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
+        if unset or not action.option_strings or "%(default)" in text or "(default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line: one subcommand per pipeline (the options below) and `push-only`.
+
+    `prog` defaults to how this process was started (`hf-vqa`, or `scripts/build_dataset.py`).
+
+    Example:
+        >>> args = build_parser().parse_args(["image-vqa", "--input", "in.json", "--output", "out"])
+        >>> args.max_concurrency == VLM().max_concurrency, args.temperature
+        (True, 0.0)
+    """
+    words = invocation()
+    prog = prog or (words[0] if words == [CONSOLE_SCRIPT] else SCRIPT)
+    parser = _Parser(prog=prog, description="Turn images into VQA data with any OpenAI-compatible VLM, "
+                     "and publish it as a Hugging Face dataset.", epilog=ENVIRONMENT, formatter_class=_Help)  # fmt: skip
+    sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser, title="commands",
+                                metavar="{" + ",".join([*PIPELINE_NAMES, "push-only", "report", "store"]) + "}")  # fmt: skip
+    for spec in PIPELINES.values():
+        example = (
+            f"example:\n  {prog} {spec.name} --input examples/sample/records.json --output out/x --mock auto"
         )
-        p.add_argument(
-            "--output", required=True, help="out.json / out.jsonl (seed records) or a folder (parquet + card)"
-        )
-        p.add_argument(
-            "--base-url", default=None, help="OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL)"
-        )
-        p.add_argument("--model", default=os.environ.get("HF_VQA_MODEL", "gpt-4o-mini"))
-        p.add_argument(
-            "--api-key-env",
-            default="OPENAI_API_KEY",
-            help="NAME of the variable holding the key ('' for none)",
-        )
-        p.add_argument("--max-concurrency", type=int, default=16)
-        p.add_argument("--num-proc", type=int, default=1)
-        p.add_argument("--batch-size", type=int, default=None)
-        p.add_argument("--timeout", type=float, default=60.0,
-                       help="seconds for a whole request (connect, headers, body)")  # fmt: skip
-        p.add_argument("--max-reply-bytes", type=int, default=8 * 1024 * 1024,
-                       help="a larger reply is a failed row and nothing of it is kept")  # fmt: skip
-        p.add_argument("--max-retries", type=int, default=6, help="retries of errors (5xx, timeouts, drops)")
-        p.add_argument("--rpm", type=int, default=None, help="requests per minute, shared by all processes")
-        p.add_argument("--tpm", type=int, default=None, help="tokens per minute, shared by all processes")
-        p.add_argument("--rate-limit-wait", type=float, default=600.0,
-                       help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
-        p.add_argument("--temperature", type=float, default=0.0)
-        p.add_argument("--max-tokens", type=int, default=None)
-        p.add_argument("--system-prompt", default=None)
-        p.add_argument("--prompt", default=None, help="instruction for rows without a human turn")
-        p.add_argument("--image-column", default="image")
-        p.add_argument("--conversation-column", default="conversation")
-        p.add_argument("--split", default="train")
-        p.add_argument(
-            "--cache-dir", default=None, help="where the request store lives (default: $HF_VQA_CACHE)"
-        )
-        p.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
-        p.add_argument(
-            "--allow-private-urls", action="store_true", help="let image URLs point at private addresses"
-        )
-        p.add_argument(
-            "--price-in", type=float, default=None, help="USD per 1M prompt tokens (for the cost estimate)"
-        )
-        p.add_argument("--price-out", type=float, default=None, help="USD per 1M completion tokens")
-        p.add_argument("--license", default="other")
-        p.add_argument("--json-mode", action="store_true",
-                       help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
-        p.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
-                       help="keep only rows passing this check (repeatable)")  # fmt: skip
-        p.add_argument("--dedupe", action="store_true",
-                       help="drop near-identical questions across the whole dataset (recorded in the card)")  # fmt: skip
-        p.add_argument("--report", action="store_true",
-                       help="also write <OUTPUT>_report.html: a self-contained page to look at the data")  # fmt: skip
-        p.add_argument("--retry-failed", action="store_true",
-                       help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
-        p.add_argument(
-            "--mock",
-            nargs="?",
-            const="always",
-            choices=["always", "auto"],
-            help="use the bundled MOCK VLM (auto: only when no --base-url/$OPENAI_BASE_URL is set)",
-        )
-        p.add_argument("--force", action="store_true",
-                       help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
-        add_publish_arguments(p)
-        cost_cli.add_cost_arguments(p)
-        add_ray_arguments(p)
-    add_push_only_subcommand(sub)
-    add_report_subcommand(sub)
-    add_store_subcommand(sub)
+        p = sub.add_parser(spec.name, help=f"run the {spec.name} pipeline", formatter_class=_Help,
+                           description=textwrap.fill(f"{spec.name}: {spec.description}", 100), epilog=f"{example}\n\n{ENVIRONMENT}")  # fmt: skip
+        _add_pipeline_arguments(p)
+    add_push_only_subcommand(sub, formatter_class=_Help, epilog=ENVIRONMENT)
+    add_report_subcommand(sub, formatter_class=_Help)
+    add_store_subcommand(sub, formatter_class=_Help)
     return parser
 
 
+def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
+    """A pipeline subcommand's options, in the README's groups. Defaults are `VLM`'s own."""
+    g = p.add_argument_group("required")
+    g.add_argument("--input", help="records .json/.jsonl, an image folder, a saved dataset or a Hub dataset id "
+                   "(required, except with --retry-failed)")  # fmt: skip
+    g.add_argument("--output", required=True,
+                   help="out.json / out.jsonl (seed records) or a folder (parquet + README.md card)")  # fmt: skip
+
+    g = p.add_argument_group("endpoint")
+    g.add_argument(
+        "--base-url", help=f"OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL, else {DEFAULT_BASE_URL})"
+    )
+    g.add_argument("--model", default=os.environ.get("HF_VQA_MODEL") or _VLM["model"],
+                   help="model name ($HF_VQA_MODEL, when set, is the default)")  # fmt: skip
+    g.add_argument("--api-key-env", default=_VLM["api_key_env"],
+                   help="NAME of the environment variable holding the key ('' for endpoints without auth)")  # fmt: skip
+    g.add_argument("--mock", nargs="?", const="always", choices=["always", "auto"],
+                   help="use the bundled MOCK VLM (synthetic answers); auto: only when no --base-url or "
+                   "$OPENAI_BASE_URL is set")  # fmt: skip
+
+    g = p.add_argument_group("sending")
+    g.add_argument("--max-concurrency", type=int, default=_VLM["max_concurrency"],
+                   help="requests in flight (split across --num-proc processes)")  # fmt: skip
+    g.add_argument("--num-proc", type=int, default=1, help="processes (datasets' map num_proc)")
+    g.add_argument(
+        "--batch-size", type=int, help="rows per map batch (default: max(64, 8 x --max-concurrency))"
+    )
+    g.add_argument("--timeout", type=float, default=_VLM["timeout"],
+                   help="seconds for a whole request (connect, headers, body)")  # fmt: skip
+    g.add_argument("--max-reply-bytes", type=int, default=_VLM["max_reply_bytes"],
+                   help="a larger reply is a failed row and nothing of it is kept")  # fmt: skip
+    g.add_argument("--max-retries", type=int, default=_VLM["max_retries"],
+                   help="retries of errors (5xx, timeouts, dropped connections)")  # fmt: skip
+
+    g = p.add_argument_group("rate limits")
+    g.add_argument("--rpm", type=int, help="requests per minute, shared by all processes (default: no limit)")
+    g.add_argument("--tpm", type=int, help="tokens per minute, shared by all processes (default: no limit)")
+    g.add_argument("--rate-limit-wait", type=float, default=_VLM["rate_limit_wait"],
+                   help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
+
+    g = p.add_argument_group("generation")
+    g.add_argument("--temperature", type=float, default=_VLM["temperature"], help="sampling temperature")
+    g.add_argument("--max-tokens", type=int, default=_VLM["max_tokens"],
+                   help="cap on each reply's tokens (default: the endpoint's)")  # fmt: skip
+    g.add_argument("--system-prompt", help="system prompt ('' sends none; default: the pipeline's)")
+    g.add_argument("--prompt", help="instruction for rows without a human turn (default: the pipeline's)")
+    g.add_argument("--json-mode", action="store_true",
+                   help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
+
+    g = p.add_argument_group("input")
+    g.add_argument("--image-column", default="image", help="the column holding the image(s)")
+    g.add_argument(
+        "--conversation-column", default="conversation", help="the column holding the conversation"
+    )
+    g.add_argument("--split", default="train", help="the split to read (Hub or saved input) and to write")
+    g.add_argument("--allow-private-urls", action="store_true",
+                   help="let image URLs point at private addresses (localhost, 10.x, ...)")  # fmt: skip
+
+    g = p.add_argument_group("store and reruns")
+    g.add_argument("--cache-dir", help="where the request store lives (default: $HF_VQA_CACHE, else "
+                   "$HF_HOME/hf_vqa)")  # fmt: skip
+    g.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
+    g.add_argument("--force", action="store_true",
+                   help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
+
+    g = p.add_argument_group("checks and cost")
+    g.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
+                   help="keep only rows passing this check (repeatable; default: keep every row)")  # fmt: skip
+    g.add_argument("--dedupe", action="store_true",
+                   help="drop near-identical questions across the whole dataset (recorded in the card)")  # fmt: skip
+    g.add_argument("--price-in", type=float, help="USD per 1M prompt tokens (for the cost estimate)")
+    g.add_argument("--price-out", type=float, help="USD per 1M completion tokens (for the cost estimate)")
+
+    cost_cli.add_cost_arguments(p)  # its own group: "cost and batch"
+    add_ray_arguments(p)  # its own group: "running on a Ray cluster"
+
+    g = p.add_argument_group("publishing")
+    g.add_argument("--license", default="other", help="the card's license (e.g. cc-by-4.0)")
+    g.add_argument("--report", action="store_true",
+                   help="also write <OUTPUT>_report.html: a self-contained page to look at the data")  # fmt: skip
+    add_publish_arguments(g)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line with `argv` (default: `sys.argv[1:]`); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.pipeline == "push-only":
         return run_push_only(args)
@@ -148,26 +220,28 @@ def main(argv: list[str] | None = None) -> int:
         if done is not None:
             _say(f"up to date: {args.output} (nothing sent; use --force to rebuild)")
             _say(("MOCK " if mock else "") + "done: " + done)
-            return 0
+            return EXIT_OK
         from hf_vqa.cli.lock import Busy, hold
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
-        from hf_vqa.config import VLM
         from hf_vqa.datasets_internals import fingerprint
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import filter_rows, run_pipeline
 
-        check_publish_args(args)
+        shard = check_publish_args(args)
         try:  # one run per output (and shard: job-array tasks may share an --output name)
-            lock = hold(args.output, args.cache_dir, scope=str(getattr(args, "shard_spec", None) or ""))  # noqa: F841
+            lock = hold(args.output, args.cache_dir, scope=str(shard or ""))  # noqa: F841
         except Busy as err:
             sys.stderr.write(f"error: {err}\n")
             return EXIT_BUSY
+        source = _input_of(args)  # before the mock starts: a missing --input says so first
+        _check_output(args.output)
         base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+        api_key_env = args.api_key_env
         if mock:
             from hf_vqa.mock.server import start_subprocess
 
             mock_proc, base_url = start_subprocess()
-            args.api_key_env = ""
+            api_key_env = ""
             _say(
                 "MOCK: using hf_vqa's bundled mock VLM at "
                 + base_url
@@ -175,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         vlm = VLM(
             model="mock-vlm" if mock_proc else args.model,
-            base_url=base_url or VLM().base_url,
-            api_key_env=args.api_key_env,
+            base_url=base_url or DEFAULT_BASE_URL,
+            api_key_env=api_key_env,
             max_concurrency=args.max_concurrency,
             timeout=args.timeout,
             max_reply_bytes=args.max_reply_bytes,
@@ -195,17 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.ray is not None and not args.dry_run:  # every shard as a Ray task; the tasks read the input
             from hf_vqa.cli.sharding import run_with_ray
 
-            return run_with_ray(args, vlm, source=_input_of(args), mock=mock, command=_command_line())
-        _check_output(args.output)
-        ds = load_input(_input_of(args), split=args.split)
-        ds = select_shard(ds, args)
+            return run_with_ray(args, vlm, source=source, mock=mock, command=command_line(argv))
+        ds = load_input(source, split=args.split)
+        ds = select_shard(ds, args, shard)
         if args.dry_run:
             return cost_cli.dry_run(ds, args, vlm)
         batch = None
-        if mock_proc is not None and cost_cli.batch_mode(args):
-            args.wait = True  # the bundled mock's batches end with this process: collect them now
-        if cost_cli.batch_mode(args):
-            batch = cost_cli.batch_step(ds, args, vlm, _say)
+        if cost_cli.batch_mode(args):  # the bundled mock's batches end with this process: collect them now
+            batch = cost_cli.batch_step(ds, args, vlm, _say, wait=True if mock_proc is not None else None)
             if isinstance(batch, int):
                 return batch
         prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
@@ -240,18 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
-            info = _write(ds, args, vlm, summary, mock=mock_proc is not None,
+            info = _write(ds, args, vlm, summary, mock=mock_proc is not None, argv=argv,
                           batch=batch.card if batch is not None else None, diversity=diversity)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
-        code = publish(ds, args, info)
+        code = publish(ds, args, info, shard)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
+        retry = argv if "--retry-failed" in argv else [*argv, "--retry-failed"]
         if summary.failed and batch is not None:
-            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to resubmit only those: rerun "
-                 "with --retry-failed (as a new batch with --batch, or online without it)")  # fmt: skip
+            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to resubmit only those: "
+                 f"{command_line(retry)} (as a new batch with --batch, or online without it)")  # fmt: skip
         elif summary.failed:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
-                 "rerun this command with --retry-failed")  # fmt: skip
+                 + command_line(retry))  # fmt: skip
         for line in stats:
             _say(line)
         if args.report:
@@ -259,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _say(write_run_report(ds, args.output, image_key=args.image_column))
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
-        return code or (0 if summary.rows else 1)
+        return code or (EXIT_OK if summary.rows else EXIT_NO_ROWS)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
         return EXIT_USAGE
@@ -381,6 +453,7 @@ def _write(
     summary: Summary,
     *,
     mock: bool,
+    argv: list[str],
     batch: dict | None = None,
     diversity: str | None = None,
 ) -> RunInfo | None:
@@ -406,7 +479,7 @@ def _write(
         mock=mock,
         system_prompt=system_prompt,
         prompt=prompt,
-        command=_command_line(),
+        command=command_line(argv),
         example=_example(ds, spec.refined),
         diversity=diversity,
         license=args.license,
@@ -424,10 +497,6 @@ def _example(ds, refined: str) -> dict | None:
     return None
 
 
-def _command_line() -> str:
-    return " ".join(shlex.quote(a) for a in ["python", "scripts/build_dataset.py", *sys.argv[1:]])
-
-
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -437,7 +506,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = [
+    "ENVIRONMENT",
+    "EXIT_BUSY",
     "EXIT_INTERRUPTED",
+    "EXIT_NO_ROWS",
+    "EXIT_OK",
+    "EXIT_PUSH_FAILED",
     "EXIT_USAGE",
     "PIPELINE_NAMES",
     "build_parser",

@@ -16,11 +16,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hf_vqa.cli.command import EXIT_OK, EXIT_PUSH_FAILED, EXIT_USAGE, command_line
 from hf_vqa.errors import ConfigError, HfVqaError, HubError
 from hf_vqa.publish.exports import EXPORTS, run_export
 
@@ -29,12 +29,11 @@ if TYPE_CHECKING:  # the card and Hub machinery load only when a push or an expo
 
     from hf_vqa.publish.card import RunInfo
 
-EXIT_PUSH_FAILED = 3
+Shard = tuple[int, int]
 
 
-def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the publishing and export options to a pipeline subcommand's parser."""
-    group = parser.add_argument_group("publishing and exports")
+def add_publish_arguments(group: argparse._ArgumentGroup) -> None:
+    """Add the publishing and export options to a pipeline subcommand's "publishing" group."""
     _add_push_arguments(group)
     group.add_argument(
         "--export", choices=sorted(EXPORTS), action="append", default=None,
@@ -44,13 +43,15 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--export-dir", default=None, help="where exports go (default: <OUTPUT>_<format>)")
 
 
-def add_push_only_subcommand(subparsers) -> argparse.ArgumentParser:
+def add_push_only_subcommand(subparsers, **parser_kwargs: Any) -> argparse.ArgumentParser:
     """`push-only --output OUT --push-to-hub REPO_ID`: publish a finished output folder again."""
+    what = "publish an existing --output folder to the Hub without regenerating anything"
     p = subparsers.add_parser(
-        "push-only", help="publish an existing --output folder to the Hub without regenerating anything"
-    )
+        "push-only", help=what, description=f"push-only: {what} (data and card in one commit).",
+        **parser_kwargs,
+    )  # fmt: skip
     p.add_argument("--output", required=True, help="the output folder of a finished run")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="the split the folder holds")
     p.add_argument("--license", default=None, help="replace the card's license (default: keep the folder's)")
     _add_push_arguments(
         p, required=True, shard_help="push the folder as shard I of N (as the run that wrote it)"
@@ -58,12 +59,15 @@ def add_push_only_subcommand(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def check_publish_args(args: argparse.Namespace) -> None:
-    """Validate `--shard`, `--push-to-hub` and the output kind; raises `ConfigError` (exit 2)."""
+def check_publish_args(args: argparse.Namespace) -> Shard | None:
+    """Validate `--shard`, `--push-to-hub` and the output kind; return the shard `(I, N)` or None.
+
+    Bad values raise `ConfigError` (exit 2). `args` is left as it is.
+    """
     from huggingface_hub.utils import validate_repo_id
 
-    args.shard_spec = _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
-    if getattr(args, "shards", None) and not args.shard_spec and getattr(args, "ray", None) is None:
+    shard = _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
+    if getattr(args, "shards", None) and not shard and getattr(args, "ray", None) is None:
         raise ConfigError("--shards goes with --shard auto or --ray", received=f"--shards {args.shards}",
                           fix="add --ray local (or --shard auto in a job array), or drop --shards")  # fmt: skip
     repo = getattr(args, "push_to_hub", None)
@@ -80,16 +84,17 @@ def check_publish_args(args: argparse.Namespace) -> None:
                 received=args.output,
                 fix="use a folder --output (parquet + card); add --export sharegpt for the JSON records",
             )
+    return shard
 
 
-def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dataset:
+def select_shard(
+    ds: datasets.Dataset, args: argparse.Namespace, shard: Shard | None = None
+) -> datasets.Dataset:
     """Keep shard I of N when `--shard I/N` was given (`ds.shard(N, I, contiguous=True)`).
 
     With `--retry-failed` the input is the shard's own output already, so it is kept whole.
     """
-    shard = getattr(args, "shard_spec", None) or _parse_shard(
-        getattr(args, "shard", None), getattr(args, "shards", None)
-    )
+    shard = shard or _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
     if shard is None or getattr(args, "retry_failed", False):
         return ds
     index, num = shard
@@ -102,15 +107,19 @@ def select_shard(ds: datasets.Dataset, args: argparse.Namespace) -> datasets.Dat
     return ds.shard(num_shards=num, index=index, contiguous=True)
 
 
-def publish(ds: datasets.Dataset, args: argparse.Namespace, info: RunInfo | None) -> int:
+def publish(
+    ds: datasets.Dataset, args: argparse.Namespace, info: RunInfo | None, shard: Shard | None = None
+) -> int:
     """Write the requested exports, then push the output folder; 0, or `EXIT_PUSH_FAILED`."""
     out = Path(args.output)
     for fmt in dict.fromkeys(getattr(args, "export", None) or []):
         target = Path(args.export_dir) / fmt if getattr(args, "export_dir", None) else _default_dir(out, fmt)
         _say(run_export(fmt, ds, target, image_key=_image_key(args)))
     if not getattr(args, "push_to_hub", None):
-        return 0
-    return _push(args, info)
+        return EXIT_OK
+    return _push(
+        args, info, shard or _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
+    )
 
 
 def run_push_only(args: argparse.Namespace) -> int:
@@ -118,29 +127,28 @@ def run_push_only(args: argparse.Namespace) -> int:
     from hf_vqa.publish.card import RunInfo
 
     try:
-        check_publish_args(args)
+        shard = check_publish_args(args)
         folder = Path(args.output)
         readme = folder / "README.md"
         info = RunInfo.from_card(readme.read_text(encoding="utf-8")) if readme.is_file() else None
         if info is not None and args.license:
             info.license = args.license
-        return _push(args, info)
+        return _push(args, info, shard)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
-        return 2
+        return EXIT_USAGE
 
 
-def _push(args: argparse.Namespace, info: RunInfo | None) -> int:
+def _push(args: argparse.Namespace, info: RunInfo | None, shard: Shard | None) -> int:
     from hf_vqa.publish.hub import push_only
 
-    shard = getattr(args, "shard_spec", None)
     try:
         url = push_only(
             args.output, args.push_to_hub, info=info, split=args.split, config_name=args.config_name,
             private=args.private, shard=shard, commit_message=args.commit_message,
         )  # fmt: skip
     except HubError as err:
-        retry = ["python", "scripts/build_dataset.py", "push-only", "--output", str(args.output)]
+        retry = ["push-only", "--output", str(args.output)]
         retry += ["--push-to-hub", args.push_to_hub] + (
             ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
         )
@@ -148,11 +156,11 @@ def _push(args: argparse.Namespace, info: RunInfo | None) -> int:
         retry += ["--split", args.split] if args.split != "train" else []
         sys.stderr.write(
             f"error: {err}. The local output at {args.output} is intact; retry without regenerating: "
-            f"{shlex.join(retry)}\n"
+            f"{command_line(retry)}\n"
         )
         return EXIT_PUSH_FAILED
     _say(f"pushed: {url}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
-    return 0
+    return EXIT_OK
 
 
 def _add_push_arguments(
@@ -169,7 +177,9 @@ def _add_push_arguments(
     group.add_argument("--shard", metavar="I/N", default=None, help=shard_help)
     group.add_argument("--shards", metavar="N", type=int, default=None,
                        help="how many shards: for --shard auto in a Kubernetes Indexed Job, and for --ray")  # fmt: skip
-    group.add_argument("--commit-message", default=None)
+    group.add_argument(
+        "--commit-message", help='the Hub commit\'s message (default: "Upload SPLIT (hf_vqa)")'
+    )
 
 
 def _parse_shard(text: str | None, shards: int | None = None) -> tuple[int, int] | None:

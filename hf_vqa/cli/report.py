@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hf_vqa.cli.command import EXIT_OK, EXIT_USAGE
 from hf_vqa.spec import PIPELINES
 
 __all__ = [
@@ -29,13 +30,14 @@ __all__ = [
 ]
 
 
-def add_report_subcommand(subparsers: Any) -> argparse.ArgumentParser:
+def add_report_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.ArgumentParser:
     """Add the `report` subcommand to the CLI's subparsers."""
-    p = subparsers.add_parser("report", help="write a self-contained HTML page to look at an output folder")
+    what = "write a self-contained HTML page to look at an output folder"
+    p = subparsers.add_parser("report", help=what, description=f"report: {what}.", **parser_kwargs)
     p.add_argument("--output", required=True, help="the output folder of a finished run")
     p.add_argument("--html", default=None, help="where the page goes (default: <OUTPUT>_report.html)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--image-column", default="image")
+    p.add_argument("--split", default="train", help="the split the folder holds")
+    p.add_argument("--image-column", default="image", help="the column holding the image(s)")
     p.add_argument("--max-rows", type=int, default=500, help="rows shown in the gallery (charts count all)")
     return p
 
@@ -110,5 +112,5 @@ def run_report(args: argparse.Namespace) -> int:
                                html=args.html), flush=True)  # fmt: skip
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK

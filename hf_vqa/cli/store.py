@@ -19,9 +19,10 @@ from pathlib import Path
 __all__ = ["add_store_subcommand", "run_store"]
 
 
-def add_store_subcommand(subparsers) -> argparse.ArgumentParser:
+def add_store_subcommand(subparsers, **parser_kwargs) -> argparse.ArgumentParser:
     """Add `store --check | --repair [--cache-dir DIR]` to the CLI's subcommands."""
-    p = subparsers.add_parser("store", help="check or repair the request store (the paid replies)")
+    what = "check or repair the request store (the paid replies)"
+    p = subparsers.add_parser("store", help=what, description=f"store: {what}.", **parser_kwargs)
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--check", action="store_true", help="say whether the store is healthy (exit 1 if not)"

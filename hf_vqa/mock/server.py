@@ -26,6 +26,7 @@ import tempfile
 import threading
 from typing import Any
 
+from hf_vqa.cli.command import EXIT_OK, EXIT_USAGE
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
 from hf_vqa.mock import hostile
@@ -59,6 +60,19 @@ _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
 _FLAGS |= {"api_key": str}
+_HELP = {
+    "host": "address to listen on (default: 127.0.0.1; keep it on loopback)",
+    "port": "port to listen on (default: 0, a free port; the ready line names it)",
+    "latency": "seconds each answer waits (default: 0)",
+    "jitter": "random extra +/- seconds on each answer's latency (default: 0)",
+    "fault_rate": "share of requests that fail, spread over the fault kinds (default: 0)",
+    "seed": "random seed for faults and jitter (default: 0)",
+    "faults": f"JSON {{kind: share}}, kinds: {', '.join(FAULT_KINDS)} (default: none), e.g. '{{\"500\": 0.1}}'",
+    "max_concurrent": "requests in flight before it answers 429 (default: no cap)",
+    "retry_after": "seconds its 429s ask the client to wait (default: 1)",
+    "slow_seconds": "how long a 'slow' fault stalls (default: 30)",
+    "api_key": "require this bearer key (default: accept any)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,15 +445,18 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT: ``python -m hf_vqa.mock.server --port 8000 --fault-rate 0.1``."""
     parser = argparse.ArgumentParser(
-        prog="python -m hf_vqa.mock.server", description=(__doc__ or "").split("\n")[0]
+        prog="python -m hf_vqa.mock.server",
+        description=(__doc__ or "").split("\n")[0] + " Prints `MOCK_VLM_READY <base_url>` when ready.",
     )
     for name, kind in _FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=argparse.SUPPRESS)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=argparse.SUPPRESS, help=_HELP[name]
+        )
     try:
         vlm = MockVLM(**vars(parser.parse_args(argv))).start()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -447,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MOCK_VLM_READY {vlm.base_url}", flush=True)
     done.wait()
     vlm.stop()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
