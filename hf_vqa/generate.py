@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Sequence
@@ -76,7 +77,8 @@ def prompted_vqa(
     boundaries; `run_pipeline` sets it up (see `lookahead.py`).
     `store_only=True` sends nothing: every reply comes from the request store (a batch run's
     collected output); a request missing there gets its `batch_errors[key]` (or "not collected")
-    as the row's error.
+    as the row's error. With `keep_existing=True` too, a failed row takes the reply the store holds
+    for it (recovered by a later `--retry-failed`), else it stays as it was.
     """
     del version  # only part of the cache fingerprint
     if not isinstance(vlm, VLM):
@@ -151,6 +153,8 @@ def _submit_row(
             found = engine.lookup(request.key)
             if found is not None:
                 return found
+            if keep_existing:  # a rerun reading back what a later retry stored; else the row stays
+                return _as_it_was(row, output_key)
             reason = (batch_errors or {}).get(request.key) or "not collected from the batch yet"
             engine.stats.failed += 1
             return Reply.failed(reason)
@@ -207,6 +211,12 @@ def row_request(
         response_format=response_format,
         endpoint=vlm.base_url,
     )
+
+
+def _as_it_was(row: dict, output_key: str) -> Reply:
+    usage = row.get(f"{output_key}_usage") or {}
+    kept = Reply.from_usage(row.get(output_key), usage, cached=bool(usage.get("cached")))
+    return dataclasses.replace(kept, error=row.get(f"{output_key}_error"))
 
 
 @functools.lru_cache(maxsize=64)

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ import datasets
 from hf_vqa import refine as refiners
 from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.config import VLM
+from hf_vqa.datasets_internals import fingerprint
 from hf_vqa.engine.progress import ProgressBar
+from hf_vqa.engine.store import get_store
 from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
 from hf_vqa.images.columns import undecoded
@@ -135,10 +138,26 @@ def run_pipeline(
                 datasets.enable_progress_bars()
     else:
         ds = ds.map(prompted_vqa, **map_kwargs)
+    if vlm.use_store and not keep_existing and not store_only and None in ds["vqa"]:
+        ds = _recovered(ds, vlm, map_kwargs)
     refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
     return ds, summary
+
+
+def _recovered(ds: datasets.Dataset, vlm: VLM, map_kwargs: dict[str, Any]) -> datasets.Dataset:
+    """Failed rows take the replies a later retry stored for them (nothing is sent).
+
+    The Arrow cache keeps a map's failures even after `--retry-failed` recovered them into the
+    request store; without this, rerunning the first command would bring them back. The step is
+    keyed on the store's state, so it and every later step's cache follow the store.
+    """
+    state = get_store(vlm.cache_dir).state()
+    key = hashlib.sha256(f"{fingerprint(ds)}|store_only|{state}".encode()).hexdigest()[:16]
+    fn_kwargs = {**map_kwargs["fn_kwargs"], "keep_existing": True, "store_only": True, "lookahead": None}
+    kwargs = {**map_kwargs, "with_indices": False, "with_rank": False, "fn_kwargs": fn_kwargs}
+    return ds.map(prompted_vqa, **kwargs | {"desc": "Reading recovered replies", "new_fingerprint": key})
 
 
 def summarize(

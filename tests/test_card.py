@@ -41,8 +41,10 @@ def test_yaml_header() -> None:
     assert meta["language"] == ["en", "zh"]
     assert meta["size_categories"] == ["n<1K"]
     assert meta["tags"] == ["synthetic", "hf-vqa", "mock"]
-    assert meta["configs"] == [
-        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
+    assert "configs" not in meta  # datasets finds data/train-* itself, keyed on the files (see build_card)
+    other = build_card(info(split="sample")).data.to_dict()
+    assert other["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "sample", "path": "data/sample-*"}]}
     ]
     assert list(meta)[-1] == "hf_vqa" and meta["hf_vqa"]["version"] == __version__
     assert "mock" not in build_card(info()).data.tags

@@ -120,6 +120,14 @@ class Store:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    def state(self) -> tuple[int, int]:
+        """`(replies, highest row id)`: changes whenever a reply is added or replaced.
+
+        Example: ``Store("/tmp/c").state()`` → ``(0, 0)`` for a new store.
+        """
+        row = self._conn().execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM replies").fetchone()
+        return int(row[0]), int(row[1])
+
     def get(self, key: str) -> StoredReply | None:
         """The stored reply for `key`, or None (also when the store cannot be read: it is asked again)."""
         try:

@@ -128,7 +128,7 @@ def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
         loaded = datasets.load_from_disk(str(path))
         return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     if kind == "dataset":
-        return datasets.load_dataset(str(path), split=split)
+        return load_folder(path, split=split)
     if kind == "images":
         return load_image_folder(path)
     if path.suffix.lower() in (".json", ".jsonl") or (os.sep in source.strip("/") and source.count("/") != 1):
@@ -138,6 +138,28 @@ def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
     except Exception as err:
         raise InputError(f"cannot load {source!r} as a file, folder or Hub dataset",
                          received=f"{type(err).__name__}: {err}", fix="check the path or dataset id") from None  # fmt: skip
+
+
+def load_folder(folder: str | os.PathLike, *, split: str = "train") -> datasets.Dataset:
+    """A local dataset folder (parquet + card, as `save_folder` writes it), read as it is now.
+
+    `datasets.load_dataset(folder)` can return the first version it cached after the folder's files
+    are rewritten (its cache key hashes the card's `configs` patterns, not the files). This resolves
+    the split's files the same way, then reads them by name: the cache key then covers each file's
+    modification time, so both the data and its fingerprint (which later `map` caches key on) follow
+    every rewrite.
+
+    Example:
+        >>> load_folder("out/sample_vqa", split="train")  # doctest: +SKIP
+    """
+    builder = datasets.load_dataset_builder(str(folder))
+    files = (builder.config.data_files or {}).get(split)
+    if not files:
+        found = sorted((builder.config.data_files or {}).keys())
+        raise InputError(
+            f"no {split!r} split in {folder}", received=found, fix="pass --split with one of those"
+        )
+    return datasets.load_dataset(builder.name, data_files={split: list(files)}, split=split)
 
 
 def _read_records(path: Path) -> list[Any]:
@@ -201,6 +223,7 @@ def _turns(record: dict, n: int, path: Path) -> list[dict]:
 
 __all__ = [
     "TURN",
+    "load_folder",
     "load_image_folder",
     "load_input",
     "load_records",

@@ -137,14 +137,27 @@ def size_category(n: int) -> str:
     return "1B<n<10B"
 
 
+AUTO_SPLITS = ("train", "validation", "test")  # what `datasets` reads from data/<split>-* with no `configs`
+
+
 def build_card(info: RunInfo, *, config_name: str = "default") -> DatasetCard:
-    """A fresh card for a local output folder: YAML header, `configs`, and the generated body."""
+    """A fresh card for a local output folder: YAML header, and the generated body.
+
+    For the splits `datasets` finds on its own in `data/<split>-*` (train, validation, test) and the
+    default config, the card has no `configs` block: with one, `datasets.load_dataset(folder)` keys
+    its cache on the block's patterns and keeps returning the first version of the data after the
+    folder is rewritten; without, it keys on the files themselves. Pushes write `configs` on the Hub.
+    """
     card = update_card(None, info, config_name=config_name, split=info.split)
-    ours = card.data.pop("hf_vqa")
-    card.data["configs"] = [
-        {"config_name": config_name, "data_files": [{"split": info.split, "path": f"data/{info.split}-*"}]}
-    ]
-    card.data["hf_vqa"] = ours
+    if config_name != "default" or info.split not in AUTO_SPLITS:
+        ours = card.data.pop("hf_vqa")
+        card.data["configs"] = [
+            {
+                "config_name": config_name,
+                "data_files": [{"split": info.split, "path": f"data/{info.split}-*"}],
+            }
+        ]
+        card.data["hf_vqa"] = ours
     return card
 
 
