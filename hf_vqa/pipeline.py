@@ -26,7 +26,7 @@ from hf_vqa.engine.progress import ProgressBar
 from hf_vqa.engine.store import get_store
 from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
-from hf_vqa.images.columns import undecoded
+from hf_vqa.images.columns import decoded, undecoded
 from hf_vqa.lookahead import source_for
 from hf_vqa.schema import features_after
 from hf_vqa.spec import FILTER_NAMES, PIPELINES, PipelineSpec, get_spec
@@ -87,6 +87,10 @@ def run_pipeline(
 ) -> tuple[datasets.Dataset, Summary]:
     """Generate, then refine, with the Arrow cache and the request store; return data and totals.
 
+    The steps read images undecoded (`{"bytes", "path"}`); the returned dataset's image columns are
+    decodable `Image()` again, so `ds.push_to_hub(...)` embeds the image files, and `ds[0]["image"]`
+    gives PIL images. For further `map` steps that don't need pixels, pass `input_columns`.
+
     `json_mode=True` asks for JSON through `response_format` (only for endpoints that support it).
     `keep_existing=True` keeps rows that already have a reply and retries only the failed ones.
     `lookahead=True` keeps requests in flight across batch boundaries (see `lookahead.py`).
@@ -143,7 +147,7 @@ def run_pipeline(
     refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
-    return ds, summary
+    return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them
 
 
 def _recovered(ds: datasets.Dataset, vlm: VLM, map_kwargs: dict[str, Any]) -> datasets.Dataset:
@@ -204,10 +208,13 @@ def filter_rows(ds: datasets.Dataset, pipeline: str, filters: list[str]) -> data
     key = get_spec(pipeline).refined
     wanted = [(check.column, check.passing) for check in ROW_CHECKS if check.filter in filters]
     parsed = "parsed" in filters
-    return ds.filter(_passes, fn_kwargs={"key": key, "wanted": wanted, "parsed": parsed}, desc="Filtering")
+    columns = [key, *(column for column, _ in wanted if column in ds.column_names)]
+    return ds.filter(_passes, input_columns=columns, desc="Filtering",  # never decodes the images
+                     fn_kwargs={"names": columns, "wanted": wanted, "parsed": parsed})  # fmt: skip
 
 
-def _passes(row: dict, *, key: str, wanted: list[tuple[str, bool]], parsed: bool) -> bool:
-    if parsed and row[key] is None:
+def _passes(*values: Any, names: list[str], wanted: list[tuple[str, bool]], parsed: bool) -> bool:
+    row = dict(zip(names, values))
+    if parsed and row[names[0]] is None:
         return False
     return all(bool(row.get(column)) == passing for column, passing in wanted)

@@ -341,3 +341,26 @@ def test_other_config_and_split(hub_server: HubServer, hub_repo_id: str, tmp_pat
     )
     assert "small/train-00000-of-00001.parquet" in hub_server.files(hub_repo_id)
     assert RunInfo.from_card(DatasetCard.load(hub_repo_id, repo_type="dataset")).rows == 7
+
+
+def test_pipeline_output_publishes_its_images_with_a_plain_push_to_hub(
+    hub_server: HubServer, hub_repo_id: str, tmp_path: Path, mock_vlm_session
+) -> None:
+    import io
+
+    from clitools import SAMPLE
+
+    from hf_vqa import VLM, load_records, run_pipeline
+
+    vlm = VLM(
+        model="m", base_url=mock_vlm_session.base_url, api_key_env="", cache_dir=str(tmp_path / "store")
+    )
+    ds, _ = run_pipeline(load_records(SAMPLE), "image-vqa", vlm=vlm)
+    ds.push_to_hub(hub_repo_id)  # datasets' own push, as the README's notebook section offers
+    parquet = [data for name, data in hub_server.files(hub_repo_id).items() if name.endswith(".parquet")]
+    images = [im for part in parquet for row in pq.read_table(io.BytesIO(part)).column("image").to_pylist()
+              for im in row]  # fmt: skip
+    assert len(images) == 7 and all(im["bytes"] for im in images), (
+        "local paths were published, not the images"
+    )
+    assert load(hub_repo_id, tmp_path)[0]["image"][0].size == (640, 480)
