@@ -50,6 +50,29 @@ class Summary:
     checks: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
 
+    def add(
+        self, batch: dict[str, list], refined_key: str, prices: tuple[float, float] | None = None
+    ) -> None:
+        """Count one batch of output rows (columns `vqa*`, `<refined_key>*` and the row checks) in."""
+        for text, usage, parsed_err in zip(batch["vqa"], batch["vqa_usage"], batch[f"{refined_key}_error"]):
+            self.rows += 1
+            if text is None:
+                self.failed += 1
+            else:
+                self.succeeded += 1
+                self.parse_failed += parsed_err is not None
+            self.cached += bool(usage["cached"])
+            self.retries += max(0, usage["attempts"] - 1)
+            self.prompt_tokens += usage["prompt_tokens"]
+            self.completion_tokens += usage["completion_tokens"]
+        parsed = [v is not None for v in batch[refined_key]]
+        for check in ROW_CHECKS:
+            if check.column in batch:
+                hits = sum(bool(v) for v, p in zip(batch[check.column], parsed) if p)
+                self.checks[check.name] = self.checks.get(check.name, 0) + hits
+        if prices is not None:
+            self.cost_usd = (self.prompt_tokens * prices[0] + self.completion_tokens * prices[1]) / 1e6
+
     def line(self) -> str:
         """The one-line closing summary."""
         parts = [
@@ -67,7 +90,7 @@ class Summary:
 
 
 def run_pipeline(
-    ds: datasets.Dataset,
+    ds: datasets.Dataset | datasets.IterableDataset,
     pipeline: str,
     *,
     vlm: VLM,
@@ -98,11 +121,21 @@ def run_pipeline(
     in place of `datasets`' per-batch bar.
     `store_only=True` sends nothing and reads every reply from the request store (a collected batch
     run; see `hf_vqa.batch`); `batch_errors` maps request keys to the batch's per-line errors.
+
+    An `IterableDataset` (`load_dataset(..., streaming=True)`) gives an `IterableDataset` back: the
+    steps run as you iterate it, and the `Summary` fills in as rows go by (see `streaming.py`).
     """
     spec = get_spec(pipeline)
     start = time.monotonic()
     ds = undecoded(ds)
     system_prompt, prompt = spec.instructions(system_prompt, prompt)
+    if isinstance(ds, datasets.IterableDataset):  # streaming: lazy steps, totals counted as rows flow
+        from hf_vqa.streaming import run_streaming
+
+        steps = {"vlm": vlm, "system_prompt": system_prompt, "prompt": prompt, "image_key": image_key,
+                 "conversation_key": conversation_key, "response_format": spec.json_format if json_mode else None,
+                 "keep_existing": keep_existing}  # fmt: skip
+        return run_streaming(ds, spec, refine_step(spec), steps, batch_size=batch_size, prices=prices)
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
         "system_prompt": system_prompt,
@@ -171,23 +204,9 @@ def summarize(
     flags = {check.column for check in ROW_CHECKS}
     cols = ds.select_columns([c for c in ds.column_names if c.startswith("vqa") or c.startswith(refined_key)
                               or c in flags])  # fmt: skip
-    s = Summary(rows=len(ds), seconds=seconds)
+    s = Summary(seconds=seconds)
     for batch in cols.iter(batch_size=4096):
-        for text, usage, parsed_err in zip(batch["vqa"], batch["vqa_usage"], batch[f"{refined_key}_error"]):
-            if text is None:
-                s.failed += 1
-            else:
-                s.succeeded += 1
-                s.parse_failed += parsed_err is not None
-            s.cached += bool(usage["cached"])
-            s.retries += max(0, usage["attempts"] - 1)
-            s.prompt_tokens += usage["prompt_tokens"]
-            s.completion_tokens += usage["completion_tokens"]
-        parsed = [v is not None for v in batch[refined_key]]
-        for check in ROW_CHECKS:
-            if check.column in batch:
-                hits = sum(bool(v) for v, p in zip(batch[check.column], parsed) if p)
-                s.checks[check.name] = s.checks.get(check.name, 0) + hits
+        s.add(batch, refined_key, prices)
     if prices is not None:
         s.cost_usd = (s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6
     return s

@@ -68,3 +68,18 @@ def test_retry_failed_resends_only_the_failed_rows(tmp_path, make_mock_vlm):
     assert server.stats()["requests"] - before == len(failed)
     rows = json.loads(out.read_text())
     assert len(rows) == 6 and all(r["vqa"] and r["qas"] for r in rows)
+
+
+def test_run_pipeline_streams_an_iterable_dataset(tmp_path, mock_vlm_session):
+    import hf_vqa
+
+    vlm = hf_vqa.VLM(
+        model="m", base_url=mock_vlm_session.base_url, api_key_env="", cache_dir=str(tmp_path / "s")
+    )
+    stream = hf_vqa.load_records(SAMPLE).to_iterable_dataset(num_shards=2)
+    out, summary = hf_vqa.run_pipeline(stream, "image-vqa", vlm=vlm, batch_size=4, prices=(1.0, 2.0))
+    assert isinstance(out, datasets.IterableDataset) and summary.rows == 0  # nothing ran yet
+    rows = list(out)
+    assert len(rows) == 6 and all(r["vqa"] and r["qas"] and r["qas_error"] is None for r in rows)
+    assert rows[5]["image"][1]["path"].endswith(".jpg")  # in input order, images kept
+    assert (summary.rows, summary.succeeded, summary.failed) == (6, 6, 0) and summary.cost_usd > 0

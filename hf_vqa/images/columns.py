@@ -19,16 +19,16 @@ from datasets import Image, List
 __all__ = ["decoded", "decoded_features", "image_columns", "undecoded"]
 
 
-def image_columns(ds: datasets.Dataset) -> list[str]:
+def image_columns(ds: datasets.Dataset | datasets.IterableDataset) -> list[str]:
     """Names of columns that hold `Image` or `List(Image())` values."""
     return [
         name
-        for name, feat in ds.features.items()
+        for name, feat in (ds.features or {}).items()  # an IterableDataset may not know its features
         if isinstance(feat, Image) or (isinstance(feat, List) and isinstance(feat.feature, Image))
     ]
 
 
-def undecoded(ds: datasets.Dataset) -> datasets.Dataset:
+def undecoded(ds: datasets.Dataset | datasets.IterableDataset) -> datasets.Dataset | datasets.IterableDataset:
     """The same dataset with image columns as raw `{"bytes", "path"}` values (no decoding)."""
     for name in image_columns(ds):
         feat = ds.features[name]
@@ -52,8 +52,10 @@ def decoded_features(features: datasets.Features) -> datasets.Features:
     return datasets.Features(out)
 
 
-def decoded(ds: datasets.Dataset) -> datasets.Dataset:
+def decoded(ds: datasets.Dataset | datasets.IterableDataset) -> datasets.Dataset | datasets.IterableDataset:
     """The same dataset with image columns marked to decode (metadata only; no pixels touched)."""
+    if ds.features is None:
+        return ds
     target = decoded_features(ds.features)
     for name, feat in target.items():
         if feat != ds.features[name]:
