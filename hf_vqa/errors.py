@@ -56,6 +56,11 @@ class InputError(HfVqaError, ValueError):
     """The input as a whole (a records file, a folder, a dataset) cannot be used."""
 
 
+class MissingInstruction(InputError, ConfigError):
+    """A row has no human turn and no prompt was given. For one row it is the row's problem; when
+    every row of a batch has it, a setting is missing (`prompt=...`, `--prompt`) and the map stops."""
+
+
 class ImageError(HfVqaError):
     """One image could not be loaded or encoded. Recorded per row; never aborts a run."""
 
@@ -129,6 +134,7 @@ __all__ = [
     "HubError",
     "ImageError",
     "InputError",
+    "MissingInstruction",
     "ParseError",
     "RequestError",
     "one_line",

@@ -105,8 +105,8 @@ def prompted_vqa(
         "batch_errors": batch_errors,
     }
 
-    def submit(row: dict) -> Reply | Any:
-        return _submit_row(row, engine, vlm, **row_kwargs)
+    def submit(row: dict, raise_config: bool = False) -> Reply | Any:
+        return _submit_row(row, engine, vlm, **row_kwargs, raise_config=raise_config)
 
     prefetcher = None
     if lookahead is not None and indices is not None and n:
@@ -120,6 +120,11 @@ def prompted_vqa(
             pending.append(submit({column: values[i] for column, values in batch.items()}))
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
+    failed_alike = (
+        all(r.text is None and not r.attempts for r in replies) and len({r.error for r in replies}) == 1
+    )
+    if n and not store_only and failed_alike:  # every row failed before sending, the same way
+        _raise_if_a_setting(submit, {column: values[0] for column, values in batch.items()})
     return {
         output_key: string_column([r.text for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
@@ -141,6 +146,7 @@ def _submit_row(
     keep_existing: bool,
     store_only: bool = False,
     batch_errors: dict[str, str] | None = None,
+    raise_config: bool = False,
 ) -> Reply | Any:
     """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
     if keep_existing and row.get(output_key) is not None:
@@ -149,6 +155,8 @@ def _submit_row(
         images = row_images(row, vlm, image_key)
         request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
                               conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+        if raise_config:  # only checking why the row failed: send nothing
+            return Reply.failed("")
         if store_only:
             found = engine.lookup(request.key)
             if found is not None:
@@ -160,6 +168,10 @@ def _submit_row(
             return Reply.failed(reason)
         return engine.submit(request.key, request.template, request.payload)
     except HfVqaError as err:
+        if raise_config:  # checking: a setting's error goes up, a row's own stays the row's
+            if isinstance(err, ConfigError):
+                raise
+            return Reply.failed("")
         engine.stats.prep_failed += 1
         return Reply.failed(one_line(str(err)))
     except Exception as err:  # a row never aborts the map
@@ -211,6 +223,20 @@ def row_request(
         response_format=response_format,
         endpoint=vlm.base_url,
     )
+
+
+def _raise_if_a_setting(submit: Any, row: dict) -> None:
+    """Raise the `ConfigError` behind a batch whose every row failed the same way (e.g. no prompt).
+
+    A failed row keeps its place, but when a setting is what is missing, all rows fail: then the
+    map stops at once with the reason, instead of "succeeding" with every row failed.
+    """
+    try:
+        submit(row, raise_config=True)
+    except ConfigError as err:
+        raise ConfigError(
+            f"every row of a batch failed: {err.what}", received=err.received, fix=err.fix
+        ) from None
 
 
 def _as_it_was(row: dict, output_key: str) -> Reply:

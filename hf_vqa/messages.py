@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hf_vqa.errors import InputError
+from hf_vqa.errors import InputError, MissingInstruction
 
 IMAGE_TOKEN = "<image>"
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
@@ -146,7 +146,7 @@ def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[
         turns.pop()
     if not any(role == "user" for role, _ in turns):
         if not prompt:
-            raise InputError(
+            raise MissingInstruction(
                 "the conversation has no human turn and no prompt was given",
                 received=conversation,
                 fix="add a {'from': 'human', 'value': ...} turn, or pass prompt=... (--prompt)",

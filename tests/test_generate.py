@@ -140,3 +140,23 @@ def test_bad_requests_are_not_retried_and_missing_column_is_a_clear_error(tmp_pa
     assert "wrong-key" not in json.dumps(list(out["vqa_error"]))
     with pytest.raises(hf_vqa.ConfigError, match="no image column 'picture'"):
         ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm_for(server), "image_key": "picture"})
+
+
+def test_a_missing_prompt_stops_the_map_instead_of_failing_every_row(tmp_path, mock_vlm):
+    from clitools import ROOT
+
+    from hf_vqa import load_image_folder
+    from hf_vqa.errors import ConfigError
+
+    ds = load_image_folder(ROOT / "examples" / "sample" / "images")  # no conversations: a prompt is needed
+    vlm = hf_vqa.VLM(model="m", base_url=mock_vlm.base_url, api_key_env="", cache_dir=str(tmp_path / "store"))
+    with pytest.raises(
+        ConfigError, match="every row of a batch failed: the conversation has no human turn"
+    ) as info:
+        ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm, "system_prompt": None})
+    assert "prompt=" in info.value.fix
+    assert mock_vlm.stats()["requests"] == 0
+    out = ds.map(
+        hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm, "prompt": "Ask one question. Q: / A:"}
+    )
+    assert all(out["vqa"])  # with the prompt, the same call works
