@@ -486,7 +486,10 @@ def _write(
         split=args.split,
         batch=batch,
     )
-    save_folder(ds, out, card=str(build_card(info)), split=args.split, fetch=image_settings(vlm).url)
+    readme = out / "README.md"  # a rerun keeps the user's edits to the card, as pushes do
+    existing = readme.read_text(encoding="utf-8") if readme.is_file() else None
+    card = str(build_card(info, existing=existing))
+    save_folder(ds, out, card=card, split=args.split, fetch=image_settings(vlm).url)
     return info
 
 

@@ -140,14 +140,19 @@ def size_category(n: int) -> str:
 AUTO_SPLITS = ("train", "validation", "test")  # what `datasets` reads from data/<split>-* with no `configs`
 
 
-def build_card(info: RunInfo, *, config_name: str = "default") -> DatasetCard:
+def build_card(info: RunInfo, *, config_name: str = "default", existing: str | None = None) -> DatasetCard:
     """A fresh card for a local output folder: YAML header, and the generated body.
 
     For the splits `datasets` finds on its own in `data/<split>-*` (train, validation, test) and the
     default config, the card has no `configs` block: with one, `datasets.load_dataset(folder)` keys
     its cache on the block's patterns and keeps returning the first version of the data after the
     folder is rewritten; without, it keys on the files themselves. Pushes write `configs` on the Hub.
+
+    `existing` is the folder's current card (a rerun): it is merged as pushes merge (`update_card`),
+    so the user's text outside the hf_vqa block and their YAML keys (a changed license) survive.
     """
+    if existing is not None:
+        return update_card(existing, info, config_name=config_name, split=info.split)
     card = update_card(None, info, config_name=config_name, split=info.split)
     if config_name != "default" or info.split not in AUTO_SPLITS:
         ours = card.data.pop("hf_vqa")
