@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -185,6 +185,40 @@ def _user_parts(
     return parts, key_parts
 
 
+def instructions_sent(
+    conversations: Iterable[Sequence[dict] | None], prompt: str | None, *, show: int = 5
+) -> str:
+    """What the rows sent as their instruction, for the card: `prompt` when no row had its own
+    human turn; else the distinct instructions (first human turn, `<image>` removed) with counts.
+
+    Example:
+        >>> own = [{"from": "human", "value": "<image> What is it?"}]
+        >>> print(instructions_sent([own, own, None], "Describe."))
+        From each record's conversation (2 distinct), by rows:
+        2 rows: What is it?
+        1 row (no human turn, the prompt): Describe.
+        >>> instructions_sent([None], "Describe.")
+        'Describe.'
+    """
+    counts: dict[str | None, int] = {}  # None: no human turn, the prompt was sent
+    for conversation in conversations:
+        humans = [t for t in conversation or () if isinstance(t, dict) and ROLES.get(str(t.get("from") or t.get("role") or "").lower()) == "user"]  # fmt: skip
+        text = (
+            " ".join(str(humans[0].get("value") or "").replace(IMAGE_TOKEN, " ").split()) if humans else None
+        )
+        counts[text] = counts.get(text, 0) + 1
+    if set(counts) <= {None}:
+        return prompt or ""
+    lines = [f"From each record's conversation ({len(counts)} distinct), by rows:"]
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first seen first among equals
+    for text, n in ranked[:show]:
+        rows = f"{n} row{'s' if n != 1 else ''}"
+        lines.append(f"{rows} (no human turn, the prompt): {prompt}" if text is None else f"{rows}: {text}")
+    if len(ranked) > show:
+        lines.append(f"... and {len(ranked) - show} more distinct instructions")
+    return "\n".join(lines)
+
+
 __all__ = [
     "IMAGE_TOKEN",
     "ROLES",
@@ -192,4 +226,5 @@ __all__ = [
     "ImageLike",
     "Request",
     "build_request",
+    "instructions_sent",
 ]

@@ -147,12 +147,17 @@ def test_the_card_and_the_retry_hint_name_the_command_that_ran(tmp_path, make_mo
     assert "\nhf-vqa image-vqa --input" in card and "build_dataset.py" not in card
 
 
-def test_a_local_rerun_keeps_the_users_edits_to_the_card(tmp_path, mock_vlm):
+def test_the_card_records_the_instructions_sent_and_a_rerun_keeps_the_users_edits(tmp_path, mock_vlm):
     run = ["image-vqa", "--input", SAMPLE, "--output", tmp_path / "out", "--base-url", mock_vlm.base_url,
            "--api-key-env", ""]  # fmt: skip
     assert run_cli(*run, tmp_path=tmp_path).returncode == 0
     readme = tmp_path / "out" / "README.md"
-    text = readme.read_text().replace("license: other", "license: mit") + "\nMy own note.\n"
+    from hf_vqa.prompts import IMAGE_VQA_PROMPT
+
+    first = readme.read_text()  # the sample's records carry their own instructions: the card says so
+    assert "### Instruction" in first and "From each record's conversation" in first
+    assert IMAGE_VQA_PROMPT.splitlines()[0] not in first
+    text = first.replace("license: other", "license: mit") + "\nMy own note.\n"
     readme.write_text(text)
     res = run_cli(*run, "--force", "--temperature", "0.5", tmp_path=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -464,6 +464,7 @@ def _write(
         export_records(ds, out)
         return None
     from hf_vqa.generate import image_settings
+    from hf_vqa.messages import instructions_sent
     from hf_vqa.publish.card import (  # imports huggingface_hub's card machinery: only when needed
         RunInfo,
         build_card,
@@ -472,6 +473,9 @@ def _write(
 
     spec = PIPELINES[args.pipeline]
     system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt)  # what run_pipeline sent
+    column = args.conversation_column
+    if column in ds.column_names:  # records with their own human turn send that, not the prompt
+        prompt = instructions_sent((row[column] for row in ds.select_columns([column])), prompt)
     info = RunInfo.from_run(
         args.pipeline,
         vlm,
