@@ -185,6 +185,22 @@ def _user_parts(
     return parts, key_parts
 
 
+def human_turn(conversation: Sequence[dict] | None) -> str | None:
+    """The first human turn's text, `<image>` placeholders removed; None when there is none.
+
+    Example:
+        >>> human_turn([{"from": "system", "value": "Be brief."}, {"from": "human", "value": "<image> Why?"}])
+        'Why?'
+    """
+    for turn in conversation or ():
+        if (
+            isinstance(turn, dict)
+            and ROLES.get(str(turn.get("from") or turn.get("role") or "").lower()) == "user"
+        ):
+            return " ".join(str(turn.get("value") or "").replace(IMAGE_TOKEN, " ").split())
+    return None
+
+
 def instructions_sent(
     conversations: Iterable[Sequence[dict] | None], prompt: str | None, *, show: int = 5
 ) -> str:
@@ -202,10 +218,7 @@ def instructions_sent(
     """
     counts: dict[str | None, int] = {}  # None: no human turn, the prompt was sent
     for conversation in conversations:
-        humans = [t for t in conversation or () if isinstance(t, dict) and ROLES.get(str(t.get("from") or t.get("role") or "").lower()) == "user"]  # fmt: skip
-        text = (
-            " ".join(str(humans[0].get("value") or "").replace(IMAGE_TOKEN, " ").split()) if humans else None
-        )
+        text = human_turn(conversation)
         counts[text] = counts.get(text, 0) + 1
     if set(counts) <= {None}:
         return prompt or ""
@@ -226,5 +239,6 @@ __all__ = [
     "ImageLike",
     "Request",
     "build_request",
+    "human_turn",
     "instructions_sent",
 ]

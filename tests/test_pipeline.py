@@ -83,3 +83,17 @@ def test_run_pipeline_streams_an_iterable_dataset(tmp_path, mock_vlm_session):
     assert len(rows) == 6 and all(r["vqa"] and r["qas"] and r["qas_error"] is None for r in rows)
     assert rows[5]["image"][1]["path"].endswith(".jpg")  # in input order, images kept
     assert (summary.rows, summary.succeeded, summary.failed) == (6, 6, 0) and summary.cost_usd > 0
+
+
+def test_context_vqa_on_records_with_their_own_instructions_says_why_nothing_parsed(tmp_path, mock_vlm):
+    base = ["--base-url", mock_vlm.base_url, "--api-key-env", ""]
+    res = cli("context-vqa", "--input", SAMPLE, "--output", tmp_path / "c.json", *base, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "parse_failed=6" in res.stdout.splitlines()[-1]  # the sample asks for image-vqa's layout
+    assert "6 of 6 replies could not be parsed into `context_vqa`" in res.stdout
+    assert (
+        "records carry their own instructions" in res.stdout
+        and "--input examples/sample/images" in res.stdout
+    )
+    res = cli("context-vqa", "--input", IMAGES, "--output", tmp_path / "i.json", *base, tmp_path=tmp_path)
+    assert " parse_failed=0" in res.stdout.splitlines()[-1] and "could not be parsed" not in res.stdout

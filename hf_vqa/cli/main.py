@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         code = publish(ds, args, info, shard)
         if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
+        hint = _parse_hint(ds, args, summary)
+        if hint:
+            _say(hint)
         retry = argv if "--retry-failed" in argv else [*argv, "--retry-failed"]
         if summary.failed and batch is not None:
             _say(f"{summary.failed} row(s) failed (see the vqa_error column); to resubmit only those: "
@@ -350,6 +353,25 @@ def main(argv: list[str] | None = None) -> int:
         if mock_proc is not None:
             mock_proc.terminate()
             mock_proc.wait(timeout=10)
+
+
+def _parse_hint(ds, args: argparse.Namespace, summary: Summary) -> str | None:
+    """Why (nearly) every reply failed to parse, and what to do; None when most replies parsed."""
+    if not summary.succeeded or summary.parse_failed < 0.9 * summary.succeeded:
+        return None
+    from hf_vqa.messages import human_turn
+
+    spec = PIPELINES[args.pipeline]
+    column = args.conversation_column
+    sample = ds.select_columns([column]).select(range(min(len(ds), 100))) if column in ds.column_names else []
+    own = any(human_turn(row[column]) for row in sample)
+    head = f"{summary.parse_failed} of {summary.succeeded} replies could not be parsed into `{spec.refined}`"
+    if own:
+        return (f"{head}: the records carry their own instructions (a human turn), which were sent instead of "
+                f"{spec.name}'s and ask for another layout. Fix: for {spec.name}, give records without a "
+                "conversation or an image folder (e.g. --input examples/sample/images), so its instruction is sent")  # fmt: skip
+    return (f"{head}: the model did not answer in the layout the instruction asks for. Fix: look at the raw "
+            "replies in the `vqa` column; try --json-mode if the endpoint supports it, or a clearer --prompt")  # fmt: skip
 
 
 def _uses_mock(args: argparse.Namespace) -> bool:
