@@ -62,6 +62,7 @@ def test_unreadable_input_exits_2(tmp_path):
     bad.write_text('[{"image": ["a.jpg"], ')
     res = run_cli("image-vqa", "--input", bad, "--output", "o.json", "--mock", tmp_path=tmp_path)
     assert res.returncode == 2 and "not valid JSON" in res.stderr and "Traceback" not in res.stderr
+    assert "MOCK" not in res.stdout  # the input is read before the mock starts
     res = run_cli(
         "image-vqa", "--input", tmp_path / "missing.json", "--output", "o.json", "--mock", tmp_path=tmp_path
     )

@@ -146,6 +146,7 @@ def test_failed_push_returns_3_then_push_only(
 from clitools import cli_command, run_cli  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.hub
 def test_cli_mock_build_push_load(hub_server: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -94,6 +94,7 @@ def test_a_finished_job_reruns_up_to_date_sends_nothing_and_imports_no_datasets(
     assert not modules & set(HEAVY), f"the up-to-date path imported {sorted(modules & set(HEAVY))}"
 
 
+@pytest.mark.slow
 def test_force_or_a_touched_input_runs_the_pipeline_then_it_is_up_to_date_again(
     tmp_path, mock_vlm, code_at_start
 ):
@@ -115,6 +116,7 @@ def test_force_or_a_touched_input_runs_the_pipeline_then_it_is_up_to_date_again(
     assert_up_to_date(run(tmp_path, *args), code_at_start)  # the touched run finished the job
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [["--max-tokens", "64"], ["--prompt", "Name one colour."]])
 def test_a_changed_argument_runs_the_pipeline(tmp_path, mock_vlm, change):
     write_records(tmp_path)
@@ -124,6 +126,7 @@ def test_a_changed_argument_runs_the_pipeline(tmp_path, mock_vlm, change):
     assert mock_vlm.stats()["requests"] == 2 * ROWS, "a new setting means new requests"
 
 
+@pytest.mark.slow
 def test_a_changed_openai_base_url_runs_the_pipeline(tmp_path, make_mock_vlm, code_at_start):
     one, two = make_mock_vlm(), make_mock_vlm()
     write_records(tmp_path)
@@ -137,6 +140,7 @@ def test_a_changed_openai_base_url_runs_the_pipeline(tmp_path, make_mock_vlm, co
     assert two.stats()["requests"] == ROWS
 
 
+@pytest.mark.slow
 def test_a_deleted_or_edited_output_is_written_again(tmp_path, mock_vlm):
     write_records(tmp_path)
     args = job_args(tmp_path, mock_vlm.base_url)
@@ -154,6 +158,7 @@ def test_a_deleted_or_edited_output_is_written_again(tmp_path, mock_vlm):
     assert mock_vlm.stats()["requests"] == ROWS
 
 
+@pytest.mark.slow
 def test_a_folder_output_missing_a_data_file_is_written_again(tmp_path, mock_vlm, code_at_start):
     write_records(tmp_path)
     args = job_args(tmp_path, mock_vlm.base_url, output="out")
@@ -167,6 +172,7 @@ def test_a_folder_output_missing_a_data_file_is_written_again(tmp_path, mock_vlm
     assert shard.is_file()
 
 
+@pytest.mark.slow
 def test_an_image_folder_job_reruns_up_to_date_until_an_image_is_added(tmp_path, mock_vlm, code_at_start):
     folder = tmp_path / "images"
     write_records(folder)
@@ -181,6 +187,7 @@ def test_an_image_folder_job_reruns_up_to_date_until_an_image_is_added(tmp_path,
     assert mock_vlm.stats()["requests"] == ROWS + 1, "only the new image is asked about"
 
 
+@pytest.mark.slow
 def test_a_job_with_failed_rows_is_never_up_to_date(tmp_path, make_mock_vlm):
     server = make_mock_vlm(faults={"500": 0.5}, seed=3)
     write_records(tmp_path, 12)

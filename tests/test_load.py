@@ -1,6 +1,7 @@
 """Reading hf_vqa's own folder outputs back: always the current files, never a stale cache."""
 
 import datasets
+import pytest
 from clitools import SAMPLE, run_cli
 
 from hf_vqa.datasets_internals import fingerprint
@@ -40,6 +41,7 @@ def test_a_custom_split_is_read_from_its_own_files(tmp_path, monkeypatch):
     assert load_input(str(out), split="sample")["vqa"] == ["b"]
 
 
+@pytest.mark.slow
 def test_retries_and_reruns_of_a_folder_output_never_bring_back_recovered_failures(tmp_path, make_mock_vlm):
     server = make_mock_vlm(faults={"500": 0.5}, seed=3)
     out = tmp_path / "out"

@@ -47,6 +47,7 @@ def test_results_identical_with_and_without_lookahead(tmp_path, make_mock_vlm, n
     assert server.stats()["duplicates"] == 40  # each request twice in total: once per run, never more
 
 
+@pytest.mark.slow
 def test_a_slow_row_does_not_stall_the_next_batches(tmp_path, make_mock_vlm):
     # every 5th request stalls 0.5 s (a "timeout" fault held shorter than the client timeout)
     server = make_mock_vlm(latency=0.05, faults={"timeout": 0.2}, slow_seconds=0.5, seed=1)

@@ -136,6 +136,7 @@ def test_sigkill_midway_then_rerun_finishes_paying_twice_only_for_in_flight(
     assert again["unique_ok"] == rows and stored_replies(tmp_path / "store") == rows
 
 
+@pytest.mark.slow
 def test_a_server_capped_at_8_concurrent_loses_no_rows_at_concurrency_64(tmp_path, make_mock_vlm):
     rows = 200
     server = make_mock_vlm(latency=0.05, max_concurrent=8, retry_after=0.2)
@@ -150,6 +151,7 @@ def test_a_server_capped_at_8_concurrent_loses_no_rows_at_concurrency_64(tmp_pat
     assert stats["ok"] == rows and stats["duplicates"] == 0
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_job_sends_no_requests(tmp_path, make_mock_vlm):
     rows = 40
     server = make_mock_vlm()
@@ -187,6 +189,7 @@ def test_failed_rows_are_not_cached_and_only_they_are_resent(tmp_path, make_mock
         assert row["vqa_usage"]["cached"] == (i not in failed)  # the others came from the store
 
 
+@pytest.mark.slow
 def test_retry_failed_resends_only_failed_rows_and_keeps_alignment(tmp_path, make_mock_vlm):
     rows = 60
     server = make_mock_vlm(faults={"500": 0.4}, seed=5)

@@ -235,43 +235,25 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BUSY
         source = _input_of(args)  # before the mock starts: a missing --input says so first
         _check_output(args.output)
-        base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
-        api_key_env = args.api_key_env
+        vlm = _vlm(args, args.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        if not mock and not args.dry_run:
+            vlm.api_key()  # a missing key is a usage error, before any work
+        ray = args.ray is not None and not args.dry_run  # every shard as a Ray task; the tasks read the input
+        ds = (
+            None if ray else select_shard(load_input(source, split=args.split), args, shard)
+        )  # before the mock
         if mock:
             from hf_vqa.mock.server import start_subprocess
 
             mock_proc, base_url = start_subprocess()
-            api_key_env = ""
             _say(
-                "MOCK: using hf_vqa's bundled mock VLM at "
-                + base_url
-                + " — answers are synthetic, not a real model"
+                f"MOCK: using hf_vqa's bundled mock VLM at {base_url} — answers are synthetic, not a real model"
             )
-        vlm = VLM(
-            model="mock-vlm" if mock_proc else args.model,
-            base_url=base_url or DEFAULT_BASE_URL,
-            api_key_env=api_key_env,
-            max_concurrency=args.max_concurrency,
-            timeout=args.timeout,
-            max_reply_bytes=args.max_reply_bytes,
-            max_retries=args.max_retries,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            rate_limit_wait=args.rate_limit_wait,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
-            cache_dir=args.cache_dir,
-            use_store=not args.no_cache,
-            allow_private_urls=args.allow_private_urls,
-        )
-        if not args.dry_run:
-            vlm.api_key()  # a missing key is a usage error, before any work
-        if args.ray is not None and not args.dry_run:  # every shard as a Ray task; the tasks read the input
+            vlm = _vlm(args, base_url, model="mock-vlm", api_key_env="")
+        if ray:
             from hf_vqa.cli.sharding import run_with_ray
 
             return run_with_ray(args, vlm, source=source, mock=mock, command=command_line(argv))
-        ds = load_input(source, split=args.split)
-        ds = select_shard(ds, args, shard)
         if args.dry_run:
             return cost_cli.dry_run(ds, args, vlm)
         batch = None
@@ -353,6 +335,29 @@ def main(argv: list[str] | None = None) -> int:
         if mock_proc is not None:
             mock_proc.terminate()
             mock_proc.wait(timeout=10)
+
+
+def _vlm(
+    args: argparse.Namespace, base_url: str, *, model: str | None = None, api_key_env: str | None = None
+) -> VLM:
+    """The run's `VLM` from the command line (the mock's URL, model and no key when it answers)."""
+    return VLM(
+        model=model or args.model,
+        base_url=base_url,
+        api_key_env=args.api_key_env if api_key_env is None else api_key_env,
+        max_concurrency=args.max_concurrency,
+        timeout=args.timeout,
+        max_reply_bytes=args.max_reply_bytes,
+        max_retries=args.max_retries,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        rate_limit_wait=args.rate_limit_wait,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        cache_dir=args.cache_dir,
+        use_store=not args.no_cache,
+        allow_private_urls=args.allow_private_urls,
+    )
 
 
 def _parse_hint(ds, args: argparse.Namespace, summary: Summary) -> str | None:
