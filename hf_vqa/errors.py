@@ -14,6 +14,32 @@ from __future__ import annotations
 from typing import Any
 
 
+def install_command(extra: str) -> str:
+    """The pip command that adds hf_vqa's `extra` the way hf_vqa is installed here: `-e <checkout>`
+    for a source checkout (an editable install), else the package from the index.
+
+    Example:
+        >>> "pip install" in install_command("mock") and "[mock]" in install_command("mock")
+        True
+    """
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    def short(path: Path) -> str:  # relative to the current folder when inside it
+        here, path = Path.cwd(), path.absolute()  # not resolved: a venv's python is a symlink
+        return os.path.relpath(path) if here == path or here in path.parents else str(path)
+
+    pip = f"{short(Path(sys.executable))} -m pip install"
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and 'name = "hf_vqa"' in (root / "pyproject.toml").read_text(
+        errors="replace"
+    ):
+        return f"{pip} -e {shlex.quote(short(root) + f'[{extra}]')}"
+    return f"{pip} {shlex.quote(f'hf_vqa[{extra}]')}"
+
+
 def _short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = " ".join(text.split())
@@ -137,5 +163,6 @@ __all__ = [
     "MissingInstruction",
     "ParseError",
     "RequestError",
+    "install_command",
     "one_line",
 ]

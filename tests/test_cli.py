@@ -148,7 +148,9 @@ def test_the_card_and_the_retry_hint_name_the_command_that_ran(tmp_path, make_mo
     assert "\nhf-vqa image-vqa --input" in card and "build_dataset.py" not in card
 
 
-def test_the_card_records_the_instructions_sent_and_a_rerun_keeps_the_users_edits(tmp_path, mock_vlm):
+def test_the_card_records_the_instructions_sent_and_a_rerun_keeps_the_users_edits_and_no_progress_files(
+    tmp_path, mock_vlm
+):
     run = ["image-vqa", "--input", SAMPLE, "--output", tmp_path / "out", "--base-url", mock_vlm.base_url,
            "--api-key-env", ""]  # fmt: skip
     assert run_cli(*run, tmp_path=tmp_path).returncode == 0
@@ -160,8 +162,23 @@ def test_the_card_records_the_instructions_sent_and_a_rerun_keeps_the_users_edit
     assert IMAGE_VQA_PROMPT.splitlines()[0] not in first
     text = first.replace("license: other", "license: mit") + "\nMy own note.\n"
     readme.write_text(text)
+    store = tmp_path / "store"  # HF_VQA_CACHE: each run's live-progress file is removed when it ends
+    assert not list(store.glob("progress-*"))
+    (store / "progress-4194305.sqlite").write_bytes(b"")  # left by a killed run (no such pid)
     res = run_cli(*run, "--force", "--temperature", "0.5", tmp_path=tmp_path)
     assert res.returncode == 0, res.stderr
+    assert not list(store.glob("progress-*"))
     card = readme.read_text()
     assert "My own note." in card and "license: mit" in card
     assert '"temperature": 0.5' in card  # hf_vqa's own block is up to date
+
+
+def test_a_missing_jsonschema_says_one_fix_with_the_install_command_that_fits(tmp_path):
+    hidden = tmp_path / "hidden" / "jsonschema"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    env = {"PYTHONPATH": str(hidden.parent)}
+    res = run_cli("image-vqa", "--input", SAMPLE, "--output", "o.json", "--mock", tmp_path=tmp_path, env=env)
+    assert res.returncode == cli.EXIT_USAGE and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.count("Fix:") == 1, res.stderr
+    assert "jsonschema" in res.stderr and "-m pip install -e" in res.stderr and "[mock]" in res.stderr

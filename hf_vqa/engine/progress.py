@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import sqlite3
@@ -64,6 +66,42 @@ def totals(path: str) -> dict[str, int]:
     return out
 
 
+def remove(path: str) -> None:
+    """Delete a progress file and its SQLite side files; this process's own connections first."""
+    for key in [k for k in _PUBLISHERS if k[1] == path]:
+        with contextlib.suppress(sqlite3.Error):
+            _PUBLISHERS.pop(key).close()
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(OSError):
+            os.remove(name)
+
+
+def sweep(folder: str) -> list[str]:
+    """Remove `progress-<pid>.sqlite` files in `folder` whose process is gone; return their paths.
+
+    Example:
+        >>> sweep("/nonexistent")
+        []
+    """
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(folder), "progress-*.sqlite")):
+        pid = os.path.basename(path)[len("progress-") : -len(".sqlite")]
+        if pid.isdigit() and not _alive(int(pid)):
+            remove(path)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class ProgressBar:
     """A tqdm bar fed from the published counters, refreshed from a background thread."""
 
@@ -75,8 +113,8 @@ class ProgressBar:
     def __enter__(self) -> ProgressBar:
         from tqdm.auto import tqdm
 
-        if os.path.exists(self.path):
-            os.remove(self.path)
+        sweep(os.path.dirname(self.path) or ".")  # files left by runs that were killed
+        remove(self.path)
         _connect(self.path).close()
         os.environ[ENV] = self.path
         self._bar = tqdm(total=self.total, desc=self.desc, unit="row", dynamic_ncols=True)
@@ -89,6 +127,7 @@ class ProgressBar:
         self._refresh()
         self._bar.close()
         os.environ.pop(ENV, None)
+        remove(self.path)  # only this run read it: nothing piles up in the cache folder
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -108,5 +147,7 @@ __all__ = [
     "ENV",
     "ProgressBar",
     "publish",
+    "remove",
+    "sweep",
     "totals",
 ]

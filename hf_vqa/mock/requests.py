@@ -22,7 +22,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from hf_vqa.errors import ConfigError
+from hf_vqa.errors import ConfigError, install_command
 
 Check = Callable[[Any], bool]
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -419,8 +419,7 @@ def request_validator() -> Callable[[Any], str | None]:
     except ImportError:
         raise ConfigError(
             "the mock VLM validates every request with jsonschema, which is not installed",
-            received="ImportError: jsonschema",
-            fix="pip install 'hf_vqa[mock]'",
+            fix=f"install the mock extra: {install_command('mock')}",
         ) from None
     schema = load_schema("request")
     cls = jsonschema.validators.validator_for(schema, default=None)  # the draft named by "$schema"

@@ -435,6 +435,9 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
             proc.wait()
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-2000:] or " ".join(argv)
+            said = [line[len("error: ") :] for line in tail.splitlines() if line.startswith("error: ")]
+            if code == EXIT_USAGE and said:  # its own one-line error already says what to fix
+                raise ConfigError(f"the mock VLM did not start: {said[-1]}")
             what = f"mock VLM subprocess {status} without printing MOCK_VLM_READY"
             raise ConfigError(
                 what, received=tail, fix="check the options; see python -m hf_vqa.mock.server --help"
