@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.cli.lock import Busy, hold
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.datasets_internals import fingerprint
+        from hf_vqa.images.columns import undecoded
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import filter_rows, run_pipeline
 
@@ -281,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             store_only=batch is not None,
             batch_errors=batch.errors if batch is not None else None,
         )
+        ds = undecoded(ds)  # the CLI's own steps never need pixels (run_pipeline hands images decodable)
         ds, dedupe = dedupe_step(ds, args)
         if dedupe is not None and dedupe.removed:  # the check counts follow the pairs that are left
             from hf_vqa.pipeline import summarize
