@@ -73,3 +73,26 @@ def test_retries_and_reruns_of_a_folder_output_never_bring_back_recovered_failur
     assert server.stats()["requests"] == before
     assert " failed=0" in res.stdout.splitlines()[-1], res.stdout
     assert failed_rows() == 0, res.stdout
+
+
+def test_a_re_exported_trl_folder_reads_back_as_it_is_now(tmp_path, monkeypatch):
+    from hf_vqa.publish.exports import run_export
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hfds"))
+    image = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(image)
+
+    def rows(answer: str) -> datasets.Dataset:
+        ds = datasets.Dataset.from_dict(
+            {"image": [[str(image)]], "qas": [[{"question": "q?", "answer": answer}]]}
+        )
+        return ds.cast_column("image", datasets.List(datasets.Image(decode=False)))
+
+    run_export("trl", rows("old"), tmp_path / "trl", image_key="image")
+    first = datasets.load_dataset(str(tmp_path / "trl"), split="train", cache_dir=str(tmp_path / "user"))
+    assert first[0]["messages"][1]["content"][0]["text"] == "old"
+    run_export("trl", rows("new"), tmp_path / "trl", image_key="image")
+    again = datasets.load_dataset(str(tmp_path / "trl"), split="train", cache_dir=str(tmp_path / "user"))
+    assert again[0]["messages"][1]["content"][0]["text"] == "new"

@@ -139,8 +139,9 @@ def _save_trl(
     turns = "one multi-turn dialogue per image" if multi_turn else "one QA pair per row"
     columns = "`prompt`, `completion` and `images`" if prompt_completion else "`messages` and `images`"
     card = (
-        "---\ntags:\n- hf-vqa\n- trl\nconfigs:\n- config_name: default\n  data_files:\n"
-        "  - split: train\n    path: data/train-*\n---\n"
+        # no `configs:` block: datasets finds data/train-* itself, keyed on the files, so a re-export is
+        # never read back stale by load_dataset(folder) (see card.build_card)
+        "---\ntags:\n- hf-vqa\n- trl\n---\n"
         f"# TRL vision SFT export ({turns}, {len(rows)} rows)\n\n"
         f"Columns {columns}, as `trl.SFTTrainer` expects for vision-language models"
         " (use `SFTConfig(max_length=None)` so image tokens are never cut).\n"
