@@ -19,8 +19,8 @@ from pathlib import Path
 __all__ = [
     "CONSOLE_SCRIPT",
     "EXIT_BUSY",
+    "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
-    "EXIT_NO_ROWS",
     "EXIT_OK",
     "EXIT_PUSH_FAILED",
     "EXIT_USAGE",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 EXIT_OK = 0
-EXIT_NO_ROWS = 1  # the input held no rows (after --shard): nothing was made
+EXIT_INCOMPLETE = 1  # it ran, but not all is done: no input rows, a shard not in, a damaged store
 EXIT_USAGE = 2  # bad arguments, unreadable input, a missing key: one line, no traceback
 EXIT_PUSH_FAILED = 3  # the output is written, the push failed: retry with push-only
 EXIT_BUSY = 75  # EX_TEMPFAIL: another run is writing the same output; try again later

@@ -29,8 +29,8 @@ from hf_vqa.cli import jobs
 from hf_vqa.cli.command import (
     CONSOLE_SCRIPT,
     EXIT_BUSY,
+    EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
-    EXIT_NO_ROWS,
     EXIT_OK,
     EXIT_PUSH_FAILED,
     EXIT_USAGE,
@@ -65,7 +65,7 @@ ENVIRONMENT = f"""environment:
   HF_VQA_HTTP=httpx   send through the SDK's httpx client instead of aiohttp
 
 exit codes:
-  {EXIT_OK} done; {EXIT_NO_ROWS} the input had no rows; {EXIT_USAGE} bad arguments, unreadable input or a missing key;
+  {EXIT_OK} done; {EXIT_INCOMPLETE} not all done (no input rows, a Ray shard not in, a damaged store); {EXIT_USAGE} bad arguments, unreadable input or a missing key;
   {EXIT_PUSH_FAILED} the push failed (the output is intact); {EXIT_BUSY} another run is writing the same output (try later);
   {EXIT_INTERRUPTED} interrupted (rerun the same command to resume)"""
 
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _say(write_run_report(ds, args.output, image_key=args.image_column))
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
-        return code or (EXIT_OK if summary.rows else EXIT_NO_ROWS)
+        return code or (EXIT_OK if summary.rows else EXIT_INCOMPLETE)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
         return EXIT_USAGE
@@ -544,8 +544,8 @@ if __name__ == "__main__":  # pragma: no cover
 __all__ = [
     "ENVIRONMENT",
     "EXIT_BUSY",
+    "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
-    "EXIT_NO_ROWS",
     "EXIT_OK",
     "EXIT_PUSH_FAILED",
     "EXIT_USAGE",

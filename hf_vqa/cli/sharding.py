@@ -15,6 +15,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from hf_vqa.cli.command import EXIT_INCOMPLETE, EXIT_OK
 from hf_vqa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def run_with_ray(args: argparse.Namespace, vlm: VLM, *, source: str, mock: bool,
     retried = sum(max(0, s.attempts - 1) for s in run.shards)
     shards = f" shards={args.shards - len(failed)}/{args.shards} retried={retried}"
     _say(("MOCK " if mock else "") + "done: " + run.summary.line() + shards)
-    return 1 if failed else 0
+    return EXIT_INCOMPLETE if failed else EXIT_OK
 
 
 def _say(text: str) -> None:

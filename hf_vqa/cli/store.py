@@ -16,6 +16,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from hf_vqa.cli.command import EXIT_INCOMPLETE, EXIT_OK, command_line
+
 __all__ = ["add_store_subcommand", "run_store"]
 
 
@@ -49,14 +51,14 @@ def run_store(args: argparse.Namespace) -> int:
     path = cache_folder(args.cache_dir) / FILENAME
     if not path.exists():
         print(f"no store yet: {path}")
-        return 0
+        return EXIT_OK
     if args.check:
         problem = check(path)
         if problem is not None:
-            print(f"damaged: {path} ({problem}); fix: build_dataset.py store --repair", file=sys.stderr)
-            return 1
+            print(f"damaged: {path} ({problem}); fix: {command_line(['store', '--repair'])}", file=sys.stderr)
+            return EXIT_INCOMPLETE
         print(f"ok: {path} ({_count(path):,} replies, {_megabytes(path):.1f} MB)")
-        return 0
+        return EXIT_OK
     with locked(path):
         done = repair(path)
     if done.problem is None:
@@ -64,7 +66,7 @@ def run_store(args: argparse.Namespace) -> int:
     else:
         print(f"repaired: {path} was damaged ({done.problem}); moved aside to {done.moved_to.name}, "
               f"{done.recovered:,} replies recovered into a new store")  # fmt: skip
-    return 0
+    return EXIT_OK
 
 
 def _count(path: Path) -> int:
