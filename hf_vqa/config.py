@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,8 +51,15 @@ def _default_base_url() -> str:
 class VLM:
     """Where and how to call the model. Every field is plain data, so it pickles and hashes stably.
 
-    Fields that change the answer (base_url, model, temperature, max_tokens, top_p, seed, image caps)
-    are part of the request-store key; the others only change how requests are sent.
+    Fields that change the answer (base_url, model, temperature, max_tokens, top_p, seed,
+    reasoning_effort, extra_body, image_detail, image caps) are part of the request-store key; the
+    others only change how requests are sent. `temperature=None` leaves it out of the request.
+
+    `stream=True` asks for server-sent events (``stream: true`` with usage in the last chunk).
+    `extra_body` (a dict, or its JSON text) is merged into every request, for provider-specific
+    fields such as ``{"enable_thinking": false}`` or vLLM's ``{"top_k": 20}``; it is kept as
+    canonical JSON text, so a `VLM` stays hashable. `image_detail` sets OpenAI's
+    ``image_url.detail`` (``low``, ``high`` or ``auto``).
 
     `timeout` is a deadline for a whole request (connect, headers and body); a reply body larger than
     `max_reply_bytes` is a final per-row error and nothing of it is kept.
@@ -72,6 +80,10 @@ class VLM:
     max_tokens: int | None = None
     top_p: float | None = None
     seed: int | None = None
+    reasoning_effort: str | None = None
+    extra_body: str | dict | None = None
+    image_detail: str | None = None
+    stream: bool = False
     max_image_side: int = 2048
     max_image_pixels: int = 2048 * 2048
     rpm: int | None = None
@@ -84,6 +96,11 @@ class VLM:
     max_reply_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        _normalize_extra_body(self)
+        if self.image_detail not in (None, "low", "high", "auto"):
+            raise ConfigError(
+                "image_detail must be low, high or auto", received=self.image_detail, fix="image_detail='low'"
+            )
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
             raise ConfigError(
@@ -154,8 +171,20 @@ class VLM:
     def generation_params(self) -> dict:
         """The sampling fields sent with every request (None fields are left out)."""
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        params |= {"top_p": self.top_p, "seed": self.seed}
-        return {k: v for k, v in params.items() if v is not None}
+        params |= {"top_p": self.top_p, "seed": self.seed, "reasoning_effort": self.reasoning_effort}
+        params = {k: v for k, v in params.items() if v is not None}
+        if self.stream:
+            params |= {"stream": True, "stream_options": {"include_usage": True}}
+        return params | self.extra_fields()
+
+    def extra_fields(self) -> dict:
+        """`extra_body` as a dict (empty when not set).
+
+        Example:
+            >>> VLM(extra_body={"enable_thinking": False}).extra_fields()
+            {'enable_thinking': False}
+        """
+        return json.loads(self.extra_body) if self.extra_body else {}
 
     def to_dict(self) -> dict:
         """All fields as a plain dict (no secrets live here)."""
@@ -172,6 +201,28 @@ def _looks_like_a_key(name: str) -> bool:
     if name.startswith(("sk-", "sk_", "gsk_", "hf_", "xai-", "AIza", "pk-")):
         return True
     return len(name) >= 20 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
+
+
+def _normalize_extra_body(vlm: VLM) -> None:
+    """Keep `extra_body` as canonical JSON text of an object (hashable, stable in the store key)."""
+    value = vlm.extra_body
+    if value is None or value == "":
+        object.__setattr__(vlm, "extra_body", None)
+        return
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise ConfigError("extra_body is not valid JSON", received=vlm.extra_body,
+                              fix='pass a JSON object, e.g. --extra-body \'{"enable_thinking": false}\'') from err  # fmt: skip
+    if not isinstance(value, dict):
+        raise ConfigError("extra_body must be a JSON object", received=value, fix='extra_body={"top_k": 20}')
+    if {"model", "messages"} & value.keys():
+        raise ConfigError("extra_body cannot replace model or messages", received=sorted(value),
+                          fix="use --model and the conversation instead")  # fmt: skip
+    object.__setattr__(
+        vlm, "extra_body", json.dumps(value, sort_keys=True, ensure_ascii=False) if value else None
+    )
 
 
 def _positive_int(vlm: VLM, *names: str, optional: bool = False) -> None:

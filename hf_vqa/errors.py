@@ -126,6 +126,20 @@ class OutputError(HfVqaError):
     """An output (a folder, a records file, an export) could not be written; the previous one is intact."""
 
 
+class EndpointError(HfVqaError):
+    """The endpoint refused the whole run (a wrong key, model or URL; the same 400 for every request).
+
+    Raised out of the map function, so the run stops at once and nothing failed is cached.
+
+    Example:
+        >>> str(EndpointError("HTTP 401 from api.openai.com: Incorrect API key provided"))
+        'the endpoint refused the run, nothing more was sent: HTTP 401 from api.openai.com: Incorrect API key provided'
+    """
+
+    def render(self) -> str:
+        return "the endpoint refused the run, nothing more was sent: " + super().render()
+
+
 class ParseError(HfVqaError):
     """Model output could not be parsed into the expected structure."""
 
@@ -156,6 +170,7 @@ def one_line(text: str, limit: int = 400) -> str:
 __all__ = [
     "BatchError",
     "ConfigError",
+    "EndpointError",
     "HfVqaError",
     "HubError",
     "ImageError",

@@ -26,7 +26,7 @@ from datasets import Value
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
 from hf_vqa.engine.replies import USAGE_TYPES
-from hf_vqa.errors import ConfigError, HfVqaError, InputError, one_line
+from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
 from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
 from hf_vqa.inputs import unencodable
 from hf_vqa.lookahead import Source, get_prefetcher
@@ -35,13 +35,14 @@ from hf_vqa.schema import declares, string_column
 
 __all__ = ["STEP_VERSION", "image_settings", "prompted_vqa", "row_images", "row_request"]
 
-STEP_VERSION = "1"  # bump when the step's output for the same input changes
+STEP_VERSION = "2"  # bump when the step's output for the same input changes
 
 
 def _columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
-    """`<output_key>` (reply text), `<output_key>_error`, `<output_key>_usage` (see `Reply.usage`)."""
+    """`<output_key>` (reply text), `<output_key>_reasoning`, `<output_key>_error`, `<output_key>_usage`."""
     usage = {name: Value(dtype) for name, dtype in USAGE_TYPES.items()}
-    return {output_key: Value("string"), f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}
+    return {output_key: Value("string"), f"{output_key}_reasoning": Value("string"),
+            f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}  # fmt: skip
 
 
 @declares(_columns)
@@ -65,9 +66,12 @@ def prompted_vqa(
 ) -> dict[str, Any]:
     """Ask the VLM about each row's image(s); use with `ds.map(..., batched=True)`.
 
-    Adds `<output_key>` (the raw reply text, or None), `<output_key>_error` (a one-line reason, or
-    None) and `<output_key>_usage` (`{prompt_tokens, completion_tokens, attempts, finish_reason,
-    cached}`). A failed row keeps its place; nothing is raised for a per-row failure.
+    Adds `<output_key>` (the raw reply text, or None), `<output_key>_reasoning` (the model's
+    reasoning: ``reasoning_content`` or a leading ``<think>`` block, kept out of the answer),
+    `<output_key>_error` (a one-line reason, or None) and `<output_key>_usage` (`{prompt_tokens,
+    completion_tokens, attempts, finish_reason, cached}`). A failed row keeps its place; nothing is
+    raised for a per-row failure. A run-level refusal (401/403/404, or the same 400 for the first
+    requests) raises `EndpointError`: nothing more is sent.
 
     `prompt` is the instruction for rows without a human turn; `system_prompt` is sent first.
     `response_format` is passed through (e.g. a JSON schema) for endpoints that support it.
@@ -120,6 +124,8 @@ def prompted_vqa(
             pending.append(submit({column: values[i] for column, values in batch.items()}))
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
+    if engine.guard.stopped:  # a wrong key, model or URL: nothing more is sent
+        raise EndpointError(engine.guard.stopped)
     failed_alike = (
         all(r.text is None and not r.attempts for r in replies) and len({r.error for r in replies}) == 1
     )
@@ -127,6 +133,7 @@ def prompted_vqa(
         _raise_if_a_setting(submit, {column: values[0] for column, values in batch.items()})
     return {
         output_key: string_column([r.text for r in replies]),
+        f"{output_key}_reasoning": string_column([r.reasoning for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
         f"{output_key}_usage": [r.usage() for r in replies],
     }
@@ -150,7 +157,8 @@ def _submit_row(
 ) -> Reply | Any:
     """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
     if keep_existing and row.get(output_key) is not None:
-        return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"))
+        return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"),
+                                reasoning=row.get(f"{output_key}_reasoning"))  # fmt: skip
     try:
         images = row_images(row, vlm, image_key)
         request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
@@ -222,6 +230,7 @@ def row_request(
         prompt=prompt,
         response_format=response_format,
         endpoint=vlm.base_url,
+        image_detail=vlm.image_detail,
     )
 
 

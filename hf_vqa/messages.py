@@ -63,8 +63,11 @@ class Request:
         """The full request body as a dict (for inspection and tests; the engine sends `payload()`)."""
         return json.loads(self.payload())
 
-    def payload(self) -> bytes:
-        data = json.dumps(self.template, ensure_ascii=False, separators=(",", ":")).encode()
+    def payload(self, template: dict | None = None) -> bytes:
+        """The JSON bytes to send; `template` replaces `self.template` (the engine passes the body it
+        adapted to what the endpoint accepts, with the same image placeholders)."""
+        data = json.dumps(self.template if template is None else template, ensure_ascii=False,
+                          separators=(",", ":")).encode()  # fmt: skip
         if not self.image_urls:
             return data
         pieces = data.split(b'"@hf_vqa:image:')
@@ -85,12 +88,15 @@ def build_request(
     prompt: str | None = None,
     response_format: dict | None = None,
     endpoint: str = "",
+    image_detail: str | None = None,
 ) -> Request:
     """Build the chat-completions body and its store key.
 
     `prompt` is the instruction for rows whose conversation has no human turn. `system_prompt`
     replaces any system turn in the conversation. The key hashes the endpoint, model, params and
-    messages with each image reduced to the hash of its bytes (the API key is never part of it).
+    messages with each image reduced to the hash of its bytes (the API key is never part of it);
+    ``stream``/``stream_options`` are left out of it (they change the transport, not the answer).
+    `image_detail` sets ``image_url.detail`` on every image.
     """
     turns = _normalize(conversation, prompt)
     messages: list[dict] = []
@@ -114,13 +120,15 @@ def build_request(
             messages.append({"role": role, "content": text})
             skeleton.append(messages[-1])
             continue
-        parts, key_parts = _user_parts(text, queue, urls, all_first=not placeholders)
+        parts, key_parts = _user_parts(text, queue, urls, all_first=not placeholders, detail=image_detail)
         messages.append({"role": "user", "content": parts})
         skeleton.append({"role": "user", "content": key_parts})
     body: dict[str, Any] = {"model": model, "messages": messages, **(params or {})}
     if response_format:
         body["response_format"] = response_format
     key_material = {"endpoint": endpoint.rstrip("/"), **body, "messages": skeleton}
+    key_material.pop("stream", None)
+    key_material.pop("stream_options", None)
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     return Request(template=body, image_urls=tuple(urls), key=key)
 
@@ -156,16 +164,17 @@ def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[
 
 
 def _user_parts(
-    text: str, queue: list[ImageLike], urls: list[str], *, all_first: bool
+    text: str, queue: list[ImageLike], urls: list[str], *, all_first: bool, detail: str | None = None
 ) -> tuple[list[dict], list[dict]]:
     parts: list[dict] = []
     key_parts: list[dict] = []
 
     def add_image() -> None:
         image = queue.pop(0)
-        parts.append({"type": "image_url", "image_url": {"url": _SLOT.format(len(urls))}})
+        image_url = {"url": _SLOT.format(len(urls))} | ({"detail": detail} if detail else {})
+        parts.append({"type": "image_url", "image_url": image_url})
         urls.append(image.data_url)
-        key_parts.append({"type": "image", "sha256": image.sha256})
+        key_parts.append({"type": "image", "sha256": image.sha256} | ({"detail": detail} if detail else {}))
 
     def add_text(chunk: str) -> None:
         if chunk.strip():

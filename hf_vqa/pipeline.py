@@ -22,6 +22,7 @@ from hf_vqa import refine as refiners
 from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.config import VLM
 from hf_vqa.datasets_internals import fingerprint
+from hf_vqa.engine.adapt import Adaptations, record_path
 from hf_vqa.engine.progress import ProgressBar
 from hf_vqa.engine.store import get_store
 from hf_vqa.errors import ConfigError
@@ -49,6 +50,7 @@ class Summary:
     seconds: float = 0.0
     checks: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
+    adapted: str = ""  # what the endpoint made the run change (`engine.adapt`), "" when nothing
 
     def add(
         self, batch: dict[str, list], refined_key: str, prices: tuple[float, float] | None = None
@@ -86,6 +88,8 @@ class Summary:
         parts += [f"{k}={v}" for k, v in self.checks.items()]
         if self.cost_usd is not None:
             parts.append(f"cost_usd={self.cost_usd:.4f}")
+        if self.adapted:
+            parts.append(f"(sent: {self.adapted})")
         return " ".join(parts)
 
 
@@ -180,6 +184,7 @@ def run_pipeline(
     refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
+    summary.adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model)).describe()
     return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them
 
 

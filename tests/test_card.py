@@ -55,7 +55,7 @@ def test_body_says_how_it_was_made() -> None:
     assert text.startswith(MARK_START) and text.rstrip().endswith(MARK_END)
     assert "# context-vqa data made with hf_vqa" in text
     assert "- Model: `qwen-vl-max` at `dashscope.aliyuncs.com`" in text
-    assert '- Generation parameters: `{"max_tokens": 512, "temperature": 0.2}`' in text
+    assert '- Generation parameters sent: `{"max_tokens": 512, "temperature": 0.2}`' in text
     assert f"- hf_vqa version: {__version__}" in text
     assert (
         "| config | split | shards | rows | failed | parse failures | duplicate | grounded | leak |" in text

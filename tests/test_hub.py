@@ -49,6 +49,7 @@ def make_vqa_dataset(
         rows["conversation"].append([{"from": "human", "value": "<image>\n" * len(paths) + "Ask."}])
         rows["vqa"].append(f"Q: row {i}" if ok else None)
         rows["vqa_error"].append(None if ok else "HTTP 500 after 3 attempt(s): boom")
+        rows["vqa_reasoning"].append(None)
         usage = {"prompt_tokens": 100 + i, "completion_tokens": 10, "attempts": 1, "finish_reason": "stop"}
         rows["vqa_usage"].append({**usage, "cached": False})
         if pipeline == "image-vqa":

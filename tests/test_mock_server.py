@@ -228,9 +228,17 @@ def test_openai_formats_and_jpg_alias_are_accepted(mock_vlm: MockVLM) -> None:
     assert len(tags) == 3 and all(t[:2] == (32, 24) and close(t[2], (10, 200, 30), 8) for t in tags), tags
 
 
-def test_stream_is_refused(mock_vlm: MockVLM) -> None:
-    status, _, payload = raw(mock_vlm, "POST", "/v1/chat/completions", chat_body("hi", stream=True))
-    assert status == 400 and "stream" in json.loads(payload)["error"]["message"]
+def test_stream_is_served_as_events_the_sdk_reads(mock_vlm: MockVLM) -> None:
+    """OpenAI streams chat completions as server-sent events ending in ``data: [DONE]``, with usage
+    in a last chunk when ``stream_options.include_usage`` is set
+    (https://platform.openai.com/docs/api-reference/chat-streaming)."""
+    stream = client(mock_vlm).chat.completions.create(
+        model="m", messages=user("hi"), stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    plain = client(mock_vlm).chat.completions.create(model="m", messages=user("hi"))
+    assert text == plain.choices[0].message.content and chunks[-1].usage.completion_tokens > 0
 
 
 def test_api_key_is_enforced(make_mock_vlm) -> None:

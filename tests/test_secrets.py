@@ -151,20 +151,20 @@ def test_the_key_leaks_nowhere_in_a_full_cli_run_with_debug_logs(tmp_path, make_
             "--base-url", wrong.base_url, "--no-cache", debug_root=True,
         ),
     }  # fmt: skip
-    for name, res in runs.items():
-        assert res.returncode == 0, f"{name}: exit {res.returncode}\n{res.stderr[-3000:]}"
+    for name, res in runs.items():  # a wrong key stops the run: exit 2 with one line
+        expected = 2 if name.startswith("401s") else 0
+        assert res.returncode == expected, f"{name}: exit {res.returncode}\n{res.stderr[-3000:]}"
 
     # the key was really used, and the debug logs were really on
     assert good.stats()["unauthorized"] == 0 and good.stats()["ok"] >= 3, good.stats()
-    assert wrong.stats()["unauthorized"] >= 3, wrong.stats()
+    assert wrong.stats()["unauthorized"] == 1, wrong.stats()  # the first request went alone
     root_debug = runs["json, root DEBUG"].stderr
     assert "hf_vqa.engine.client" in root_debug and "-> HTTP 200" in root_debug  # our per-request log
     out = json.loads((tmp_path / "out.json").read_text())
     assert [r["vqa_error"] is None for r in out] == [True, True, True, False]
     assert "gone.png" in out[3]["vqa_error"]
-    out_401 = json.loads((tmp_path / "out_401.json").read_text())
-    assert all(r["vqa"] is None for r in out_401)
-    assert all("HTTP 401" in r["vqa_error"] for r in out_401[:3]), [r["vqa_error"] for r in out_401]
+    assert not (tmp_path / "out_401.json").exists()
+    assert "error: the endpoint refused the run" in runs["401s, root DEBUG"].stderr
     assert (tmp_path / "out_dir" / "README.md").exists()
     assert list((tmp_path / "out_dir").rglob("*.parquet"))
 
@@ -243,11 +243,15 @@ def test_wrong_key_errors_do_not_contain_the_key(tmp_path, make_mock_vlm, monkey
     vlm = hf_vqa.VLM(
         model="m", base_url=server.base_url, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path)
     )
-    out = _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
-    errors = list(out["vqa_error"])
-    print(f"\nSECRETS wrong key -> {errors[0]}")
-    assert all(e and e.startswith("HTTP 401 after 1 attempt") for e in errors[:3]), errors
-    assert not leaks(json.dumps(errors))
+    with pytest.raises(hf_vqa.errors.EndpointError) as stopped:  # a wrong key stops the run
+        _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
+    print(f"\nSECRETS wrong key -> {stopped.value}")
+    assert "HTTP 401" in str(stopped.value)
+    assert (
+        not leaks(str(stopped.value))
+        and not leaks(repr(stopped.value))
+        and not leaks(pickle.dumps(stopped.value))
+    )
     # nothing that datasets hashes or pickles into its cache holds the key
     assert not leaks(pickle.dumps(vlm)) and not leaks(repr(vlm)) and not leaks(json.dumps(vlm.to_dict()))
 
@@ -257,11 +261,12 @@ def test_a_server_that_echoes_the_key_does_not_put_it_in_the_data(tmp_path, echo
     vlm = hf_vqa.VLM(
         model="m", base_url=echoing_server, api_key_env="HF_VQA_TEST_KEY", cache_dir=str(tmp_path)
     )
-    out = _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
-    errors = list(out["vqa_error"])
-    print(f"\nSECRETS echoing server -> {errors[0]}")
-    assert all(e and "HTTP 401" in e for e in errors[:3]), errors
-    assert not leaks(json.dumps(errors)), f"the server's echo of the key went into vqa_error: {errors[0]}"
+    with pytest.raises(hf_vqa.errors.EndpointError) as stopped:
+        _one_row(tmp_path).map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm})
+    print(f"\nSECRETS echoing server -> {stopped.value}")
+    assert "HTTP 401" in str(stopped.value)
+    assert not leaks(str(stopped.value)), f"the server's echo of the key went into the error: {stopped.value}"
+    assert not leaks(pickle.dumps(stopped.value))
 
 
 def test_a_key_passed_as_the_variable_name_is_never_echoed(monkeypatch):

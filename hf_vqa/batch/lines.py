@@ -85,7 +85,9 @@ def iter_requests(
             plan.stored += 1
         elif request.key not in skip:
             plan.to_send += 1
-            yield request.key, request_line(request.key, request.payload())
+            # a batch answers whole: never stream (--stream / VLM(stream=True) is for the live path)
+            template = {k: v for k, v in request.template.items() if k not in ("stream", "stream_options")}
+            yield request.key, request_line(request.key, request.payload(template))
 
 
 def split_lines(

@@ -65,7 +65,8 @@ ENVIRONMENT = f"""environment:
   HF_VQA_HTTP=httpx   send through the SDK's httpx client instead of aiohttp
 
 exit codes:
-  {EXIT_OK} done; {EXIT_INCOMPLETE} not all done (no input rows, a Ray shard not in, a damaged store); {EXIT_USAGE} bad arguments, unreadable input or a missing key;
+  {EXIT_OK} done; {EXIT_INCOMPLETE} not all done (every row failed, no input rows, a Ray shard not in, a damaged store);
+  {EXIT_USAGE} bad arguments, unreadable input, a missing key, or an endpoint that refused the run (wrong key, model or URL);
   {EXIT_PUSH_FAILED} the push failed (the output is intact); {EXIT_BUSY} another run is writing the same output (try later);
   {EXIT_INTERRUPTED} interrupted (rerun the same command to resume)"""
 
@@ -157,9 +158,22 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
 
     g = p.add_argument_group("generation")
-    g.add_argument("--temperature", type=float, default=_VLM["temperature"], help="sampling temperature")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (default: not sent, the endpoint's own default)")  # fmt: skip
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: not sent)")
     g.add_argument("--max-tokens", type=int, default=_VLM["max_tokens"],
-                   help="cap on each reply's tokens (default: the endpoint's)")  # fmt: skip
+                   help="cap on each reply's tokens, sent as max_tokens, or as max_completion_tokens where the "
+                   "endpoint asks for it (default: the endpoint's)")  # fmt: skip
+    g.add_argument("--reasoning-effort", help="reasoning_effort for reasoning models, e.g. minimal, low, medium, "
+                   "high (default: not sent)")  # fmt: skip
+
+    g = p.add_argument_group("provider-specific")
+    g.add_argument("--stream", action="store_true",
+                   help="ask for server-sent events (stream=true); used anyway when the endpoint requires it")  # fmt: skip
+    g.add_argument("--extra-body", metavar="JSON",
+                   help='fields merged into every request, e.g. \'{"enable_thinking": false}\' (default: none)')  # fmt: skip
+    g.add_argument("--image-detail", choices=["low", "high", "auto"],
+                   help="OpenAI-style image_url.detail (default: not sent)")  # fmt: skip
     g.add_argument("--system-prompt", help="system prompt ('' sends none; default: the pipeline's)")
     g.add_argument("--prompt", help="instruction for rows without a human turn (default: the pipeline's)")
     g.add_argument("--json-mode", action="store_true",
@@ -318,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
 
             _say(write_run_report(ds, args.output, image_key=args.image_column))
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
+        if summary.rows and summary.failed == summary.rows:  # nothing answered: not a success
+            sys.stderr.write(f"error: every row failed ({summary.failed}); see the vqa_error column\n")
+            return code or EXIT_INCOMPLETE
         return code or (EXIT_OK if summary.rows else EXIT_INCOMPLETE)
     except HfVqaError as err:
         sys.stderr.write(f"error: {err}\n")
@@ -355,7 +372,12 @@ def _vlm(
         tpm=args.tpm,
         rate_limit_wait=args.rate_limit_wait,
         temperature=args.temperature,
+        top_p=args.top_p,
         max_tokens=args.max_tokens,
+        reasoning_effort=args.reasoning_effort,
+        stream=args.stream,
+        extra_body=args.extra_body,
+        image_detail=args.image_detail,
         cache_dir=args.cache_dir,
         use_store=not args.no_cache,
         allow_private_urls=args.allow_private_urls,

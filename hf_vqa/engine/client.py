@@ -36,6 +36,7 @@ import tenacity
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.concurrency import AdaptiveLimiter
+from hf_vqa.engine.guard import SAME_400_STOP, STOP_STATUSES, Guard
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
@@ -47,6 +48,14 @@ from hf_vqa.errors import RequestError, one_line
 _log = logging.getLogger(__name__)
 BREAKER_THRESHOLD = 8
 BREAKER_PROBE_SECONDS = 15.0
+MAX_ADAPTATIONS = 4  # changes tried for one row before its 400 is final
+
+
+class _Adapted(Transient):
+    """The endpoint rejected a parameter; the run now sends without it: send this row again, at once."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 400, retry_after=0.0)
 
 
 class _Admission:
@@ -85,6 +94,7 @@ class EngineStats:
     prep_failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    adapted: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -115,6 +125,7 @@ class Engine:
         name = f"{vlm.base_url}|{vlm.model}" + (f"|{vlm.rate_scope}" if vlm.rate_scope else "")
         if os.environ.get(PROGRESS_ENV):
             asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
+        self.guard = Guard(vlm, self._api_key)  # adapting to the endpoint; stopping a run that cannot succeed
         self._rpm = SharedBucket(folder, "rpm|" + name, vlm.rpm) if vlm.rpm else None
         self._tpm = SharedBucket(folder, "tpm|" + name, vlm.tpm) if vlm.tpm else None
 
@@ -141,9 +152,14 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
-        if _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
+        if self.guard.stopped or _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
-            done.set_result(Reply.failed("interrupted before it was sent"))
+            why = (
+                f"not sent: the run was stopped ({self.guard.stopped})"
+                if self.guard.stopped
+                else "interrupted before it was sent"
+            )
+            done.set_result(Reply.failed(one_line(why)))
             return done
         self._admit.acquire()
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -192,12 +208,21 @@ class Engine:
     async def _run(self, key: str, body: dict, payload: Callable[[], bytes] | None = None) -> Reply:
         if self._limiter is None:
             self._limiter = AdaptiveLimiter(self.vlm.max_concurrency, cooldown=0.25)
-        attempts, first = 1, None
+        attempts, first, adapted = 1, None, 0
         try:
-            try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
-                reply = await self._attempt(key, body, payload)
-            except Transient as err:
-                first = err
+            while True:
+                try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
+                    reply = await self._attempt(key, body, payload)
+                except _Adapted:  # sent again at once, without the rejected parameter
+                    adapted += 1
+                    if adapted <= MAX_ADAPTATIONS:
+                        continue
+                    raise Fatal(
+                        "the endpoint kept rejecting parameters: " + self.guard.adaptations.describe(), 400
+                    ) from None
+                except Transient as err:
+                    first = err
+                break
             if first is not None:
                 retrying = tenacity.AsyncRetrying(
                     stop=Stop(self.vlm.max_retries, self.vlm.rate_limit_wait),
@@ -222,16 +247,27 @@ class Engine:
         except (Transient, Fatal) as err:
             error = RequestError(str(err), status=err.status, attempts=attempts,
                                  retryable=isinstance(err, Transient))  # fmt: skip
+            if isinstance(err, Fatal):
+                self.guard.judge(err, ok=self.stats.ok)
         except Exception as err:  # never let anything escape the engine
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
         self.stats.failed += 1
         return Reply.failed(one_line(redact(str(error), self._api_key)), attempts=attempts)
 
     async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
-        """One send: wait for the rate limits and a concurrency slot, then POST."""
-        estimate = await self._respect_rate_limits(body)
-        async with self._limiter.slot():
-            reply = await self._send(key, body, payload)
+        """One send: wait for the run's first request (`guard.py`; before taking a slot, so the waiting
+        requests never hold the slots the first one needs), the rate limits and a slot, then POST."""
+        await self.guard.enter(key)
+        adapting = False
+        try:
+            estimate = await self._respect_rate_limits(body)
+            async with self._limiter.slot():
+                reply = await self._send(key, body, payload)
+        except _Adapted:
+            adapting = True
+            raise
+        finally:
+            self.guard.leave(key, adapting=adapting)
         if self._tpm is not None:
             self._tpm.adjust(reply.prompt_tokens + reply.completion_tokens - estimate)
         return reply
@@ -256,14 +292,17 @@ class Engine:
         if self._breaker_open_until > now:
             raise Fatal(f"endpoint unreachable: {self._last_conn_error} "
                          f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
+        if self.guard.stopped:
+            raise Fatal(f"not sent: the run was stopped ({self.guard.stopped})")
         if self._transport is None:
             self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
                                              max_connections=self.vlm.max_concurrency + 8,
                                              max_reply_bytes=self.vlm.max_reply_bytes)  # fmt: skip
-        content = payload() if payload is not None else json.dumps(body, ensure_ascii=False).encode()
+        sent = self.guard.rewrite(body)
+        content = self._content(sent, body, payload)
         self.stats.sent += 1
         started = time.monotonic()
-        try:
+        try:  # transport.py's deadline covers the whole request, a whole stream included
             resp = await self._transport.post(content, spread=hash(key))
         except ReplyTooLarge as err:  # the same request would get the same answer: final, nothing kept
             raise Fatal(str(err), 200) from None
@@ -290,8 +329,26 @@ class Engine:
                 self.stats.rate_limited += 1
                 self._limiter.on_rate_limited(err.retry_after)
             raise
+        except Fatal as err:
+            if err.status in (400, 422) and self.guard.adapt(resp.content, sent, str(err)):
+                self.stats.adapted += 1
+                raise _Adapted(str(err)) from None
+            raise
         self._limiter.on_success()
         return reply
+
+    @staticmethod
+    def _content(sent: dict, body: dict, payload: Callable[..., bytes] | None) -> bytes:
+        """The bytes for `sent` (the body after adaptations): `payload` builds them without
+        re-encoding images (`messages.Request.payload` takes the adapted template)."""
+        if payload is None:
+            return json.dumps(sent, ensure_ascii=False).encode()
+        if sent is body:
+            return payload()
+        try:
+            return payload(sent)
+        except TypeError:  # a payload callable that takes no template
+            return json.dumps(sent, ensure_ascii=False).encode()
 
     def close(self, timeout: float = 5.0) -> None:
         """Close the connections and stop the loop thread. Safe to call twice."""
@@ -376,6 +433,9 @@ atexit.register(close_engines)
 __all__ = [
     "BREAKER_PROBE_SECONDS",
     "BREAKER_THRESHOLD",
+    "MAX_ADAPTATIONS",
+    "SAME_400_STOP",
+    "STOP_STATUSES",
     "Engine",
     "EngineStats",
     "close_engines",

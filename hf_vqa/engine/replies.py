@@ -22,6 +22,8 @@ from typing import Any
 
 import tenacity
 
+from hf_vqa.engine import sse, thinking
+from hf_vqa.engine.adapt import error_info
 from hf_vqa.errors import one_line
 
 NO_RETRY = {400, 401, 403, 404, 413, 422}
@@ -58,6 +60,7 @@ class Reply:
     completion_tokens: int = 0
     attempts: int = 0
     cached: bool = False
+    reasoning: str | None = None
 
     def usage(self) -> dict[str, Any]:
         """The row's usage record (the fields of `USAGE_TYPES`)."""
@@ -70,11 +73,19 @@ class Reply:
         }
 
     @classmethod
-    def from_usage(cls, text: str | None, usage: dict[str, Any] | None, *, cached: bool = True) -> Reply:
+    def from_usage(
+        cls,
+        text: str | None,
+        usage: dict[str, Any] | None,
+        *,
+        cached: bool = True,
+        reasoning: str | None = None,
+    ) -> Reply:
         """A reply read back from an output row (`text` plus its usage record): marked `cached`."""
         usage = usage or {}
         return cls(
             text=text,
+            reasoning=reasoning,
             finish_reason=usage.get("finish_reason") or "",
             prompt_tokens=usage.get("prompt_tokens") or 0,
             completion_tokens=usage.get("completion_tokens") or 0,
@@ -121,11 +132,15 @@ def judge(resp, api_key: str = "") -> Reply:
 
 
 def parse(resp) -> Reply:
-    """The answer text and usage in a 2xx chat completion.
+    """The answer text, reasoning and usage in a 2xx chat completion (a JSON body, or server-sent
+    events joined by `sse.assemble`). Reasoning (``reasoning_content``, ``reasoning``, a leading
+    ``<think>`` block) is kept apart from the text (`thinking.split`).
 
     `Fatal` (sending again gets the same): a refusal (its text kept), content filtering, no choices,
-    an SSE stream, a body that is not UTF-8 or JSON that is not a completion. `Transient`: a body cut
-    short, or empty content. Usage values that are not numbers count as unknown (0); the answer is kept.
+    a body that is not UTF-8 or JSON that is not a completion. `Transient`: a body cut short, or empty
+    content. Usage values that are not numbers count as unknown (0); the answer is kept. A 2xx whose
+    body is an error (some gateways answer so) is judged like that error: `Fatal` for a 4xx code in
+    it, else `Transient`.
     """
     status, content = resp.status, resp.content
     try:
@@ -133,13 +148,13 @@ def parse(resp) -> Reply:
     except UnicodeDecodeError as err:
         raise Fatal(f"reply is not UTF-8 (byte {content[err.start:err.start + 1]!r} at offset {err.start} "
                     f"of {len(content)}): {content[:60]!r}", status) from None  # fmt: skip
-    if text_body.lstrip().startswith(("data:", "event:", ":")):
-        raise Fatal(f"stream reply: use --stream (the endpoint sent server-sent events: {content[:60]!r})",
-                    status)  # fmt: skip
     try:
-        data = json.loads(text_body)
+        stream = sse.is_event_stream(getattr(resp, "headers", None), content)
+        data = sse.assemble(content) if stream else json.loads(text_body)
     except ValueError:
         raise Transient(f"malformed reply (HTTP {status}): {content[:80]!r}", status) from None
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+        _raise_embedded_error(data, content)
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list):
         raise Fatal(f"reply is not a chat completion (no choices list): {content[:80]!r}", status)
@@ -150,6 +165,11 @@ def parse(resp) -> Reply:
     text, reason = message.get("content"), choice.get("finish_reason") or ""
     if isinstance(text, list):  # content parts
         text = "".join(p.get("text") or "" for p in text if isinstance(p, dict)) or None
+    thought = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(text, str) or text is None:
+        text, reasoning = thinking.split(text, thought if isinstance(thought, str) else None)
+    else:
+        reasoning = None
     if not isinstance(text, str) or not text.strip():
         if message.get("refusal"):
             raise Fatal(f"refused by the model: {message['refusal']}", status)
@@ -160,7 +180,7 @@ def parse(resp) -> Reply:
         raise Transient(f"empty reply (finish_reason={reason or 'unknown'})", status)
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return Reply(text=text, finish_reason=reason, prompt_tokens=tokens(usage.get("prompt_tokens")),
-                 completion_tokens=tokens(usage.get("completion_tokens")))  # fmt: skip
+                 completion_tokens=tokens(usage.get("completion_tokens")), reasoning=reasoning)  # fmt: skip
 
 
 def tokens(value: object) -> int:
@@ -193,6 +213,19 @@ def redact_reply(resp, api_key: str):
     if key not in resp.content:
         return resp
     return dataclasses.replace(resp, content=resp.content.replace(key, b"<redacted>"))
+
+
+def _raise_embedded_error(data: dict, content: bytes) -> None:
+    """A 200 holding ``{"error": {...}}``: `Fatal` when its code is a 4xx (not 408/429), else `Transient`."""
+    info = error_info(content if not isinstance(data.get("error"), dict) else json.dumps(data).encode())
+    try:
+        code = int(info.code or 0)
+    except ValueError:
+        code = 0
+    message = one_line(f"error in a 200 reply: {info.message}")
+    if 400 <= code < 500 and code not in (408, 409, 425, 429):
+        raise Fatal(message, code)
+    raise Transient(message, code or None)
 
 
 class Stop:
@@ -237,20 +270,10 @@ def retry_after(headers) -> float | None:
 
 
 def error_message(resp, api_key: str = "") -> str:
-    """The server's own error message from an error response (OpenAI's ``{"error": {"message"}}`` or
-    a plain ``{"message"}``), else its reason phrase, on one line and without the API key."""
-    try:
-        data = json.loads(resp.content)
-    except ValueError:
-        data = None
-    message = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = (error.get("message") if isinstance(error, dict) else error) or data.get("message")
-    if not message:
-        text = resp.content[:200].decode("utf-8", "replace").strip() if resp.content else ""
-        message = text if text and not text.startswith(("{", "<")) else (resp.reason or "error")
-    return one_line(redact(str(message), api_key))
+    """The server's own error message from an error response (any shape `adapt.error_info` reads:
+    OpenAI, vLLM, DashScope, Gemini, plain text), else its reason phrase, on one line and without
+    the API key."""
+    return one_line(redact(error_info(resp.content, resp.reason or "").message, api_key))
 
 
 def redact(text: str, api_key: str) -> str:

@@ -39,6 +39,9 @@ from hf_vqa.engine.store_repair import SCHEMA, locked, repair
 from hf_vqa.errors import ConfigError, one_line
 
 FILENAME = "replies.sqlite"
+# A model's reasoning (`thinking.py`), kept beside its reply; its own table, so the `replies` schema
+# that `store_repair.py` recovers stays as it is (a repaired store keeps the answers, not the reasoning).
+REASONING_SCHEMA = "CREATE TABLE IF NOT EXISTS reasoning (key TEXT PRIMARY KEY, text TEXT NOT NULL)"
 
 
 def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
@@ -70,13 +73,13 @@ class StoredReply:
     prompt_tokens: int
     completion_tokens: int
     attempts: int
+    reasoning: str | None = None
 
     @classmethod
     def of(cls, reply: Reply, attempts: int) -> StoredReply:
         """What the store keeps of a successful `reply` that took `attempts` sends."""
-        return cls(
-            reply.text or "", reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, attempts
-        )
+        return cls(reply.text or "", reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, attempts,
+                   reply.reasoning)  # fmt: skip
 
     def reply(self) -> Reply:
         """The `Reply` this stored answer stands for (marked `cached`)."""
@@ -87,6 +90,7 @@ class StoredReply:
             completion_tokens=self.completion_tokens or 0,
             attempts=self.attempts or 0,
             cached=True,
+            reasoning=self.reasoning,
         )
 
 
@@ -112,6 +116,7 @@ class Store:
                 _warn(f"the request store {self.path} was damaged ({done.problem}): moved aside to "
                       f"{done.moved_to.name}; {done.recovered} replies recovered into a new store")  # fmt: skip
             self._conn().execute(SCHEMA)
+            self._conn().execute(REASONING_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -134,8 +139,8 @@ class Store:
             row = (
                 self._conn()
                 .execute(
-                    "SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
-                    "FROM replies WHERE key=?",
+                    "SELECT r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.attempts, t.text "
+                    "FROM replies r LEFT JOIN reasoning t ON t.key = r.key WHERE r.key=?",
                     (key,),
                 )
                 .fetchone()
@@ -147,8 +152,11 @@ class Store:
 
     def put(self, key: str, reply: StoredReply) -> bool:
         """Store a reply durably (committed before returning). False when the store cannot be written
-        (a full disk, a damaged file): the caller keeps the reply, and a warning says so once."""
+        (a full disk, a damaged file): the caller keeps the reply, and a warning says so once.
+        Its reasoning, if any, goes first, to its own table (a reply is never stored without it)."""
         try:
+            if reply.reasoning:
+                self._conn().execute("INSERT OR REPLACE INTO reasoning VALUES (?, ?)", (key, reply.reasoning))
             self._conn().execute(
                 "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,

@@ -57,6 +57,7 @@ class Settings:
     retry_after: float = 1.0
     slow_seconds: float = 30.0
     max_concurrent: int | None = None
+    profile: str = "openai"  # a provider's documented quirks (`hf_vqa.mock.profiles`)
 
     def __post_init__(self) -> None:
         names = ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")
@@ -73,6 +74,10 @@ class Settings:
             type(self.max_concurrent) is not int or self.max_concurrent < 1
         ):
             problems.append("max_concurrent must be None or an int >= 1")
+        from hf_vqa.mock.profiles import PROFILES
+
+        if self.profile not in PROFILES:
+            problems.append(f"unknown profile {self.profile!r}; use one of {list(PROFILES)}")
         if problems:
             fix = "e.g. MockVLM(latency=0.2, faults={'500': 0.1}, max_concurrent=8)"
             raise ConfigError("bad mock VLM settings: " + "; ".join(problems), received=self, fix=fix)

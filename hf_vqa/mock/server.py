@@ -29,7 +29,7 @@ from typing import Any
 from hf_vqa.cli.command import EXIT_OK, EXIT_USAGE
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
-from hf_vqa.mock import hostile
+from hf_vqa.mock import hostile, profiles
 from hf_vqa.mock import requests as mock_requests
 from hf_vqa.mock.answers import FAULT_KINDS, Settings
 from hf_vqa.mock.batch import BatchBackend
@@ -59,7 +59,7 @@ OUTCOMES = (
 _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
-_FLAGS |= {"api_key": str}
+_FLAGS |= {"api_key": str, "profile": str}
 _HELP = {
     "host": "address to listen on (default: 127.0.0.1; keep it on loopback)",
     "port": "port to listen on (default: 0, a free port; the ready line names it)",
@@ -72,6 +72,8 @@ _HELP = {
     "retry_after": "seconds its 429s ask the client to wait (default: 1)",
     "slow_seconds": "how long a 'slow' fault stalls (default: 30)",
     "api_key": "require this bearer key (default: accept any)",
+    "profile": "a provider's documented quirks: openai, openai-reasoning, stream-only-thinking, vllm, gateway "
+    "(default: openai; see hf_vqa/mock/profiles.py)",
 }
 
 
@@ -126,6 +128,7 @@ class MockVLM:
         max_concurrent: int | None = None,
         seed: int = 0,
         api_key: str | None = None,
+        profile: str = "openai",
     ) -> None:
         self._validate = mock_requests.request_validator()  # ConfigError when jsonschema is missing
         self.settings = Settings(
@@ -136,6 +139,7 @@ class MockVLM:
             retry_after=retry_after,
             slow_seconds=slow_seconds,
             max_concurrent=max_concurrent,
+            profile=profile,
         )
         self.host, self.port, self.seed, self.api_key, self.base_url = host, port, seed, api_key, ""
         self._lock = threading.Lock()
@@ -221,7 +225,7 @@ class MockVLM:
         with self._lock:
             self._counts = dict.fromkeys(("requests", *OUTCOMES, "images_decoded"), 0)
             self._answered: dict[str, int] = {}
-            self._duplicates, self._max_in_flight = 0, self._in_flight
+            self._duplicates, self._max_in_flight, self._served = 0, self._in_flight, 0
             self._rng, self._jitter_rng = random.Random(self.seed), random.Random(self.seed + 1)
         if hasattr(self, "batch"):
             self.batch.reset()
@@ -333,7 +337,8 @@ class MockVLM:
         self._last_headers = headers
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             self._count("unauthorized")
-            return _Reply.error(401, "Incorrect API key provided to the mock VLM", code="invalid_api_key")
+            payload, kind = profiles.auth_error(settings.profile)
+            return _Reply(401, payload, content_type=kind)
         with self._lock:
             if settings.max_concurrent is not None and self._in_flight >= settings.max_concurrent:
                 self._counts["concurrency_429"] += 1
@@ -358,8 +363,10 @@ class MockVLM:
             return _Reply.error(400, f"request body is not valid JSON: {exc}")
         problem = self._validate(body)
         self._last_roles = [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)]
-        if problem is None and body.get("stream"):
-            problem = "the mock VLM does not support stream=true; send stream=false"
+        rejected = profiles.reject(settings.profile, body) if problem is None else None
+        if rejected is not None:
+            self._count("invalid")
+            return _Reply.json(*rejected)
         if problem is None:
             try:
                 completion = answers.complete(body)
@@ -367,7 +374,7 @@ class MockVLM:
                 problem = str(exc)
         if problem is not None:
             self._count("invalid")
-            return _Reply.error(400, problem)
+            return _Reply.json(400, profiles.error(settings.profile, 400, problem))
         with self._lock:
             self._counts["images_decoded"] += completion.images
             draw, jitter = self._rng.random(), self._jitter_rng.uniform(-settings.jitter, settings.jitter)
@@ -396,8 +403,13 @@ class MockVLM:
                 kind, answers.completion_response(body, completion), headers
             )
             return _Reply(status, data, content_type=content_type, trickle=trickle)
-        payload = json.dumps(answers.completion_response(body, completion)).encode()
-        return _Reply(200, payload[: len(payload) // 2] if kind == "malformed" else payload)
+        with self._lock:
+            serial, self._served = self._served, self._served + 1
+        status, payload, content_type = profiles.render(
+            settings.profile, body, answers.completion_response(body, completion), serial
+        )
+        payload = payload[: len(payload) // 2] if kind == "malformed" else payload
+        return _Reply(status, payload, content_type=content_type)
 
 
 def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subprocess.Popen, str]:

@@ -35,6 +35,7 @@ _RUN_KEYS = (
     "model",
     "endpoint_host",
     "params",
+    "adapted",
     "command",
     "batch",
 )  # in the YAML; the rest in the body
@@ -63,6 +64,9 @@ class RunInfo:
     system_prompt: str | None = None
     prompt: str | None = None
     params: dict = field(default_factory=dict)
+    adapted: str = (
+        ""  # what the endpoint made us change, e.g. "no temperature, max_tokens→max_completion_tokens"
+    )
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -95,7 +99,11 @@ class RunInfo:
             "cost_usd",
         )
         base = {k: getattr(summary, k) for k in counts} | {"checks": dict(summary.checks)}
-        base |= {"model": vlm.model, "endpoint_host": vlm.host, "params": vlm.generation_params()}
+        from hf_vqa.engine.adapt import Adaptations, record_path
+
+        adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model))
+        sent = adapted.apply(vlm.generation_params())  # what was actually sent, after adapting
+        base |= {"model": vlm.model, "endpoint_host": vlm.host, "params": sent, "adapted": adapted.describe()}
         return cls(pipeline=pipeline, **{**base, **fields})
 
     @classmethod
@@ -313,7 +321,8 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
         "",
         f"- Pipeline: `{run['pipeline']}`: {_describe(run['pipeline'])}",
         f"- Model: `{run['model']}` at `{run['endpoint_host']}`",
-        f"- Generation parameters: `{json.dumps(run.get('params') or {}, sort_keys=True)}`",
+        f"- Generation parameters sent: `{json.dumps(run.get('params') or {}, sort_keys=True, ensure_ascii=False)}`",
+        *([f"- Adapted to what the endpoint accepts: {run['adapted']}"] if run.get("adapted") else []),
         f"- hf_vqa version: {__version__}",
         "",
         "## Counts",
