@@ -46,7 +46,6 @@ def test_a_small_reply_under_the_cap_is_answered(tmp_path, mock_vlm):
         ("refusal", "refused by the model: I'm sorry, I can't help"),
         ("content_filter", "content filter"),
         ("no_choices", "no choices"),
-        ("sse", "stream reply: use --stream"),
         ("not_utf8", "not UTF-8"),
     ],
 )
@@ -58,6 +57,12 @@ def test_replies_that_would_repeat_are_sent_once_and_keep_their_information(
     replies = [engine.submit(f"k{i}", chat_body(f"row {i}")).result(30) for i in range(5)]
     assert all(r.text is None and says in r.error and r.attempts == 1 for r in replies), replies[0]
     assert server.stats()["requests"] == 5  # before: 35 (7 attempts a row)
+
+
+def test_a_stream_sent_unasked_is_read_once(tmp_path, make_mock_vlm):
+    server = make_mock_vlm(faults={"sse": 1.0})
+    reply = engine_for(server, tmp_path).submit("sse", chat_body()).result(30)
+    assert reply.text and reply.error is None and reply.attempts == 1 and server.stats()["requests"] == 1
 
 
 def test_odd_usage_values_keep_the_answer(tmp_path, make_mock_vlm):

@@ -89,13 +89,20 @@ def body(**choice_and_top):
         (body(message={"content": None}, finish_reason="content_filter"), "content filter"),
         (Response(200, {}, b'{"choices": []}'), "no choices"),
         (Response(200, {}, b'{"object": "list", "data": []}'), "not a chat completion"),
-        (Response(200, {}, b'data: {"choices": []}\n\ndata: [DONE]\n\n'), "stream reply: use --stream"),
         (Response(200, {}, b'{"choices": [{"message": {"content": "caf\xe9"}}]}'), "not UTF-8"),
     ],
 )
 def test_replies_that_would_repeat_are_final_and_say_what_they_were(resp, says):
     with pytest.raises(Fatal, match=says):
         judge(resp)
+
+
+def test_a_stream_reply_is_read_even_when_not_asked_for():
+    """Server-sent events are joined (`engine/sse.py`), asked for (``--stream``) or not."""
+    reply = judge(
+        Response(200, {}, b'data: {"choices": [{"delta": {"content": "Q: a? A: b"}}]}\n\ndata: [DONE]\n\n')
+    )
+    assert reply.text == "Q: a? A: b"
 
 
 @pytest.mark.parametrize("usage", [{"prompt_tokens": "n/a", "completion_tokens": "abc"}, "n/a", None, [1]])
