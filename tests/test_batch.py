@@ -183,7 +183,7 @@ def test_failed_batch_and_per_line_errors_become_vqa_error(tmp_path, records, mo
     argv = args(tmp_path, mock_vlm, "--wait")
     argv[argv.index("--output") + 1] = str(other / "out.jsonl")
     argv[argv.index("--cache-dir") + 1] = str(other / "store")
-    assert main(argv) == 0
+    assert main(argv) == 1  # every row failed: not a success (#10)
     out = [json.loads(x) for x in (other / "out.jsonl").read_text().splitlines()]
     assert all(r["vqa"] is None and "batch failed" in r["vqa_error"] for r in out)
 
