@@ -76,7 +76,7 @@ class VLM:
     timeout: float = 60.0
     max_retries: int = 6
     rate_limit_wait: float = 600.0
-    temperature: float | None = 0.0
+    temperature: float | None = None  # not sent: the endpoint's default (reasoning models reject others)
     max_tokens: int | None = None
     top_p: float | None = None
     seed: int | None = None

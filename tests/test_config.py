@@ -55,5 +55,5 @@ def test_picklable_hashable_and_generation_params():
     vlm = VLM(model="m", base_url="http://h:1/v1", max_tokens=100, top_p=0.9)
     assert pickle.loads(pickle.dumps(vlm)) == vlm
     assert hash(vlm) == hash(VLM(model="m", base_url="http://h:1/v1", max_tokens=100, top_p=0.9))
-    assert vlm.generation_params() == {"temperature": 0.0, "max_tokens": 100, "top_p": 0.9}
+    assert vlm.generation_params() == {"max_tokens": 100, "top_p": 0.9}  # temperature: not sent unless set
     assert vlm.host == "h"

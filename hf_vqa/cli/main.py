@@ -95,8 +95,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     Example:
         >>> args = build_parser().parse_args(["image-vqa", "--input", "in.json", "--output", "out"])
-        >>> args.max_concurrency == VLM().max_concurrency, args.temperature
-        (True, 0.0)
+        >>> args.max_concurrency == VLM().max_concurrency, args.temperature  # None: not sent
+        (True, None)
     """
     words = invocation()
     prog = prog or (words[0] if words == [CONSOLE_SCRIPT] else SCRIPT)
@@ -158,7 +158,7 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
 
     g = p.add_argument_group("generation")
-    g.add_argument("--temperature", type=float, default=None,
+    g.add_argument("--temperature", type=float, default=_VLM["temperature"],
                    help="sampling temperature (default: not sent, the endpoint's own default)")  # fmt: skip
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: not sent)")
     g.add_argument("--max-tokens", type=int, default=_VLM["max_tokens"],
