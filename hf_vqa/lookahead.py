@@ -79,6 +79,7 @@ class Prefetcher:
         self._next = start  # the next row the thread will produce
         self._taken = start  # rows below this were collected
         self._failure: BaseException | None = None
+        self._closed = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="hf_vqa-lookahead", daemon=True)
         self._thread.start()
@@ -86,10 +87,23 @@ class Prefetcher:
     def covers(self, index: int) -> bool:
         return self.start <= index < self.end
 
+    @property
+    def started_collecting(self) -> bool:
+        """True once the map has taken a row: a later batch starting at `start` is a new map pass."""
+        return self._taken > self.start
+
+    def close(self) -> None:
+        """Stop producing (a thread waiting to get further ahead returns)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
     def take(self, index: int) -> Any:
         """The submitted result (a future or a `Reply`) for row `index`, waiting for the thread if needed."""
         with self._cond:
             while index not in self._results and self._failure is None:
+                if index < self._next or not self._thread.is_alive():  # produced and taken already
+                    raise RuntimeError(f"lookahead: row {index} was already handed out (a new map pass?)")
                 self._cond.wait(timeout=1.0)
             if index not in self._results:
                 raise RuntimeError(f"lookahead stopped: {self._failure!r}")
@@ -105,8 +119,10 @@ class Prefetcher:
                 for offset in range(len(next(iter(rows.values())))):
                     row = {key: values[offset] for key, values in rows.items()}
                     with self._cond:
-                        while self._next - self._taken >= MAX_AHEAD:
+                        while self._next - self._taken >= MAX_AHEAD and not self._closed:
                             self._cond.wait()
+                        if self._closed:
+                            return
                     result = self._submit_row(row)
                     with self._cond:
                         self._results[self._next] = result
@@ -128,6 +144,10 @@ def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_ro
     at `first_index` (then the map submits per batch)."""
     cache_key = (os.getpid(), source, rank, key)
     with _LOCK:
+        old = _PREFETCHERS.get(cache_key)
+        if old is not None and first_index == old.start and old.started_collecting:
+            old.close()  # the same map runs again in this process (a notebook rerun, caching off)
+            del _PREFETCHERS[cache_key]
         if cache_key not in _PREFETCHERS:
             start, end = shard_bounds(source.num_rows, source.num_shards, rank or 0)
             ok = start == first_index and end <= source.num_rows

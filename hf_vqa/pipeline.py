@@ -18,6 +18,7 @@ from typing import Any
 
 import datasets
 
+from hf_vqa import generate
 from hf_vqa import refine as refiners
 from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.config import VLM
@@ -148,10 +149,11 @@ def run_pipeline(
         "conversation_key": conversation_key,
         "response_format": spec.json_format if json_mode else None,
         "keep_existing": keep_existing,
+        # datasets hashes hf_vqa's map functions by reference: a changed step changes the cache key
+        # only through fn_kwargs, so its version goes there
+        "version": generate.STEP_VERSION,
     }
-    if (
-        store_only
-    ):  # only then: the fn_kwargs (and so the Arrow cache fingerprint) of online runs stay as they were
+    if store_only:  # only then: online runs keep the fn_kwargs (and so the Arrow cache key) they had
         gen_kwargs |= {"store_only": True, "batch_errors": dict(sorted((batch_errors or {}).items()))}
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
     map_kwargs: dict[str, Any] = {
@@ -182,7 +184,8 @@ def run_pipeline(
     if vlm.use_store and not keep_existing and not store_only and None in ds["vqa"]:
         ds = _recovered(ds, vlm, map_kwargs)
     refine = refine_step(spec)
-    ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining")
+    ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining",
+                fn_kwargs={"version": refiners.STEP_VERSION})  # fmt: skip
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
     summary.adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model)).describe()
     return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them

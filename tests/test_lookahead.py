@@ -75,3 +75,20 @@ def test_a_contiguous_shard_is_answered_with_its_own_rows(tmp_path, make_mock_vl
     assert summary.succeeded == 5
     for offset, row in enumerate(out):
         assert_row_matches_its_image(row, 10 + offset)
+
+
+def test_the_same_map_twice_in_one_process_with_caching_off_does_not_hang(tmp_path, make_mock_vlm):
+    """A notebook rerun with `datasets.disable_caching()`: the second pass must get a new prefetcher
+    (the first one's rows were all handed out; waiting for them again used to hang forever)."""
+    server = make_mock_vlm()
+    ds = hf_vqa.load_records(write_records(tmp_path, 12), cache_dir=str(tmp_path / "c"))
+    vlm = hf_vqa.VLM(model="m", base_url=server.base_url, api_key_env="", cache_dir=str(tmp_path / "s"))
+    datasets.disable_caching()
+    try:
+        for _ in range(3):
+            out, summary = run_pipeline(ds, "image-vqa", vlm=vlm, batch_size=5)
+            assert summary.succeeded == 12
+            for i, row in enumerate(out):
+                assert_row_matches_its_image(row, i)
+    finally:
+        datasets.enable_caching()

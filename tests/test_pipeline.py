@@ -97,3 +97,22 @@ def test_context_vqa_on_records_with_their_own_instructions_says_why_nothing_par
     )
     res = cli("context-vqa", "--input", IMAGES, "--output", tmp_path / "i.json", *base, tmp_path=tmp_path)
     assert " parse_failed=0" in res.stdout.splitlines()[-1] and "could not be parsed" not in res.stdout
+
+
+@pytest.mark.parametrize("step", ["generate", "refine"])
+def test_a_new_step_version_invalidates_the_arrow_cache(tmp_path, mock_vlm_session, monkeypatch, step):
+    """datasets hashes hf_vqa's map functions by reference: a bumped STEP_VERSION must reach fn_kwargs,
+    or a rerun would return the old step's cached output."""
+    import importlib
+
+    import hf_vqa
+
+    vlm = hf_vqa.VLM(model="m", base_url=mock_vlm_session.base_url, api_key_env="",
+                     cache_dir=str(tmp_path / "s"))  # fmt: skip
+    ds = hf_vqa.load_records(SAMPLE, cache_dir=str(tmp_path / "hfds"))
+    first, _ = hf_vqa.run_pipeline(ds, "image-vqa", vlm=vlm)
+    again, _ = hf_vqa.run_pipeline(ds, "image-vqa", vlm=vlm)
+    assert again._fingerprint == first._fingerprint, "the same run reuses its cache"
+    monkeypatch.setattr(importlib.import_module(f"hf_vqa.{step}"), "STEP_VERSION", "test-bump")
+    bumped, _ = hf_vqa.run_pipeline(ds, "image-vqa", vlm=vlm)
+    assert bumped._fingerprint != first._fingerprint
