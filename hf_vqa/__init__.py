@@ -42,10 +42,10 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
         export_trl,
         export_trl_prompt_completion,
     )
-    from hf_vqa.ray_run import run_on_ray
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
-    from hf_vqa.shard_job import ShardJob
+    from hf_vqa.shards.job import ShardJob
+    from hf_vqa.shards.on_ray import run_on_ray
 
 _EXPORTS = {
     "VLM": "config",
@@ -71,8 +71,8 @@ _EXPORTS = {
     "push_dataset": "publish.hub",
     "push_only": "publish.hub",
     "run_pipeline": "pipeline",
-    "run_on_ray": "ray_run",  # Ray itself is imported only when it runs (the optional `ray` extra)
-    "ShardJob": "shard_job",
+    "run_on_ray": "shards.on_ray",  # Ray itself is imported only when it runs (the optional `ray` extra)
+    "ShardJob": "shards.job",
     "load_image_folder": "inputs.load",
     "load_input": "inputs.load",
     "load_records": "inputs.load",

@@ -47,7 +47,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("datasets.info.DatasetInfosDict", "publish.hub._set_data_yaml", "the card's dataset_info"),
     Internal("datasets.splits.SplitDict / SplitInfo", "publish.hub._set_data_yaml", "per-split sizes"),
     Internal("Ctrl-C under num_proc surfaces as an error whose chain holds KeyboardInterrupt",
-             "cli.main._caused_by_ctrl_c", "exit 130 with the resume hint instead of a traceback"),
+             "cli.interrupts.caused_by_ctrl_c", "exit 130 with the resume hint instead of a traceback"),
 )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import pytest
 from test_generate import assert_row_matches_its_image, write_records
 
 import hf_vqa
-from hf_vqa.shard_job import ShardJob
+from hf_vqa.shards.job import ShardJob
 
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'hf_vqa[ray]' (CI installs it)")
 pytestmark = [pytest.mark.slow, pytest.mark.hub]

@@ -11,8 +11,8 @@ from test_generate import assert_row_matches_its_image, write_records
 
 from hf_vqa.config import VLM
 from hf_vqa.errors import ConfigError
-from hf_vqa.shard_job import ShardJob
-from hf_vqa.shards import resolve_shard, shards_at_once, share_limits
+from hf_vqa.shards.job import ShardJob
+from hf_vqa.shards.plan import resolve_shard, shards_at_once, share_limits
 
 SLURM = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "6"}
 
@@ -74,7 +74,7 @@ def test_a_sharded_job_carries_no_key_and_its_run_key_names_the_run(monkeypatch,
     vlm = VLM(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="MY_VLM_KEY")
     job = ShardJob("image-vqa", write_records(tmp_path, 2), vlm, num_shards=4, repo_id="me/x")
     assert b"sk-secret-value-123" not in pickle.dumps(job)
-    from hf_vqa.ray_run import _runtime_env  # the key travels as an environment variable of the Ray job
+    from hf_vqa.shards.on_ray import _runtime_env  # the key travels as an environment variable of the Ray job
 
     assert _runtime_env(job, None, local=True)["env_vars"]["MY_VLM_KEY"] == "sk-secret-value-123"
     same = ShardJob("image-vqa", job.source, VLM(model="m", base_url="http://other:1/v1", max_concurrency=3,

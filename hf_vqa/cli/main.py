@@ -1,6 +1,7 @@
 """The command line: `python scripts/build_dataset.py image-vqa|context-vqa --input IN --output OUT`.
 
-A thin layer over `io`, `pipeline`, `export` and `card`. Bad arguments, unreadable inputs and a
+A thin layer over `inputs`, `pipeline` and `publish`; the parser is `cli/parser.py`, the endings
+(Ctrl-C, disk full) `cli/interrupts.py`. Bad arguments, unreadable inputs and a
 missing key give a one-line error and exit code 2; Ctrl-C exits 130 and says how to resume.
 
 A job that already finished (same command, input and output untouched, 0 failed rows) is answered
@@ -14,205 +15,35 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
-import textwrap
-import threading
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
 from hf_vqa.cli.command import (
-    CONSOLE_SCRIPT,
     EXIT_BUSY,
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PUSH_FAILED,
     EXIT_USAGE,
-    SCRIPT,
     command_line,
-    invocation,
 )
-from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand, run_push_only
-from hf_vqa.cli.report import add_report_subcommand, dedupe_step, diversity_lines, run_report
-from hf_vqa.cli.sharding import add_ray_arguments
-from hf_vqa.cli.store import add_store_subcommand, run_store
+from hf_vqa.cli.interrupts import caused_by_ctrl_c, disk_full, interrupted, quiet_workers_on_ctrl_c
+from hf_vqa.cli.parser import ENVIRONMENT, PIPELINE_NAMES, build_parser
+from hf_vqa.cli.publish import run_push_only
+from hf_vqa.cli.report import dedupe_step, diversity_lines, run_report
+from hf_vqa.cli.store import run_store
 from hf_vqa.config import DEFAULT_BASE_URL, VLM  # light: no datasets, no openai
 from hf_vqa.errors import HfVqaError
-from hf_vqa.spec import FILTER_NAMES, PIPELINES
+from hf_vqa.spec import PIPELINES
 
 if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
     from hf_vqa.pipeline import Summary
     from hf_vqa.publish.card import RunInfo
-
-PIPELINE_NAMES = tuple(PIPELINES)  # from the typed spec, which does not import datasets
-_VLM = {f.name: f.default for f in fields(VLM) if f.default is not MISSING}  # the library's defaults
-
-ENVIRONMENT = f"""environment:
-  OPENAI_BASE_URL     the endpoint when --base-url is not given (else {DEFAULT_BASE_URL})
-  OPENAI_API_KEY      the key; another variable with --api-key-env NAME ('' for none)
-  OPENAI_ORG_ID, OPENAI_PROJECT_ID   sent as headers when set
-  HF_VQA_MODEL        the default --model
-  HF_VQA_CACHE        the request store's folder (else $HF_HOME/hf_vqa, else ~/.cache/huggingface/hf_vqa)
-  HF_TOKEN            the Hub token for --push-to-hub (else the one saved by `hf auth login`)
-  HF_ENDPOINT         the Hub's address (default https://huggingface.co)
-  HTTPS_PROXY, NO_PROXY              proxies, read once
-  HF_VQA_HTTP=httpx   send through the SDK's httpx client instead of aiohttp
-
-exit codes:
-  {EXIT_OK} done; {EXIT_INCOMPLETE} not all done (every row failed, no input rows, a Ray shard not in, a damaged store);
-  {EXIT_USAGE} bad arguments, unreadable input, a missing key, or an endpoint that refused the run (wrong key, model or URL);
-  {EXIT_PUSH_FAILED} the push failed (the output is intact); {EXIT_BUSY} another run is writing the same output (try later);
-  {EXIT_INTERRUPTED} interrupted (rerun the same command to resume)"""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        sys.stderr.write(f"error: {message} (see --help)\n")
-        raise SystemExit(EXIT_USAGE)
-
-
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """Every option with a default shows it; options that are off or unset by default don't say so."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
-        if unset or not action.option_strings or "%(default)" in text or "(default" in text:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line: one subcommand per pipeline (the options below) and `push-only`.
-
-    `prog` defaults to how this process was started (`hf-vqa`, or `scripts/build_dataset.py`).
-
-    Example:
-        >>> args = build_parser().parse_args(["image-vqa", "--input", "in.json", "--output", "out"])
-        >>> args.max_concurrency == VLM().max_concurrency, args.temperature  # None: not sent
-        (True, None)
-    """
-    words = invocation()
-    prog = prog or (words[0] if words == [CONSOLE_SCRIPT] else SCRIPT)
-    parser = _Parser(prog=prog, description="Turn images into VQA data with any OpenAI-compatible VLM, "
-                     "and publish it as a Hugging Face dataset.", epilog=ENVIRONMENT, formatter_class=_Help)  # fmt: skip
-    sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser, title="commands",
-                                metavar="{" + ",".join([*PIPELINE_NAMES, "push-only", "report", "store"]) + "}")  # fmt: skip
-    for spec in PIPELINES.values():
-        example = (
-            f"example:\n  {prog} {spec.name} --input examples/sample/records.json --output out/x --mock auto"
-        )
-        p = sub.add_parser(spec.name, help=f"run the {spec.name} pipeline", formatter_class=_Help,
-                           description=textwrap.fill(f"{spec.name}: {spec.description}", 100), epilog=f"{example}\n\n{ENVIRONMENT}")  # fmt: skip
-        _add_pipeline_arguments(p)
-    add_push_only_subcommand(sub, formatter_class=_Help, epilog=ENVIRONMENT)
-    add_report_subcommand(sub, formatter_class=_Help)
-    add_store_subcommand(sub, formatter_class=_Help)
-    return parser
-
-
-def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
-    """A pipeline subcommand's options, in the README's groups. Defaults are `VLM`'s own."""
-    g = p.add_argument_group("required")
-    g.add_argument("--input", help="records .json/.jsonl, an image folder, a saved dataset or a Hub dataset id "
-                   "(required, except with --retry-failed)")  # fmt: skip
-    g.add_argument("--output", required=True,
-                   help="out.json / out.jsonl (seed records) or a folder (parquet + README.md card)")  # fmt: skip
-
-    g = p.add_argument_group("endpoint")
-    g.add_argument(
-        "--base-url", help=f"OpenAI-compatible /v1 URL (default: $OPENAI_BASE_URL, else {DEFAULT_BASE_URL})"
-    )
-    g.add_argument("--model", default=os.environ.get("HF_VQA_MODEL") or _VLM["model"],
-                   help="model name ($HF_VQA_MODEL, when set, is the default)")  # fmt: skip
-    g.add_argument("--api-key-env", default=_VLM["api_key_env"],
-                   help="NAME of the environment variable holding the key ('' for endpoints without auth)")  # fmt: skip
-    g.add_argument("--mock", nargs="?", const="always", choices=["always", "auto"],
-                   help="use the bundled MOCK VLM (synthetic answers); auto: only when no --base-url or "
-                   "$OPENAI_BASE_URL is set")  # fmt: skip
-
-    g = p.add_argument_group("sending")
-    g.add_argument("--max-concurrency", type=int, default=_VLM["max_concurrency"],
-                   help="requests in flight (split across --num-proc processes)")  # fmt: skip
-    g.add_argument("--num-proc", type=int, default=1, help="processes (datasets' map num_proc)")
-    g.add_argument(
-        "--batch-size", type=int, help="rows per map batch (default: max(64, 8 x --max-concurrency))"
-    )
-    g.add_argument("--timeout", type=float, default=_VLM["timeout"],
-                   help="seconds for a whole request (connect, headers, body)")  # fmt: skip
-    g.add_argument("--max-reply-bytes", type=int, default=_VLM["max_reply_bytes"],
-                   help="a larger reply is a failed row and nothing of it is kept")  # fmt: skip
-    g.add_argument("--max-retries", type=int, default=_VLM["max_retries"],
-                   help="retries of errors (5xx, timeouts, dropped connections)")  # fmt: skip
-
-    g = p.add_argument_group("rate limits")
-    g.add_argument("--rpm", type=int, help="requests per minute, shared by all processes (default: no limit)")
-    g.add_argument("--tpm", type=int, help="tokens per minute, shared by all processes (default: no limit)")
-    g.add_argument("--rate-limit-wait", type=float, default=_VLM["rate_limit_wait"],
-                   help="seconds a row may keep waiting on 429s (they don't use up --max-retries)")  # fmt: skip
-
-    g = p.add_argument_group("generation")
-    g.add_argument("--temperature", type=float, default=_VLM["temperature"],
-                   help="sampling temperature (default: not sent, the endpoint's own default)")  # fmt: skip
-    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default: not sent)")
-    g.add_argument("--max-tokens", type=int, default=_VLM["max_tokens"],
-                   help="cap on each reply's tokens, sent as max_tokens, or as max_completion_tokens where the "
-                   "endpoint asks for it (default: the endpoint's)")  # fmt: skip
-    g.add_argument("--reasoning-effort", help="reasoning_effort for reasoning models, e.g. minimal, low, medium, "
-                   "high (default: not sent)")  # fmt: skip
-
-    g = p.add_argument_group("provider-specific")
-    g.add_argument("--stream", action="store_true",
-                   help="ask for server-sent events (stream=true); used anyway when the endpoint requires it")  # fmt: skip
-    g.add_argument("--extra-body", metavar="JSON",
-                   help='fields merged into every request, e.g. \'{"enable_thinking": false}\' (default: none)')  # fmt: skip
-    g.add_argument("--image-detail", choices=["low", "high", "auto"],
-                   help="OpenAI-style image_url.detail (default: not sent)")  # fmt: skip
-    g.add_argument("--system-prompt", help="system prompt ('' sends none; default: the pipeline's)")
-    g.add_argument("--prompt", help="instruction for rows without a human turn (default: the pipeline's)")
-    g.add_argument("--json-mode", action="store_true",
-                   help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
-
-    g = p.add_argument_group("input")
-    g.add_argument("--image-column", default="image", help="the column holding the image(s)")
-    g.add_argument(
-        "--conversation-column", default="conversation", help="the column holding the conversation"
-    )
-    g.add_argument("--split", default="train", help="the split to read (Hub or saved input) and to write")
-    g.add_argument("--allow-private-urls", action="store_true",
-                   help="let image URLs point at private addresses (localhost, 10.x, ...)")  # fmt: skip
-
-    g = p.add_argument_group("store and reruns")
-    g.add_argument("--cache-dir", help="where the request store lives (default: $HF_VQA_CACHE, else "
-                   "$HF_HOME/hf_vqa)")  # fmt: skip
-    g.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
-    g.add_argument("--retry-failed", action="store_true",
-                   help="read the existing --output, retry only its failed rows, write it back")  # fmt: skip
-    g.add_argument("--force", action="store_true",
-                   help="run even if this exact job already finished (skip the up-to-date check)")  # fmt: skip
-
-    g = p.add_argument_group("checks and cost")
-    g.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
-                   help="keep only rows passing this check (repeatable; default: keep every row)")  # fmt: skip
-    g.add_argument("--dedupe", action="store_true",
-                   help="drop near-identical questions across the whole dataset (recorded in the card)")  # fmt: skip
-    g.add_argument("--price-in", type=float, help="USD per 1M prompt tokens (for the cost estimate)")
-    g.add_argument("--price-out", type=float, help="USD per 1M completion tokens (for the cost estimate)")
-
-    cost_cli.add_cost_arguments(p)  # its own group: "cost and batch"
-    add_ray_arguments(p)  # its own group: "running on a Ray cluster"
-
-    g = p.add_argument_group("publishing")
-    g.add_argument("--license", default="other", help="the card's license (e.g. cc-by-4.0)")
-    g.add_argument("--report", action="store_true",
-                   help="also write <OUTPUT>_report.html: a self-contained page to look at the data")  # fmt: skip
-    add_publish_arguments(g)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline == "store":
         return run_store(args)
     mock_proc = None
-    previous_handler = _quiet_workers_on_ctrl_c()
+    previous_handler = quiet_workers_on_ctrl_c()
     try:
         mock = _uses_mock(args)
         job = jobs.job_key(args, mock=mock)  # before any work: the input as this run will read it
@@ -340,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {err}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return _interrupted()
+        return interrupted()
     except Exception as err:
-        if _caused_by_ctrl_c(err):  # datasets' num_proc pool turns Ctrl-C into a TimeoutError
-            return _interrupted()
-        if (full := _disk_full(err)) is not None:  # e.g. the datasets cache's disk: one line, no traceback
+        if caused_by_ctrl_c(err):  # datasets' num_proc pool turns Ctrl-C into a TimeoutError
+            return interrupted()
+        if (full := disk_full(err)) is not None:  # e.g. the datasets cache's disk: one line, no traceback
             sys.stderr.write(f"error: {full}\n")
             return EXIT_USAGE
         raise
@@ -407,72 +238,6 @@ def _uses_mock(args: argparse.Namespace) -> bool:
     """True when the bundled mock VLM answers: `--mock`, or `--mock auto` with no endpoint set."""
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
     return args.mock == "always" or (args.mock == "auto" and not base_url)
-
-
-def _interrupted() -> int:
-    client = sys.modules.get("hf_vqa.engine.client")  # not imported: no request was ever sent
-    with contextlib.suppress(
-        KeyboardInterrupt
-    ):  # replies on the wire are paid for: let them land in the store
-        if client is not None:
-            client.drain_engines(timeout=3.0)
-    sys.stderr.write(
-        "\ninterrupted: finished replies are saved in the request store; "
-        "rerun the same command to resume (only unfinished requests are sent).\n"
-    )
-    return EXIT_INTERRUPTED
-
-
-def _caused_by_ctrl_c(err: BaseException) -> bool:
-    """True if a KeyboardInterrupt is anywhere in `err`'s cause/context chain."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _disk_full(err: BaseException) -> str | None:
-    """The one-line message if a full disk is anywhere in `err`'s cause/context chain, else None."""
-    import errno
-
-    from hf_vqa.publish.atomic import FULL_TEXTS, write_error
-
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        text = str(current)
-        if isinstance(current, OSError) and (
-            current.errno == errno.ENOSPC or any(t in text for t in FULL_TEXTS)
-        ):
-            where = (
-                getattr(current, "filename", None)
-                or os.environ.get("HF_DATASETS_CACHE")
-                or "the datasets cache"
-            )
-            fix = "free some space there, or point HF_DATASETS_CACHE / --cache-dir at another disk"
-            return str(write_error(current, where, fix=fix))
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _quiet_workers_on_ctrl_c():
-    """Ctrl-C signals the whole process group. Only this process reacts: forked `num_proc` workers
-    inherit this handler and ignore it (the pool terminates them), instead of each printing a
-    traceback. Returns the previous handler, or None when not on the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    parent = os.getpid()
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if os.getpid() == parent:
-            raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _input_of(args: argparse.Namespace) -> str:

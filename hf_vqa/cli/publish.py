@@ -183,7 +183,7 @@ def _add_push_arguments(
 
 
 def _parse_shard(text: str | None, shards: int | None = None) -> tuple[int, int] | None:
-    from hf_vqa.shards import resolve_shard  # I/N, or `auto`: a Slurm array or Kubernetes Indexed Job
+    from hf_vqa.shards.plan import resolve_shard  # I/N, or `auto`: a Slurm array or Kubernetes Indexed Job
 
     return resolve_shard(text, shards)
 

@@ -38,8 +38,8 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_with_ray(args: argparse.Namespace, vlm: VLM, *, source: str, mock: bool, command: str) -> int:
     """Run every shard on Ray; print per-shard lines and one summary line. 0 if all shards are in."""
-    from hf_vqa.ray_run import run_on_ray
-    from hf_vqa.shard_job import ShardJob
+    from hf_vqa.shards.job import ShardJob
+    from hf_vqa.shards.on_ray import run_on_ray
 
     if getattr(args, "shard", None):
         raise ConfigError("--ray runs every shard itself", received=f"--shard {args.shard}",

@@ -1,6 +1,6 @@
 """Run the shards of a job on a Ray cluster: one Ray task per shard, progress per shard, one summary.
 
-Each task runs `shard_job.run_shard`: the ordinary pipeline (the same `ds.map` steps, request store and
+Each task runs `job.run_shard`: the ordinary pipeline (the same `ds.map` steps, request store and
 checks) on its contiguous shard, then the usual `--shard I/N` push (or Parquet under a shared output,
 merged by the driver at the end). Ray retries a task whose worker or node died (`max_retries`); shards
 of this run already in are skipped, so rerunning the driver after a crash resumes shard by shard. At most
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from hf_vqa.errors import ConfigError
-from hf_vqa.shard_job import ShardJob, ShardResult, done_shards, merge_folder, merge_summaries, run_shard
-from hf_vqa.shard_progress import ShardState, describe, progress_line, record, update_states
-from hf_vqa.shards import shards_at_once, share_limits
+from hf_vqa.shards.job import ShardJob, ShardResult, done_shards, merge_folder, merge_summaries, run_shard
+from hf_vqa.shards.plan import shards_at_once, share_limits
+from hf_vqa.shards.progress import ShardState, describe, progress_line, record, update_states
 
 __all__ = ["RayRun", "run_on_ray"]
 

@@ -115,7 +115,7 @@ def run_shard(job: ShardJob, index: int) -> ShardResult:
     if vlm.rpm or vlm.tpm:  # this shard's share of the limits is its own bucket, even on a shared machine
         vlm = dataclasses.replace(vlm, rate_scope=f"{job.run_key}-{index}")
     ds = load_input(job.source, split=job.split)
-    ds = select_shard(ds, _Shard((index, job.num_shards)))
+    ds = select_shard(ds, _Shard(), shard=(index, job.num_shards))
     ds, summary = run_pipeline(
         ds, job.pipeline, vlm=vlm, system_prompt=job.system_prompt, prompt=job.prompt,
         image_key=job.image_key, conversation_key=job.conversation_key, json_mode=job.json_mode,
@@ -201,9 +201,8 @@ def merge_folder(job: ShardJob, summary: Any) -> str:
     return job.output or ""
 
 
-class _Shard:  # the attributes `select_shard` reads
-    def __init__(self, shard: tuple[int, int]) -> None:
-        self.shard_spec, self.retry_failed = shard, False
+class _Shard:  # the attributes `select_shard` reads besides the shard itself
+    retry_failed = False
 
 
 def _write_part(ds: Any, job: ShardJob, index: int, summary: dict, example: dict | None) -> str:
