@@ -11,6 +11,7 @@ Peak RSS is the CLI process's own `ru_maxrss` (from `wait4`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -155,13 +157,25 @@ def two_runs(folder: Path) -> None:
         report("two_runs_at_once", server, results[0], out, second=results[1])
 
 
-def disk_full(folder: Path) -> None:
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str, case: str) -> Iterator[Path | None]:
+    """A small tmpfs at `folder/small` (None, with a 'skipped' line, where it cannot be mounted)."""
     mount = folder / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)]).returncode:
-        print(json.dumps({"case": "disk_full", "skipped": "cannot mount a tmpfs (needs root)"}))
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)]).returncode:
+        print(json.dumps({"case": case, "skipped": "cannot mount a tmpfs (needs root)"}))
+        yield None
         return
     try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+def disk_full(folder: Path) -> None:
+    with tmpfs(folder, "3m", "disk_full") as mount:
+        if mount is None:
+            return
         records(folder, 40)
         with MockVLM() as server:
             out = mount / "out"
@@ -175,24 +189,17 @@ def disk_full(folder: Path) -> None:
             res = cli(folder, server.base_url, out, "--force", "--temperature", "0.5")
             report("disk_full (rerun, disk full)", server, res, out,
                     tmp_left=[p.name for p in mount.rglob("*") if "tmp" in p.name or "staging" in p.name])  # fmt: skip
-    finally:
-        subprocess.run(["umount", str(mount)])
 
 
 def store_full(folder: Path) -> None:
-    mount = folder / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)]).returncode:
-        print(json.dumps({"case": "store_full", "skipped": "cannot mount a tmpfs (needs root)"}))
-        return
-    try:
+    with tmpfs(folder, "200k", "store_full") as mount:
+        if mount is None:
+            return
         records(folder, 200)
         with MockVLM() as server:
             out = folder / "out.jsonl"
             res = cli(folder, server.base_url, out, "--cache-dir", str(mount))
             report("store_disk_full", server, res, out)
-    finally:
-        subprocess.run(["umount", str(mount)])
 
 
 CASES = {
