@@ -87,3 +87,25 @@ def test_one_engine_per_process_and_settings(tmp_path):
     assert get_engine(vlm) is get_engine(vlm)
     assert get_engine(vlm) is not get_engine(VLM(model="n", base_url="http://127.0.0.1:9/v1", api_key_env="",
                                                  cache_dir=str(tmp_path)))  # fmt: skip
+
+
+def test_forked_workers_do_not_report_the_parents_sessions_as_unclosed(tmp_path, mock_vlm):
+    """A notebook that already sent requests, then maps with num_proc=2: the forked workers inherit the
+    parent's engine; dropping the copy made the GC print 'Unclosed client session' in every worker."""
+    import subprocess
+    import sys
+
+    from clitools import SAMPLE
+
+    script = f"""
+import hf_vqa
+vlm = hf_vqa.VLM(model="m", base_url={mock_vlm.base_url!r}, api_key_env="", cache_dir={str(tmp_path / "s")!r})
+ds = hf_vqa.load_records({str(SAMPLE)!r}, cache_dir={str(tmp_path / "c")!r})
+ds.map(hf_vqa.prompted_vqa, batched=True, fn_kwargs={{"vlm": vlm, "prompt": "Ask one question."}})
+out, summary = hf_vqa.run_pipeline(ds, "image-vqa", vlm=vlm, num_proc=2)
+print(summary.line())
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    assert "succeeded=6" in res.stdout
+    assert "Unclosed" not in res.stderr

@@ -420,9 +420,16 @@ def close_engines() -> None:
 
 
 def _forget_after_fork() -> None:
+    # The parent's engines are not this process's to use or close (their loop thread did not fork).
+    # Keep the copies referenced: dropped, the GC would report their sockets as "Unclosed client
+    # session" in every forked num_proc worker of a notebook that had already sent requests.
+    _INHERITED.extend(_ALL)
     _ENGINES.clear()
     _ALL.clear()
     _PID[0] = os.getpid()
+
+
+_INHERITED: list[Engine] = []
 
 
 _PID = [os.getpid()]
