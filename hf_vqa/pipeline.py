@@ -134,13 +134,6 @@ def run_pipeline(
     start = time.monotonic()
     ds = undecoded(ds)
     system_prompt, prompt = spec.instructions(system_prompt, prompt)
-    if isinstance(ds, datasets.IterableDataset):  # streaming: lazy steps, totals counted as rows flow
-        from hf_vqa.streaming import run_streaming
-
-        steps = {"vlm": vlm, "system_prompt": system_prompt, "prompt": prompt, "image_key": image_key,
-                 "conversation_key": conversation_key, "response_format": spec.json_format if json_mode else None,
-                 "keep_existing": keep_existing}  # fmt: skip
-        return run_streaming(ds, spec, refine_step(spec), steps, batch_size=batch_size, prices=prices)
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
         "system_prompt": system_prompt,
@@ -153,6 +146,10 @@ def run_pipeline(
         # only through fn_kwargs, so its version goes there
         "version": generate.STEP_VERSION,
     }
+    if isinstance(ds, datasets.IterableDataset):  # streaming: lazy steps, totals counted as rows flow
+        from hf_vqa.streaming import run_streaming
+
+        return run_streaming(ds, spec, refine_step(spec), gen_kwargs, batch_size=batch_size, prices=prices)
     if store_only:  # only then: online runs keep the fn_kwargs (and so the Arrow cache key) they had
         gen_kwargs |= {"store_only": True, "batch_errors": dict(sorted((batch_errors or {}).items()))}
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None
@@ -181,7 +178,7 @@ def run_pipeline(
                 datasets.enable_progress_bars()
     else:
         ds = ds.map(prompted_vqa, **map_kwargs)
-    if vlm.use_store and not keep_existing and not store_only and None in ds["vqa"]:
+    if vlm.use_store and not keep_existing and not store_only and _has_failed_rows(ds):
         ds = _recovered(ds, vlm, map_kwargs)
     refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining",
@@ -189,6 +186,11 @@ def run_pipeline(
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
     summary.adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model)).describe()
     return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them
+
+
+def _has_failed_rows(ds: datasets.Dataset) -> bool:
+    """True when some row has no reply: the Arrow column's null count, without reading the texts."""
+    return ds.with_format("arrow")["vqa"].null_count > 0
 
 
 def _recovered(ds: datasets.Dataset, vlm: VLM, map_kwargs: dict[str, Any]) -> datasets.Dataset:
