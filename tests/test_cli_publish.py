@@ -1,7 +1,7 @@
 """The CLI seam: argument checks, --shard, exports, push, a failed push and push-only.
 
 The last two tests drive the real `scripts/build_dataset.py` (mock VLM → loopback Hub); they skip
-until cli.py wires in `hf_vqa.cli.publish`.
+until `hf_vqa.cli.main` wires in `hf_vqa.cli.publish`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Publishing through the real huggingface_hub client to the loopback Hub, read back with load_dataset.
 
-`make_vqa_dataset` (also used by test_train_export / test_cli_publish) builds rows in the shape the
+`make_vqa_dataset` (also used by test_training / test_cli_publish) builds rows in the shape the
 pipelines produce, with real PNG files.
 """
 

@@ -1,7 +1,7 @@
 """Is this exact CLI job already finished? Answered before `datasets` (or anything heavy) is imported.
 
 A job is the subcommand, its normalised arguments, the environment that picks the endpoint and model,
-hf_vqa's version and code, and a stamp of the input (`stamps.py`, the same one the loaders put in
+hf_vqa's version and code, and a stamp of the input (`inputs/stamps.py`, the same one the loaders put in
 their Arrow fingerprints). `jobs.json` in the cache folder is the one "already done" manifest, one
 entry per output: a stamp of the output as written, the `datasets` fingerprint of the data in it
 (`wrote`/`holds`: an unchanged result is not written again) and, after a run with 0 failed rows,

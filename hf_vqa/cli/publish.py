@@ -1,7 +1,7 @@
-"""The CLI seam for publishing and training exports; `cli.py` wires these in.
+"""The CLI seam for publishing and training exports; `cli/parser.py` and `cli/main.py` wire these in.
 
 - `add_publish_arguments(p)`: `--push-to-hub --private --config-name --export --export-dir --shard
-  --commit-message` on a pipeline subcommand (`--license` is cli.py's own).
+  --commit-message` on a pipeline subcommand (`--license` is the parser's own).
 - `check_publish_args(args)`: validate before any work (bad values raise `ConfigError`: exit 2).
 - `select_shard(ds, args)`: keep shard I of N (`--shard I/N`), contiguous and deterministic.
 - `publish(ds, args, info)`: after the output is written: exports, then the push. A failed push

@@ -4,7 +4,7 @@ One `Engine` per process and endpoint. It runs a private asyncio event loop in a
 so it works the same in scripts, in `num_proc` workers and inside Jupyter (whose own loop is
 already running). The connection pool (`transport.py`) is created lazily inside that loop, after any fork.
 
-Each request: wait for a slot (adaptive concurrency, `limits.py`), POST the prepared JSON bytes, and
+Each request: wait for a slot (adaptive concurrency, `concurrency.py`), POST the prepared JSON bytes, and
 retry with tenacity on 429, 5xx, timeouts, dropped connections and malformed or empty replies
 (exponential backoff with jitter, or the server's Retry-After). 400/401/403/404 are not retried.
 Every failure becomes a `Reply` with `error` set; no exception ever leaves the engine. Successful

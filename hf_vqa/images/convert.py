@@ -1,6 +1,6 @@
 """Pixel work for images that cannot be sent as they are: mode, orientation, size, encoding.
 
-`images.py` decides whether an image needs this; here it is decoded pixels in, encoded bytes out.
+`images/prepare.py` decides whether an image needs this; here it is decoded pixels in, encoded bytes out.
 
 Example:
     >>> from PIL import Image

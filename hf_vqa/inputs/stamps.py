@@ -1,6 +1,6 @@
 """Cheap identities of local inputs (paths, sizes, mtimes), computed without importing `datasets`.
 
-`io.py` puts these stamps into its loaders' Arrow fingerprints and `jobs.py` into its job keys, so
+`inputs/load.py` puts these stamps into its loaders' Arrow fingerprints and `cli/jobs.py` into its job keys, so
 "the input changed" means the same thing to both. `input_kind` is the dispatch `io.load_input` uses.
 
 Example:

@@ -25,8 +25,8 @@ markdown tables. Decisions:
 - Trailing notes ("Note: ...", "I hope this helps!") never join the last answer.
 - JSON items: a null or "" answer is kept as ""; an item with no answer key is dropped.
 
-The work is split by concept: `parse_lines` (classify one line), `parse_article` (where the article ends,
-clean its prose), `parse_blocks` (group pair lines), `parse_json` (tolerant JSON).
+The work is split by concept: `lines` (classify one line), `article` (where the article ends,
+clean its prose), `blocks` (group pair lines), `loose_json` (tolerant JSON).
 """
 
 from __future__ import annotations
