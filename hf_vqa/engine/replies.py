@@ -154,7 +154,7 @@ def parse(resp) -> Reply:
     except ValueError:
         raise Transient(f"malformed reply (HTTP {status}): {content[:80]!r}", status) from None
     if isinstance(data, dict) and data.get("error") and not data.get("choices"):
-        _raise_embedded_error(data, content)
+        _raise_embedded_error(data)
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list):
         raise Fatal(f"reply is not a chat completion (no choices list): {content[:80]!r}", status)
@@ -207,7 +207,7 @@ def redact_reply(resp, api_key: str):
         >>> redact_reply(Response(200, {}, b"you sent sk-abc123456"), "sk-abc123456").content
         b'you sent <redacted>'
     """
-    if not api_key or api_key == "EMPTY" or len(api_key) < 8:
+    if not _secret(api_key):
         return resp
     key = api_key.encode("utf-8", "replace")
     if key not in resp.content:
@@ -215,9 +215,12 @@ def redact_reply(resp, api_key: str):
     return dataclasses.replace(resp, content=resp.content.replace(key, b"<redacted>"))
 
 
-def _raise_embedded_error(data: dict, content: bytes) -> None:
-    """A 200 holding ``{"error": {...}}``: `Fatal` when its code is a 4xx (not 408/429), else `Transient`."""
-    info = error_info(content if not isinstance(data.get("error"), dict) else json.dumps(data).encode())
+def _raise_embedded_error(data: dict) -> None:
+    """A 200 holding ``{"error": {...}}``: `Fatal` when its code is a 4xx (not 408/429), else `Transient`.
+
+    `data` is the parsed reply (a plain body or assembled stream chunks), read by `error_info`.
+    """
+    info = error_info(json.dumps(data).encode())
     try:
         code = int(info.code or 0)
     except ValueError:
@@ -283,9 +286,14 @@ def redact(text: str, api_key: str) -> str:
         >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
         'bad key: Bearer <redacted>'
     """
-    if api_key and api_key != "EMPTY" and len(api_key) >= 8:
+    if _secret(api_key):
         text = text.replace(api_key, "<redacted>")
     return text
+
+
+def _secret(api_key: str) -> bool:
+    """True for a key worth redacting: not empty, not the keyless placeholder, not too short to be unique."""
+    return bool(api_key) and api_key != "EMPTY" and len(api_key) >= 8
 
 
 __all__ = [
