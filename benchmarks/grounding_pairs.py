@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from hf_vqa.grounding import ground
+from hf_vqa.quality.grounding import ground
 
 TESTS = Path(__file__).resolve().parent.parent / "tests" / "test_grounding.py"
 

@@ -19,7 +19,6 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM
     from hf_vqa.cost.estimate import Estimate, estimate
-    from hf_vqa.dedupe import dedupe_questions
     from hf_vqa.errors import (
         BatchError,
         ConfigError,
@@ -42,6 +41,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
         export_trl,
         export_trl_prompt_completion,
     )
+    from hf_vqa.quality.dedupe import dedupe_questions
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
     from hf_vqa.shards.job import ShardJob
@@ -60,7 +60,7 @@ _EXPORTS = {
     "RequestError": "errors",
     "HubError": "errors",
     "RunInfo": "publish.card",
-    "dedupe_questions": "dedupe",
+    "dedupe_questions": "quality.dedupe",
     "write_report": "publish.report",
     "export_llava": "publish.training",
     "export_trl": "publish.training",

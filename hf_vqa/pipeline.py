@@ -20,7 +20,6 @@ import datasets
 
 from hf_vqa import generate
 from hf_vqa import refine as refiners
-from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.config import VLM
 from hf_vqa.datasets_internals import fingerprint
 from hf_vqa.engine.adapt import Adaptations, record_path
@@ -30,6 +29,7 @@ from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
 from hf_vqa.images.columns import decoded, undecoded
 from hf_vqa.lookahead import source_for
+from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.schema import features_after
 from hf_vqa.spec import FILTER_NAMES, PIPELINES, PipelineSpec, get_spec
 

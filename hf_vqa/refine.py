@@ -15,9 +15,9 @@ from typing import Any
 
 from datasets import List, Value
 
-from hf_vqa.checks import PAIR_CHECKS, ROW_CHECKS, check_columns, check_wiki_qa
 from hf_vqa.errors import HfVqaError, one_line
 from hf_vqa.parse.reply import WikiQA, parse_qa_pairs, parse_wiki_qa
+from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS, check_columns, check_wiki_qa
 from hf_vqa.schema import QA_LIST, declares, string_column
 
 __all__ = ["refine_qa_pairs", "refine_wiki_qa"]

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hf_vqa.checks import ROW_CHECKS
 from hf_vqa.errors import ConfigError
 from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
+from hf_vqa.quality.checks import ROW_CHECKS
 
 __all__ = ["FILTER_NAMES", "PIPELINES", "PipelineSpec", "get_spec"]
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from hf_vqa.checks import QAChecks, check_wiki_qa, duplicate_questions, is_grounded, leaks_context, normalize
 from hf_vqa.parse.reply import QA, WikiQA
+from hf_vqa.quality.checks import (
+    QAChecks,
+    check_wiki_qa,
+    duplicate_questions,
+    is_grounded,
+    leaks_context,
+    normalize,
+)
 
 CONTEXT = (
     "The Golden Gate Bridge links San Francisco to Marin County. Designed by Joseph Strauss, it opened "

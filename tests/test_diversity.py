@@ -1,14 +1,14 @@
-"""Diversity and shape of the pairs (`hf_vqa.diversity`), `--dedupe` (`hf_vqa.dedupe`) and the card section."""
+"""Diversity and shape of the pairs (`hf_vqa.quality.diversity`), `--dedupe` (`hf_vqa.quality.dedupe`) and the card section."""
 
 from __future__ import annotations
 
 import datasets
 import pytest
 
-from hf_vqa.checks import PAIR_CHECKS
-from hf_vqa.dedupe import dedupe_questions, plan_dedupe
-from hf_vqa.diversity import dataset_stats, question_key, question_stats, question_type
 from hf_vqa.publish.card import RunInfo, build_card, update_card
+from hf_vqa.quality.checks import PAIR_CHECKS
+from hf_vqa.quality.dedupe import dedupe_questions, plan_dedupe
+from hf_vqa.quality.diversity import dataset_stats, question_key, question_stats, question_type
 
 
 @pytest.mark.parametrize(

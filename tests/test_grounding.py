@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from hf_vqa.checks import check_columns, check_wiki_qa
-from hf_vqa.grounding import REASONS, Grounder, canonical, ground
 from hf_vqa.parse.reply import QA, WikiQA
+from hf_vqa.quality.checks import check_columns, check_wiki_qa
+from hf_vqa.quality.grounding import REASONS, Grounder, canonical, ground
 from hf_vqa.refine import refine_wiki_qa
 
 # fmt: off

@@ -58,7 +58,7 @@ def dedupe_step(ds: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     """`--dedupe`: drop near-identical questions across the dataset; (data, report or None)."""
     if not args.dedupe:
         return ds, None
-    from hf_vqa.dedupe import dedupe_questions
+    from hf_vqa.quality.dedupe import dedupe_questions
 
     return dedupe_questions(ds, qas_key_of(args.pipeline))
 
@@ -71,7 +71,7 @@ def qas_key_of(pipeline: str) -> str:
 
 def diversity_lines(ds: Any, pipeline: str, dedupe: Any) -> tuple[list[str], str]:
     """The diversity lines for the summary, and the card's "Diversity and shape" section."""
-    from hf_vqa.diversity import dataset_stats
+    from hf_vqa.quality.diversity import dataset_stats
 
     stats = dataset_stats(ds, qas_key_of(pipeline))
     lines = stats.lines()

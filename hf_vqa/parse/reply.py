@@ -16,7 +16,7 @@ markdown tables. Decisions:
 - The context keeps its paragraphs (blank line between them) and loses markup: bold/italic markers,
   heading hashes, bullets, label lines.
 - An answer that is present but empty ("A:" followed by nothing) is kept as `answer=""`; the check layer
-  flags it (`hf_vqa.checks`). A question with no answer line at all (e.g. output cut mid-pair) is dropped.
+  flags it (`hf_vqa.quality.checks`). A question with no answer line at all (e.g. output cut mid-pair) is dropped.
 - `truncated=True` (the response had `finish_reason="length"`) also drops the trailing pair unless the
   output visibly continues past it, since its answer may have been cut mid-word.
 - Answers keep every listed item ("English, French"); bullet lists under one question are joined with

@@ -25,7 +25,7 @@ from typing import Any
 from huggingface_hub import DatasetCard
 
 from hf_vqa import __version__
-from hf_vqa.checks import ROW_CHECKS
+from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.spec import PIPELINES
 
 MARK_START = "<!-- hf_vqa:start -->"
@@ -74,7 +74,7 @@ class RunInfo:
     checks: dict = field(default_factory=dict)
     cost_usd: float | None = None
     example: dict | None = None
-    diversity: str | None = None  # the "Diversity and shape" section (hf_vqa.diversity, --dedupe)
+    diversity: str | None = None  # the "Diversity and shape" section (hf_vqa.quality.diversity, --dedupe)
     license: str = "other"
     language: list[str] = field(default_factory=lambda: ["en"])
     split: str = "train"

@@ -22,11 +22,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from hf_vqa.checks import PAIR_CHECKS
-from hf_vqa.dedupe import plan_dedupe
-from hf_vqa.diversity import dataset_stats, read_pairs
 from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.charts import bar_chart, histogram
+from hf_vqa.quality.checks import PAIR_CHECKS
+from hf_vqa.quality.dedupe import plan_dedupe
+from hf_vqa.quality.diversity import dataset_stats, read_pairs
 from hf_vqa.spec import PIPELINES
 
 __all__ = ["FILTERS", "read_output_folder", "thumbnail_data_url", "write_report"]

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from hf_vqa.canonical import CJK, canonical, words
+from hf_vqa.quality.canonical import CJK, canonical, words
 
 __all__ = ["REASONS", "Grounder", "Grounding", "canonical", "ground"]
 

@@ -1,6 +1,6 @@
 """`--dedupe`: drop near-identical questions across the whole dataset, keeping the first copy.
 
-Near-identical means the same `hf_vqa.diversity.question_key` (case, punctuation, articles, plurals and
+Near-identical means the same `hf_vqa.quality.diversity.question_key` (case, punctuation, articles, plurals and
 "in the image" filler ignored). A first pass reads the questions in row order and plans which pairs go;
 a `Dataset.map` step then drops them, with their per-pair checks, and recomputes the row flags. Rows
 whose every pair went keep an empty pair list (they are not removed, so row counts still add up).
@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hf_vqa.checks import PAIR_CHECKS
-from hf_vqa.diversity import question_key, read_pairs
+from hf_vqa.quality.checks import PAIR_CHECKS
+from hf_vqa.quality.diversity import question_key, read_pairs
 
 __all__ = ["RULE", "DedupeReport", "dedupe_questions", "drop_pairs", "plan_dedupe"]
 

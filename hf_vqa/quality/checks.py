@@ -1,7 +1,7 @@
 """Quality checks for parsed ContextVQA records. Pure functions, no I/O.
 
 - `is_grounded`: the answer (or each item of a listed answer) appears in the article, read the way a person
-  reads: numbers, dates, plurals and compounds may be written another way (`hf_vqa.grounding`); each pair
+  reads: numbers, dates, plurals and compounds may be written another way (`hf_vqa.quality.grounding`); each pair
   records the rule it needed (`grounded_by`: exact, number, date, inflection).
 - `duplicate_questions`: questions that repeat an earlier one.
 - `leaks_context`: a question quoting a long stretch of the article verbatim (answerable without the image).
@@ -9,7 +9,7 @@
 
 Comparison is modulo case, punctuation and whitespace (`normalize`). Latin-script matches must sit on word
 boundaries ("art" is not found in "start"); CJK text has no spaces, so it is matched as plain characters.
-Grounding is explained in `hf_vqa.grounding`.
+Grounding is explained in `hf_vqa.quality.grounding`.
 
 Example:
     >>> from hf_vqa.parse.reply import QA, WikiQA
@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hf_vqa.grounding import Grounder
 from hf_vqa.parse.reply import QA, WikiQA
+from hf_vqa.quality.grounding import Grounder
 
 __all__ = ["QAChecks", "check_wiki_qa", "duplicate_questions", "is_grounded", "leaks_context", "normalize"]
 
@@ -51,7 +51,7 @@ def normalize(text: str) -> str:
 
 
 def is_grounded(answer: str, context: str) -> bool:
-    """True when the answer appears in the context, as a whole or item by item (see `hf_vqa.grounding`).
+    """True when the answer appears in the context, as a whole or item by item (see `hf_vqa.quality.grounding`).
 
     A listed answer ("San Francisco, Marin County"; "小熊猫、黑颈鹤"; "red and white") is grounded when
     the whole string appears, or else when every item does; one missing item makes it ungrounded. A

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hf_vqa.canonical import CJK, canonical
+from hf_vqa.quality.canonical import CJK, canonical
 
 __all__ = [
     "QuestionStats",

@@ -1,5 +1,5 @@
 """Writing numbers, dates and words one way, so that an answer and an article can be compared as a person
-would read them (used by `hf_vqa.grounding`).
+would read them (used by `hf_vqa.quality.grounding`).
 
 Stages, each including the ones before: `number` ("2,737" -> "2737", "twenty-one" -> "21", "1.5 million"
 -> "1500000", "三千" -> "3000", "third"/"3rd" -> "3th"), `date` ("14 July 1789", "July 14, 1789",
