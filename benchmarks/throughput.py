@@ -138,8 +138,8 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
 
     import hf_vqa
     from hf_vqa.images.columns import undecoded
-    from hf_vqa.lookahead import source_for
     from hf_vqa.mock.answers import parse_tags
+    from hf_vqa.runner.lookahead import source_for
     from hf_vqa.spec import PIPELINES
 
     datasets.disable_progress_bars()

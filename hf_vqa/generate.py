@@ -29,8 +29,8 @@ from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
 from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
 from hf_vqa.inputs import unencodable
-from hf_vqa.lookahead import Source, get_prefetcher
 from hf_vqa.messages import Request, build_request
+from hf_vqa.runner.lookahead import Source, get_prefetcher
 from hf_vqa.schema import declares, string_column
 
 __all__ = ["STEP_VERSION", "image_settings", "prompted_vqa", "row_images", "row_request"]
@@ -78,7 +78,7 @@ def prompted_vqa(
     `keep_existing=True` keeps rows that already have a non-null `<output_key>` (from an earlier
     run's output) and asks again only for the others: that is how failed rows are retried.
     `lookahead` (with `with_indices=True, with_rank=True`) keeps requests flowing across batch
-    boundaries; `run_pipeline` sets it up (see `lookahead.py`).
+    boundaries; `run_pipeline` sets it up (see `runner/lookahead.py`).
     `store_only=True` sends nothing: every reply comes from the request store (a batch run's
     collected output); a request missing there gets its `batch_errors[key]` (or "not collected")
     as the row's error. With `keep_existing=True` too, a failed row takes the reply the store holds

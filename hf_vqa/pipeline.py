@@ -21,15 +21,15 @@ import datasets
 from hf_vqa import generate
 from hf_vqa import refine as refiners
 from hf_vqa.config import VLM
-from hf_vqa.datasets_internals import fingerprint
 from hf_vqa.engine.adapt import Adaptations, record_path
 from hf_vqa.engine.progress import ProgressBar
 from hf_vqa.engine.store import get_store
 from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
 from hf_vqa.images.columns import decoded, undecoded
-from hf_vqa.lookahead import source_for
 from hf_vqa.quality.checks import ROW_CHECKS
+from hf_vqa.runner.datasets_internals import fingerprint
+from hf_vqa.runner.lookahead import source_for
 from hf_vqa.schema import features_after
 from hf_vqa.spec import FILTER_NAMES, PIPELINES, PipelineSpec, get_spec
 
@@ -121,14 +121,14 @@ def run_pipeline(
 
     `json_mode=True` asks for JSON through `response_format` (only for endpoints that support it).
     `keep_existing=True` keeps rows that already have a reply and retries only the failed ones.
-    `lookahead=True` keeps requests in flight across batch boundaries (see `lookahead.py`).
+    `lookahead=True` keeps requests in flight across batch boundaries (see `runner/lookahead.py`).
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
     `store_only=True` sends nothing and reads every reply from the request store (a collected batch
     run; see `hf_vqa.batch`); `batch_errors` maps request keys to the batch's per-line errors.
 
     An `IterableDataset` (`load_dataset(..., streaming=True)`) gives an `IterableDataset` back: the
-    steps run as you iterate it, and the `Summary` fills in as rows go by (see `streaming.py`).
+    steps run as you iterate it, and the `Summary` fills in as rows go by (see `runner/streaming.py`).
     """
     spec = get_spec(pipeline)
     start = time.monotonic()
@@ -147,7 +147,7 @@ def run_pipeline(
         "version": generate.STEP_VERSION,
     }
     if isinstance(ds, datasets.IterableDataset):  # streaming: lazy steps, totals counted as rows flow
-        from hf_vqa.streaming import run_streaming
+        from hf_vqa.runner.streaming import run_streaming
 
         return run_streaming(ds, spec, refine_step(spec), gen_kwargs, batch_size=batch_size, prices=prices)
     if store_only:  # only then: online runs keep the fn_kwargs (and so the Arrow cache key) they had

@@ -1,11 +1,11 @@
-"""`hf_vqa.datasets_internals`: the undocumented parts of `datasets` we rely on still exist and behave."""
+"""`hf_vqa.runner.datasets_internals`: the undocumented parts of `datasets` we rely on still exist and behave."""
 
 from __future__ import annotations
 
 import datasets
 
-from hf_vqa import datasets_internals as internals
-from hf_vqa.lookahead import shard_bounds
+from hf_vqa.runner import datasets_internals as internals
+from hf_vqa.runner.lookahead import shard_bounds
 
 
 def test_every_listed_internal_is_still_there():

@@ -4,10 +4,10 @@ import datasets
 import pytest
 from clitools import SAMPLE, run_cli
 
-from hf_vqa.datasets_internals import fingerprint
 from hf_vqa.inputs.load import load_input
 from hf_vqa.publish.card import RunInfo, build_card
 from hf_vqa.publish.folder import save_folder
+from hf_vqa.runner.datasets_internals import fingerprint
 
 
 def _card(split: str = "train") -> str:

@@ -7,8 +7,8 @@ import pytest
 from test_generate import assert_row_matches_its_image, write_records
 
 import hf_vqa
-from hf_vqa.lookahead import shard_bounds, source_for
 from hf_vqa.pipeline import run_pipeline
+from hf_vqa.runner.lookahead import shard_bounds, source_for
 
 
 @pytest.mark.parametrize("n, shards", [(10, 1), (10, 3), (7, 2), (3, 4), (1000, 7)])

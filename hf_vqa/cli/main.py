@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         from hf_vqa.cli.lock import Busy, hold
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
-        from hf_vqa.datasets_internals import fingerprint
         from hf_vqa.images.columns import undecoded
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import filter_rows, run_pipeline
+        from hf_vqa.runner.datasets_internals import fingerprint
 
         shard = check_publish_args(args)
         try:  # one run per output (and shard: job-array tasks may share an --output name)

@@ -95,5 +95,5 @@ def check() -> None:
             "datasets internals that hf_vqa relies on changed",
             received=f"datasets {datasets.__version__}: " + "; ".join(problems),
             fix=f"hf_vqa was checked with datasets {', '.join(CHECKED_WITH)}; install one of those, or "
-            "update hf_vqa/datasets_internals.py and the modules it names",
+            "update hf_vqa/runner/datasets_internals.py and the modules it names",
         )

@@ -26,8 +26,8 @@ from typing import Any
 
 import datasets
 
-from hf_vqa.datasets_internals import fingerprint, has_indices
 from hf_vqa.images.columns import undecoded
+from hf_vqa.runner.datasets_internals import fingerprint, has_indices
 
 __all__ = ["MAX_AHEAD", "Prefetcher", "Source", "get_prefetcher", "shard_bounds", "source_for"]
 
