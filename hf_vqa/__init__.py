@@ -14,7 +14,7 @@ Example:
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from hf_vqa.version import __version__
 
 if TYPE_CHECKING:  # editors and type checkers see the lazy names
     from hf_vqa.config import VLM

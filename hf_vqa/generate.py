@@ -21,31 +21,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from datasets import Value
-
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
-from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
 from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
 from hf_vqa.inputs import unencodable
 from hf_vqa.messages import Request, build_request
 from hf_vqa.runner.lookahead import Source, get_prefetcher
-from hf_vqa.schema import declares, string_column
+from hf_vqa.schema import declares, string_column, vqa_columns
 
 __all__ = ["STEP_VERSION", "image_settings", "prompted_vqa", "row_images", "row_request"]
 
 STEP_VERSION = "2"  # bump when the step's output for the same input changes
 
 
-def _columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
-    """`<output_key>` (reply text), `<output_key>_reasoning`, `<output_key>_error`, `<output_key>_usage`."""
-    usage = {name: Value(dtype) for name, dtype in USAGE_TYPES.items()}
-    return {output_key: Value("string"), f"{output_key}_reasoning": Value("string"),
-            f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}  # fmt: skip
-
-
-@declares(_columns)
+@declares(vqa_columns)
 def prompted_vqa(
     batch: dict[str, list],
     indices: list[int] | None = None,

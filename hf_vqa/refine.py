@@ -13,34 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from datasets import List, Value
-
 from hf_vqa.errors import HfVqaError, one_line
 from hf_vqa.parse.reply import WikiQA, parse_qa_pairs, parse_wiki_qa
-from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS, check_columns, check_wiki_qa
-from hf_vqa.schema import QA_LIST, declares, string_column
+from hf_vqa.quality.checks import check_columns, check_wiki_qa
+from hf_vqa.schema import declares, qa_pairs_columns, string_column, wiki_qa_columns
 
 __all__ = ["refine_qa_pairs", "refine_wiki_qa"]
 
 STEP_VERSION = "2"  # 2: grounding reads numbers, dates and plurals; qa_checks.grounded_by
 
 
-def _qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
-    return {output_key: QA_LIST, f"{output_key}_error": Value("string")}
-
-
-def _wiki_qa_columns(output_key: str = "context_vqa", **_: Any) -> dict[str, Any]:
-    checks = {
-        PAIR_CHECKS: List(
-            {**{check.name: Value("bool") for check in ROW_CHECKS}, "grounded_by": Value("string")}
-        ),
-        **{check.column: Value("bool") for check in ROW_CHECKS},
-    }
-    record = {"context": Value("string"), "qas": QA_LIST}
-    return {output_key: record, f"{output_key}_error": Value("string"), **checks}
-
-
-@declares(_qa_pairs_columns)
+@declares(qa_pairs_columns)
 def refine_qa_pairs(
     example: dict[str, Any], *, input_key: str = "vqa", output_key: str = "qas", version: str = STEP_VERSION
 ) -> dict[str, Any]:
@@ -54,7 +37,7 @@ def refine_qa_pairs(
     return _apply(example, input_key, output_key, one, empty={output_key: None})
 
 
-@declares(_wiki_qa_columns)
+@declares(wiki_qa_columns)
 def refine_wiki_qa(
     example: dict[str, Any],
     *,

@@ -21,6 +21,9 @@ from typing import Any
 import datasets
 from datasets import Features, List, Value
 
+from hf_vqa.engine.replies import USAGE_TYPES
+from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
+
 try:
     import numpy as np
     from numpy.dtypes import StringDType
@@ -41,8 +44,38 @@ def string_column(values: Sequence[str | None]) -> Any:
 QA = {"question": Value("string"), "answer": Value("string")}
 QA_LIST = List(QA)
 
-# step name → its output columns (a function of the step's fn_kwargs); filled by `declares`.
-_DECLARED: dict[str, Callable[..., dict[str, Any]]] = {}
+
+def vqa_columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
+    """`prompted_vqa`'s columns: `<output_key>` (reply text), `_reasoning`, `_error`, `_usage`."""
+    usage = {name: Value(dtype) for name, dtype in USAGE_TYPES.items()}
+    return {output_key: Value("string"), f"{output_key}_reasoning": Value("string"),
+            f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}  # fmt: skip
+
+
+def qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
+    """`refine_qa_pairs`'s columns: `<output_key>` (the pairs) and `<output_key>_error`."""
+    return {output_key: QA_LIST, f"{output_key}_error": Value("string")}
+
+
+def wiki_qa_columns(output_key: str = "context_vqa", **_: Any) -> dict[str, Any]:
+    """`refine_wiki_qa`'s columns: the record, its error, the per-pair checks and the row flags."""
+    checks = {
+        PAIR_CHECKS: List(
+            {**{check.name: Value("bool") for check in ROW_CHECKS}, "grounded_by": Value("string")}
+        ),
+        **{check.column: Value("bool") for check in ROW_CHECKS},
+    }
+    record = {"context": Value("string"), "qas": QA_LIST}
+    return {output_key: record, f"{output_key}_error": Value("string"), **checks}
+
+
+# step name → its output columns (a function of the step's fn_kwargs); the built-in steps are known
+# here by name (so `features_after(ds, "prompted_vqa")` needs no import of the step), others by `declares`.
+_DECLARED: dict[str, Callable[..., dict[str, Any]]] = {
+    "prompted_vqa": vqa_columns,
+    "refine_qa_pairs": qa_pairs_columns,
+    "refine_wiki_qa": wiki_qa_columns,
+}
 
 
 def declares(columns: Callable[..., dict[str, Any]]) -> Callable[[Callable], Callable]:
@@ -65,12 +98,11 @@ def declares(columns: Callable[..., dict[str, Any]]) -> Callable[[Callable], Cal
 def step_features(step: str | Callable, **fn_kwargs: Any) -> dict[str, Any]:
     """The columns a step adds, by step name or map function (as the step itself declares them)."""
     name = step if isinstance(step, str) else step.__name__
-    if name not in _DECLARED:  # a public step named by string: importing it makes it declare itself
-        import hf_vqa
-
-        getattr(hf_vqa, name, None)
     if name not in _DECLARED:
-        raise ValueError(f"unknown step {name!r}; expected one of {', '.join(sorted(_DECLARED))}")
+        raise ValueError(
+            f"unknown step {name!r}; expected one of {', '.join(sorted(_DECLARED))} "
+            "(for another step, pass the map function itself: its module declares its columns on import)"
+        )
     return _DECLARED[name](**fn_kwargs)
 
 
@@ -87,4 +119,14 @@ def features_after(
     return Features({**base, **step_features(step, **fn_kwargs)})
 
 
-__all__ = ["QA", "QA_LIST", "declares", "features_after", "step_features", "string_column"]
+__all__ = [
+    "QA",
+    "QA_LIST",
+    "declares",
+    "features_after",
+    "qa_pairs_columns",
+    "step_features",
+    "string_column",
+    "vqa_columns",
+    "wiki_qa_columns",
+]

@@ -31,9 +31,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from hf_vqa import __version__
 from hf_vqa.config import cache_folder
 from hf_vqa.inputs.stamps import folder_stamp, input_stamp
+from hf_vqa.version import __version__
 
 MANIFEST = "jobs.json"
 # flags that never run with a qualifying job, or only steer this check: not part of the key

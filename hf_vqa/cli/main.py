@@ -42,8 +42,8 @@ from hf_vqa.errors import HfVqaError
 from hf_vqa.spec import PIPELINES
 
 if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
-    from hf_vqa.pipeline import Summary
     from hf_vqa.publish.card import RunInfo
+    from hf_vqa.runner.summary import Summary
 
 
 def main(argv: list[str] | None = None) -> int:

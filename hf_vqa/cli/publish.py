@@ -97,14 +97,9 @@ def select_shard(
     shard = shard or _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
     if shard is None or getattr(args, "retry_failed", False):
         return ds
-    index, num = shard
-    if num > len(ds):
-        raise ConfigError(
-            f"{num} shards of a {len(ds)}-row input would leave some empty",
-            received=f"--shard {index}/{num}",
-            fix=f"use at most {len(ds)} shards",
-        )
-    return ds.shard(num_shards=num, index=index, contiguous=True)
+    from hf_vqa.shards.plan import take_shard
+
+    return take_shard(ds, *shard)
 
 
 def publish(

@@ -26,7 +26,6 @@ import tempfile
 import threading
 from typing import Any
 
-from hf_vqa.cli.command import EXIT_OK, EXIT_USAGE
 from hf_vqa.errors import ConfigError
 from hf_vqa.mock import answers as answers
 from hf_vqa.mock import hostile, profiles
@@ -56,6 +55,7 @@ OUTCOMES = (
     "concurrency_429",
     "internal_error",
 )
+EXIT_OK, EXIT_USAGE = 0, 2  # as the hf-vqa command line (cli.command): done; bad arguments, one line
 _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}

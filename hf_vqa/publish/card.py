@@ -24,9 +24,9 @@ from typing import Any
 
 from huggingface_hub import DatasetCard
 
-from hf_vqa import __version__
 from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.spec import PIPELINES
+from hf_vqa.version import __version__
 
 MARK_START = "<!-- hf_vqa:start -->"
 MARK_END = "<!-- hf_vqa:end -->"

@@ -28,6 +28,7 @@ import datasets
 
 from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.folder import embed_images
+from hf_vqa.publish.pairs import qa_pairs, resolve_qas_key
 
 __all__ = [
     "LOADERS",
@@ -53,8 +54,6 @@ def write_llava_json(
 ) -> tuple[Path, int, int]:
     """Write `folder/llava.json` + `folder/images/*` for `loader`; return (path, records, rows skipped
     because they hold more images than the loader reads)."""
-    from hf_vqa.publish.training import qa_pairs, resolve_qas_key
-
     if loader not in LOADERS:
         raise ValueError(f"unknown LLaVA loader {loader!r}; use one of {LOADERS}")
     folder = Path(folder)

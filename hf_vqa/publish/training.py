@@ -33,25 +33,12 @@ from datasets import Features, Image, List, Value
 from hf_vqa.errors import InputError
 from hf_vqa.publish.folder import embed_images
 from hf_vqa.publish.llava import check_llava_record, export_llava, export_llava_onevision, write_llava
+from hf_vqa.publish.pairs import qa_pairs, resolve_qas_key
 
 PART = {"type": Value("string"), "text": Value("string")}
 MESSAGES = List({"role": Value("string"), "content": List(PART)})
 TRL_FEATURES = Features({"messages": MESSAGES, "images": List(Image())})
 PROMPT_COMPLETION_FEATURES = Features({"prompt": MESSAGES, "completion": MESSAGES, "images": List(Image())})
-
-
-def qa_pairs(row: dict[str, Any], qas_key: str) -> list[tuple[str, str]]:
-    """The non-empty `(question, answer)` pairs of a row; `qas_key` may be dotted (`context_vqa.qas`).
-
-    Example:
-        >>> qa_pairs({"context_vqa": {"qas": [{"question": "Q?", "answer": "A"}]}}, "context_vqa.qas")
-        [('Q?', 'A')]
-    """
-    value: Any = row
-    for part in qas_key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    pairs = [((p.get("question") or "").strip(), (p.get("answer") or "").strip()) for p in value or []]
-    return [(q, a) for q, a in pairs if q and a]
 
 
 def export_trl(
@@ -204,19 +191,6 @@ def _messages(pairs: list[tuple[str, str]], n_images: int) -> list[dict]:
         messages.append({"role": "user", "content": [*parts, {"type": "text", "text": question}]})
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
     return messages
-
-
-def resolve_qas_key(ds: datasets.Dataset, qas_key: str) -> str:
-    """`qas_key`, or `context_vqa.qas` when `qas` was asked for on context-vqa data; InputError if absent."""
-    if qas_key.split(".")[0] in ds.column_names:
-        return qas_key
-    if qas_key == "qas" and "context_vqa" in ds.column_names:
-        return "context_vqa.qas"
-    raise InputError(
-        f"no {qas_key!r} column to export",
-        received=ds.column_names,
-        fix="export the output of a pipeline (image-vqa: qas; context-vqa: context_vqa.qas) or pass qas_key=",
-    )
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from hf_vqa.generate import prompted_vqa
 from hf_vqa.schema import features_after
 
 if TYPE_CHECKING:
-    from hf_vqa.pipeline import Summary
+    from hf_vqa.runner.summary import Summary
     from hf_vqa.spec import PipelineSpec
 
 __all__ = ["run_streaming"]
@@ -49,7 +49,7 @@ def run_streaming(
 
     `gen_kwargs` are `prompted_vqa`'s keyword arguments (the lookahead is always off here).
     """
-    from hf_vqa.pipeline import Summary
+    from hf_vqa.runner.summary import Summary
 
     summary = Summary()
     vlm = gen_kwargs["vlm"]

@@ -26,9 +26,10 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from hf_vqa import __version__
 from hf_vqa.config import VLM
 from hf_vqa.errors import ConfigError
+from hf_vqa.shards.plan import take_shard
+from hf_vqa.version import __version__
 
 __all__ = ["ShardJob", "ShardResult", "done_shards", "merge_folder", "merge_summaries", "run_shard"]
 
@@ -102,7 +103,6 @@ def run_shard(job: ShardJob, index: int) -> ShardResult:
         >>> run_shard(job, 2).summary["rows"]  # doctest: +SKIP
         250
     """
-    from hf_vqa.cli.publish import select_shard
     from hf_vqa.inputs.load import load_input
     from hf_vqa.pipeline import filter_rows, run_pipeline
     from hf_vqa.publish.card import RunInfo
@@ -115,7 +115,7 @@ def run_shard(job: ShardJob, index: int) -> ShardResult:
     if vlm.rpm or vlm.tpm:  # this shard's share of the limits is its own bucket, even on a shared machine
         vlm = dataclasses.replace(vlm, rate_scope=f"{job.run_key}-{index}")
     ds = load_input(job.source, split=job.split)
-    ds = select_shard(ds, _Shard(), shard=(index, job.num_shards))
+    ds = take_shard(ds, index, job.num_shards)
     ds, summary = run_pipeline(
         ds, job.pipeline, vlm=vlm, system_prompt=job.system_prompt, prompt=job.prompt,
         image_key=job.image_key, conversation_key=job.conversation_key, json_mode=job.json_mode,
@@ -161,7 +161,7 @@ def done_shards(job: ShardJob) -> dict[int, dict]:
 
 def merge_summaries(parts: list[dict], *, seconds: float) -> Any:
     """One `Summary` over the shards' summaries (counts and checks added; `seconds` is the wall time)."""
-    from hf_vqa.pipeline import Summary
+    from hf_vqa.runner.summary import Summary
 
     total = Summary(seconds=seconds)
     for part in parts:
@@ -199,10 +199,6 @@ def merge_folder(job: ShardJob, summary: Any) -> str:
     fs.pipe_file(f"{root}/README.md", str(build_card(info, config_name=job.config_name)).encode("utf-8"))
     fs.rm(f"{root}/{SHARDS_DIR}", recursive=True)
     return job.output or ""
-
-
-class _Shard:  # the attributes `select_shard` reads besides the shard itself
-    retry_failed = False
 
 
 def _write_part(ds: Any, job: ShardJob, index: int, summary: dict, example: dict | None) -> str:

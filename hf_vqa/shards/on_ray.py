@@ -219,9 +219,7 @@ def _runtime_env(job: ShardJob, extra: dict | None, *, local: bool) -> dict:
             env_vars["HF_TOKEN"] = token
     env["env_vars"] = env_vars
     if not local and "py_modules" not in env:
-        import hf_vqa
-
-        env["py_modules"] = [str(Path(hf_vqa.__file__).parent)]  # the driver's hf_vqa, on every worker
+        env["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # the driver's hf_vqa, on every worker
     return env
 
 

@@ -21,11 +21,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from hf_vqa.config import VLM
 from hf_vqa.errors import ConfigError
 
-__all__ = ["resolve_shard", "shards_at_once", "share_limits"]
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = ["resolve_shard", "shards_at_once", "share_limits", "take_shard"]
 
 
 def resolve_shard(
@@ -117,3 +121,21 @@ def _count(found: int | None, shards: int | None, source: str) -> int:
         raise ConfigError(f"--shard auto with {source} needs the shard count",
                           received="no --shards", fix="pass --shards N (the Job's completions)")  # fmt: skip
     return count
+
+
+def take_shard(ds: datasets.Dataset, index: int, num: int) -> datasets.Dataset:
+    """Shard `index` of `num`: contiguous and deterministic (`ds.shard(num, index, contiguous=True)`),
+    so the shards cover every row once, in order; ConfigError when some shard would be empty.
+
+    Example:
+        >>> import datasets
+        >>> take_shard(datasets.Dataset.from_dict({"x": list(range(5))}), 1, 2)["x"][:]
+        [3, 4]
+    """
+    if num > len(ds):
+        raise ConfigError(
+            f"{num} shards of a {len(ds)}-row input would leave some empty",
+            received=f"--shard {index}/{num}",
+            fix=f"use at most {len(ds)} shards",
+        )
+    return ds.shard(num_shards=num, index=index, contiguous=True)
