@@ -81,3 +81,15 @@ def test_import_is_light():
     code = "import sys, hf_vqa; print(sorted(m for m in ('datasets', 'openai', 'aiohttp', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_every_public_name_is_on_the_api_page():
+    """docs/api.md documents each public name from the module it lives in (mkdocstrings `:::` lines)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = {line.split()[1] for line in page.splitlines() if line.startswith("::: ")}
+    missing = [
+        f"{getattr(hf_vqa, name).__module__}.{name}"
+        for name in PUBLIC
+        if name != "__version__" and f"{getattr(hf_vqa, name).__module__}.{name}" not in documented
+    ]
+    assert not missing, f"add to docs/api.md: {', '.join('::: ' + m for m in missing)}"
