@@ -18,7 +18,7 @@ from PIL import Image
 
 from hf_vqa.errors import ConfigError, HubError, InputError
 from hf_vqa.images.columns import undecoded
-from hf_vqa.publish import hub
+from hf_vqa.publish import hub_commit
 from hf_vqa.publish.card import MARK_END, MARK_START, RunInfo
 from hf_vqa.publish.folder import save_folder
 from hf_vqa.publish.hub import parse_shard, push_card, push_dataset, push_only
@@ -266,7 +266,7 @@ def test_forbidden_token_says_how_to_fix(hub_server: HubServer, hub_repo_id: str
 def test_conflicts_are_retried_then_reported(
     hub_server: HubServer, hub_repo_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub, "CONFLICT_BACKOFF", 0.0)
+    monkeypatch.setattr(hub_commit, "CONFLICT_BACKOFF", 0.0)
     ds = make_vqa_dataset(tmp_path / "img", 2)
     commits = f"/api/datasets/{hub_repo_id}/commit/main"
     hub_server.fail_next_commits(1, 409)
@@ -274,11 +274,11 @@ def test_conflicts_are_retried_then_reported(
     assert [r[2] for r in hub_server.requests if r[1] == commits] == [409, 200]
     push_dataset(ds, hub_repo_id)  # an identical re-push is a no-op: no commit at all
     assert [r[2] for r in hub_server.requests if r[1] == commits] == [409, 200]
-    hub_server.fail_next_commits(hub.CONFLICT_ATTEMPTS, 412)
+    hub_server.fail_next_commits(hub_commit.CONFLICT_ATTEMPTS, 412)
     with pytest.raises(HubError) as err:
         push_dataset(ds.select([1]), hub_repo_id)
     assert err.value.status == 412 and "retry the push" in err.value.fix
-    assert [r[2] for r in hub_server.requests if r[1] == commits][2:] == [412] * hub.CONFLICT_ATTEMPTS
+    assert [r[2] for r in hub_server.requests if r[1] == commits][2:] == [412] * hub_commit.CONFLICT_ATTEMPTS
 
 
 def test_unreachable_hub_is_a_hub_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,10 +42,10 @@ INTERNALS: tuple[Internal, ...] = (
              "None when rows are read in file order (no select/shuffle mapping): the prefetcher may read ahead"),
     Internal("Dataset.map(num_proc=N) gives rank i the contiguous shard i", "lookahead.shard_bounds",
              "the prefetcher walks the same rows the map will hand this process"),
-    Internal("datasets.utils.metadata.MetadataConfigs", "publish.hub._set_data_yaml",
+    Internal("datasets.utils.metadata.MetadataConfigs", "publish.hub_layout.set_data_yaml",
              "write `configs` in the card exactly as push_to_hub does, so both kinds of push merge"),
-    Internal("datasets.info.DatasetInfosDict", "publish.hub._set_data_yaml", "the card's dataset_info"),
-    Internal("datasets.splits.SplitDict / SplitInfo", "publish.hub._set_data_yaml", "per-split sizes"),
+    Internal("datasets.info.DatasetInfosDict", "publish.hub_layout.set_data_yaml", "the card's dataset_info"),
+    Internal("datasets.splits.SplitDict / SplitInfo", "publish.hub_layout.set_data_yaml", "per-split sizes"),
     Internal("Ctrl-C under num_proc surfaces as an error whose chain holds KeyboardInterrupt",
              "cli.interrupts.caused_by_ctrl_c", "exit 130 with the resume hint instead of a traceback"),
 )  # fmt: skip
