@@ -37,7 +37,7 @@ def test_private_address_refused_by_default(image_http_server):
 
 @pytest.mark.parametrize("host", ["localhost", "[::1]", "0.0.0.0", "169.254.169.254", "10.1.2.3"])
 def test_private_hosts_refused_before_connecting(host, monkeypatch):
-    monkeypatch.setattr(fetch, "_PinnedConnection", None)  # would crash if a connection were attempted
+    monkeypatch.setattr(fetch, "PinnedConnection", None)  # would crash if a connection were attempted
     with pytest.raises(ImageError, match="non-public address"):
         fetch_bytes(f"http://{host}/x.jpg", FetchSettings(timeout=0.5))
 

@@ -25,6 +25,8 @@ Remaining caveats:
   the URL as ``scheme://host[:port]/path`` only (no userinfo, query or fragment);
 - no content decoding: ``Accept-Encoding: identity`` is requested and the body is returned as sent.
 
+The network half (the address check, the pinned connection, the deadline watchdog) is `fetch_socket.py`.
+
 Example:
     >>> from hf_vqa.images.fetch import FetchSettings, fetch_bytes
     >>> data = fetch_bytes("https://example.com/cat.jpg", FetchSettings(timeout=5))  # doctest: +SKIP
@@ -33,22 +35,25 @@ Example:
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import math
-import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 from hf_vqa.errors import ConfigError, ImageError
+from hf_vqa.images.fetch_socket import (
+    PinnedConnection,
+    Watchdog,
+    is_public_address,
+    resolve_public,
+    ssl_context,
+)
 
 ALLOWED_SCHEMES = ("http", "https")
 DEADLINE_FACTOR = 3.0
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 @dataclass(frozen=True)
@@ -108,25 +113,6 @@ def display_url(url: str) -> str:
     netloc = f"{host}:{port}" if port is not None else host
     text = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url.split("?")[0].split("#")[0]
     return text if len(text) <= 200 else text[:150] + "..." + text[-47:]
-
-
-def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True if `ip` (and any IPv4 address embedded in it) is a globally routable unicast address.
-
-    Example:
-        >>> import ipaddress
-        >>> is_public_address(ipaddress.ip_address("8.8.8.8")), is_public_address(ipaddress.ip_address("::1"))
-        (True, False)
-    """
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is None and ip.teredo:
-            embedded = ip.teredo[1]
-        if embedded is not None and not is_public_address(embedded):
-            return False
-    return ip.is_global and not (ip.is_multicast or ip.is_unspecified or ip.is_reserved)
 
 
 def fetch_bytes(url: str, settings: FetchSettings = FetchSettings()) -> bytes:
@@ -195,10 +181,10 @@ def _fetch_once(url: str, settings: FetchSettings, deadline: float, shown: str, 
     if port != (443 if scheme == "https" else 80):
         host_header += f":{port}"
 
-    addresses = _resolve(ascii_host, port, settings.allow_private, shown, where)
-    context = _ssl_context() if scheme == "https" else None
-    conn = _PinnedConnection(addresses, settings.timeout, ascii_host if context else None, context)
-    watchdog = _Watchdog(conn, deadline)
+    addresses = resolve_public(ascii_host, port, settings.allow_private, shown, where)
+    context = ssl_context() if scheme == "https" else None
+    conn = PinnedConnection(addresses, settings.timeout, ascii_host if context else None, context)
+    watchdog = Watchdog(conn, deadline)
     resp = None
     try:
         conn.request(
@@ -242,11 +228,11 @@ def _fetch_once(url: str, settings: FetchSettings, deadline: float, shown: str, 
 
 
 def _read_body(
-    conn: _PinnedConnection,
+    conn: PinnedConnection,
     resp: http.client.HTTPResponse,
     settings: FetchSettings,
     deadline: float,
-    watchdog: _Watchdog,
+    watchdog: Watchdog,
     shown: str,
 ) -> bytes:
     length = resp.getheader("Content-Length")
@@ -273,114 +259,6 @@ def _read_body(
             f"connection closed after {total} of {total + resp.length} bytes", source=shown, fix=_FIX_NET
         )
     return b"".join(chunks)
-
-
-def _resolve(host: str, port: int, allow_private: bool, shown: str, where: str) -> list[tuple]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ImageError(
-            f"cannot resolve host {host!r}{where}: {getattr(exc, 'strerror', None) or exc}",
-            source=shown,
-            fix="check the host name and your network/DNS",
-        ) from None
-    addresses = []
-    for family, _, _, _, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if not allow_private and not is_public_address(ip):
-            raise ImageError(
-                f"host {host!r} resolves to non-public address {ip}{where}; private, loopback, "
-                "link-local, reserved and multicast addresses are refused",
-                source=shown,
-                fix="only if you trust this host and network: --allow-private-urls in the CLI, "
-                "VLM(allow_private_urls=True) in Python, FetchSettings(allow_private=True) for fetch_bytes",
-            )
-        if (family, sockaddr) not in addresses:
-            addresses.append((family, sockaddr))
-    return addresses
-
-
-class _PinnedConnection(http.client.HTTPConnection):
-    """HTTP(S) to pre-checked addresses only; the URL's host is used just for SNI and certificates."""
-
-    def __init__(
-        self, addresses: list[tuple], timeout: float, tls_host: str | None, context: ssl.SSLContext | None
-    ) -> None:
-        _, sockaddr = addresses[0]
-        super().__init__(str(sockaddr[0]), int(sockaddr[1]), timeout=timeout)
-        self._addresses = addresses
-        self._tls_host = tls_host
-        self._context = context
-        self.fd: int | None = None  # for the watchdog
-        self.live_sock: socket.socket | None = None  # http.client drops .sock once the response owns it
-
-    def connect(self) -> None:
-        last: OSError | None = None
-        for family, sockaddr in self._addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            self.fd = sock.fileno()
-            try:
-                sock.settimeout(self.timeout)
-                sock.connect(sockaddr)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._context is not None:
-                    sock = self._context.wrap_socket(sock, server_hostname=self._tls_host)
-            except OSError as exc:
-                last = exc
-                self.fd = None
-                sock.close()
-                continue
-            self.sock = self.live_sock = sock
-            return
-        assert last is not None
-        raise last
-
-
-class _Watchdog:
-    """Shuts the connection's socket down at the overall deadline, waking any blocked read."""
-
-    def __init__(self, conn: _PinnedConnection, deadline: float) -> None:
-        self.expired = False
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._done = False
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            fd = self._conn.fd
-            if fd is None:
-                return
-            try:
-                sock = socket.socket(fileno=fd)
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                finally:
-                    sock.detach()
-            except OSError:
-                pass
-
-    def disarm(self) -> None:
-        with self._lock:
-            self._done = True
-            self._timer.cancel()
-
-
-_SSL_LOCK = threading.Lock()
-_SSL_CONTEXT: ssl.SSLContext | None = None
-
-
-def _ssl_context() -> ssl.SSLContext:
-    global _SSL_CONTEXT
-    with _SSL_LOCK:
-        if _SSL_CONTEXT is None:
-            _SSL_CONTEXT = ssl.create_default_context()
-        return _SSL_CONTEXT
 
 
 _FIX_NET = "check the URL and your network, or download the image and pass a local path"
