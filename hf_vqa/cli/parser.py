@@ -1,4 +1,4 @@
-"""The command line's parser: subcommands, option groups (as the README lists them), help and defaults.
+"""The command line's parser: subcommands, option groups (as docs/cli.md lists them), help and defaults.
 
 Defaults come from `VLM`'s fields, so the CLI and the library cannot disagree. Only light modules are
 imported here: building the parser never loads `datasets` or `openai`.
@@ -106,7 +106,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
-    """A pipeline subcommand's options, in the README's groups. Defaults are `VLM`'s own."""
+    """A pipeline subcommand's options, in the groups docs/cli.md lists. Defaults are `VLM`'s own."""
     g = p.add_argument_group("required")
     g.add_argument("--input", help="records .json/.jsonl, an image folder, a saved dataset or a Hub dataset id "
                    "(required, except with --retry-failed)")  # fmt: skip

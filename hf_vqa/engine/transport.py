@@ -5,7 +5,7 @@ headers (the key, organisation and project from the environment, the user agent)
 out through `aiohttp` (installed with `openai[aiohttp]`; the same library as the SDK's documented
 `DefaultAioHttpClient`), or, without it or with ``HF_VQA_HTTP=httpx``, through the SDK's own httpx
 client factory (`openai.DefaultAsyncHttpxClient`). The SDK's request layer is skipped on purpose: at
-high concurrency it costs more client CPU per request than the HTTP itself (README, "Benchmarks").
+high concurrency it costs more client CPU per request than the HTTP itself (docs/benchmarks.md, "Why aiohttp").
 
 Everything here runs inside the engine's event loop (`client.py`); `Transport.open` must be called
 there, because connection pools belong to the loop that made them.
