@@ -82,6 +82,7 @@ class VLM:
     seed: int | None = None
     reasoning_effort: str | None = None
     extra_body: str | dict | None = None
+    response_format: str | dict | None = None
     image_detail: str | None = None
     stream: bool = False
     max_image_side: int = 2048
@@ -97,6 +98,7 @@ class VLM:
 
     def __post_init__(self) -> None:
         _normalize_extra_body(self)
+        _normalize_response_format(self)
         if self.image_detail not in (None, "low", "high", "auto"):
             raise ConfigError(
                 "image_detail must be low, high or auto", received=self.image_detail, fix="image_detail='low'"
@@ -175,7 +177,18 @@ class VLM:
         params = {k: v for k, v in params.items() if v is not None}
         if self.stream:
             params |= {"stream": True, "stream_options": {"include_usage": True}}
+        if self.response_format:
+            params["response_format"] = self.response_format_dict()
         return params | self.extra_fields()
+
+    def response_format_dict(self) -> dict | None:
+        """`response_format` as a dict (None when not set).
+
+        Example:
+            >>> VLM(response_format={"type": "json_object"}).response_format_dict()
+            {'type': 'json_object'}
+        """
+        return json.loads(self.response_format) if self.response_format else None
 
     def extra_fields(self) -> dict:
         """`extra_body` as a dict (empty when not set).
@@ -223,6 +236,24 @@ def _normalize_extra_body(vlm: VLM) -> None:
     object.__setattr__(
         vlm, "extra_body", json.dumps(value, sort_keys=True, ensure_ascii=False) if value else None
     )
+
+
+def _normalize_response_format(vlm: VLM) -> None:
+    """Keep `response_format` as canonical JSON text of an object with a ``type`` (hashable)."""
+    value = vlm.response_format
+    if value is None or value == "" or value == {}:
+        object.__setattr__(vlm, "response_format", None)
+        return
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise ConfigError("response_format is not valid JSON", received=vlm.response_format,
+                              fix='pass a JSON object, e.g. {"type": "json_object"}') from err  # fmt: skip
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ConfigError("response_format must be a JSON object with a 'type'", received=value,
+                          fix='response_format={"type": "json_schema", "json_schema": {...}}')  # fmt: skip
+    object.__setattr__(vlm, "response_format", json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 def _positive_int(vlm: VLM, *names: str, optional: bool = False) -> None:

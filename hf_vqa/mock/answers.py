@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from hf_vqa.errors import ConfigError
+from hf_vqa.mock import judge
 from hf_vqa.mock.hostile import HOSTILE_KINDS
 from hf_vqa.mock.images import ImageInfo, decode_data_url
 from hf_vqa.mock.images import image_tag as image_tag  # re-exported (benchmarks, tests)
@@ -211,10 +212,15 @@ def complete(body: dict[str, Any]) -> Completion:
             elif part.get("type") == "image_url" and message["role"] == "user":
                 images.append(decode_data_url(part["image_url"]["url"]))
     fmt = (body.get("response_format") or {}).get("type")
-    context = "wikipedia" in "\n".join(all_text).lower()
-    content = build_content(
-        images, "".join(user_text), context=context, json_mode=fmt in ("json_object", "json_schema")
-    )
+    json_mode = fmt in ("json_object", "json_schema")
+    system = "\n".join(t for t in all_text if t not in user_text)
+    if judge.is_judge(system):  # hf_vqa's verify pass: an honest judge (`mock/judge.py`)
+        content = judge.judge_content(images, "\n".join(user_text), json_mode=json_mode)
+    elif judge.is_blind(system) and not images:  # the blind pass: the question alone
+        content = judge.blind_answer("".join(user_text))
+    else:
+        context = "wikipedia" in "\n".join(all_text).lower()
+        content = build_content(images, "".join(user_text), context=context, json_mode=json_mode)
     limit = body.get("max_completion_tokens")
     limit = body.get("max_tokens") if limit is None else limit
     truncated = False
