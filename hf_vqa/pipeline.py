@@ -27,6 +27,7 @@ from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
 from hf_vqa.images.columns import decoded, undecoded
 from hf_vqa.quality.checks import ROW_CHECKS
+from hf_vqa.quality.pairs import PAIR_FILTERS, filter_pairs
 from hf_vqa.runner.datasets_internals import fingerprint
 from hf_vqa.runner.lookahead import source_for
 from hf_vqa.runner.summary import Summary
@@ -170,12 +171,15 @@ def refine_step(spec: PipelineSpec):
 
 
 def filter_rows(ds: datasets.Dataset, pipeline: str, filters: list[str]) -> datasets.Dataset:
-    """Keep only rows passing every named check (`parsed`, `grounded`, `no-duplicate`, `no-leak`)."""
+    """Keep only rows passing every named check (`parsed`, `grounded`, `no-duplicate`, `no-leak`); the pair
+    filters `verified` and `not-guessable` drop pairs, and rows left with none (see `quality.pairs`)."""
     unknown = sorted(set(filters) - set(FILTER_NAMES))
     if unknown:
         raise ConfigError("unknown filter", received=unknown, fix=f"use any of {', '.join(FILTER_NAMES)}")
     if not filters:
         return ds
+    if set(filters) & set(PAIR_FILTERS):  # `verified`, `not-guessable`: they drop pairs (quality.pairs)
+        ds, _ = filter_pairs(ds, filters)
     key = get_spec(pipeline).refined
     wanted = [(check.column, check.passing) for check in ROW_CHECKS if check.filter in filters]
     parsed = "parsed" in filters

@@ -20,6 +20,7 @@ from typing import Any
 from hf_vqa.errors import ConfigError
 from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
 from hf_vqa.quality.checks import ROW_CHECKS
+from hf_vqa.quality.pairs import PAIR_FILTERS
 
 __all__ = ["FILTER_NAMES", "PIPELINES", "PipelineSpec", "get_spec"]
 
@@ -96,8 +97,9 @@ PIPELINES: dict[str, PipelineSpec] = {
     )
 }
 
-# `--filter` names: "parsed" (the refiner read the reply) plus one per row check (see checks.ROW_CHECKS).
-FILTER_NAMES: tuple[str, ...] = ("parsed", *(check.filter for check in ROW_CHECKS))
+# `--filter` names: "parsed" (the refiner read the reply), one per row check (see checks.ROW_CHECKS), and
+# the pair filters of the verify and blind passes (`quality.pairs`: they drop pairs, not rows).
+FILTER_NAMES: tuple[str, ...] = ("parsed", *(check.filter for check in ROW_CHECKS), *PAIR_FILTERS)
 
 
 def get_spec(name: str) -> PipelineSpec:

@@ -81,6 +81,19 @@ def dry_run(ds: Any, args: argparse.Namespace, vlm: Any) -> int:
                    json_mode=args.json_mode, prices=_prices(args), batch_discount=args.batch_discount,
                    image_tokens=args.image_tokens, completion_tokens=args.expect_completion_tokens,
                    probe=args.probe)  # fmt: skip
+    if getattr(args, "verify", False) or getattr(args, "blind_check", False):
+        from hf_vqa.cli.verify import judge_from
+        from hf_vqa.quality.summary import estimate_quality
+
+        pairs = (
+            5 if args.pipeline == "context-vqa" else 3
+        )  # the pipelines' default instructions ask for these
+        judge = judge_from(args, vlm)
+        q = estimate_quality(ds, judge, votes=args.judge_votes if args.verify else 0,
+                             blind=judge if args.blind_check else None, pairs_per_row=pairs)  # fmt: skip
+        tokens = round(est.prompt_tokens / max(1, est.to_send) + 60 * pairs) * q["judge_requests"]
+        print(f"DRY RUN verify: judge_requests={q['judge_requests']} (rows x --judge-votes) prompt_tokens~{tokens} "
+              f"blind_requests~{q['blind_requests']} (~{pairs} pairs per row, one short request each)", flush=True)  # fmt: skip
     print(est.report(), flush=True)
     return EXIT_OK
 

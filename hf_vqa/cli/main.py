@@ -39,6 +39,7 @@ from hf_vqa.cli.report import dedupe_step, diversity_lines, run_report
 from hf_vqa.cli.store import run_store
 from hf_vqa.config import DEFAULT_BASE_URL, VLM  # light: no datasets, no openai
 from hf_vqa.errors import HfVqaError
+from hf_vqa.quality.pairs import PAIR_FILTERS
 from hf_vqa.spec import PIPELINES
 
 if TYPE_CHECKING:  # the heavy modules (datasets, openai, PIL) load only when a job really runs
@@ -56,9 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_report(args)
     if args.pipeline == "store":
         return run_store(args)
+    if args.pipeline == "verify":
+        from hf_vqa.cli.verify import run_verify
+
+        return run_verify(args, argv)
     mock_proc = None
     previous_handler = quiet_workers_on_ctrl_c()
     try:
+        _check_quality_args(args)
         mock = _uses_mock(args)
         job = jobs.job_key(args, mock=mock)  # before any work: the input as this run will read it
         done = None if args.dry_run else jobs.finished(job, args.output, args.cache_dir)
@@ -134,17 +140,25 @@ def main(argv: list[str] | None = None) -> int:
 
             refined = PIPELINES[args.pipeline].refined
             summary = summarize(ds, refined, seconds=summary.seconds, prices=prices)
-        ds = filter_rows(ds, args.pipeline, args.filter)
+        verification, judged_all = None, True
+        if args.verify or args.blind_check:  # after dedupe: the judge sees only the pairs that stay
+            from hf_vqa.cli.verify import judge_from, quality_step
+
+            judge = judge_from(args, vlm)
+            ds, verification, counts = quality_step(ds, args, judge, verify=args.verify)
+            summary.quality, judged_all = counts.line(), not counts.rows_failed
+        ds = filter_rows(ds, args.pipeline, [f for f in args.filter if f not in PAIR_FILTERS])
         stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
             info = _write(ds, args, vlm, summary, mock=mock_proc is not None, argv=argv,
-                          batch=batch.card if batch is not None else None, diversity=diversity)  # fmt: skip
+                          batch=batch.card if batch is not None else None, diversity=diversity,
+                          verification=verification)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info, shard)
-        if not code and summary.rows and not summary.failed:  # a job with failed rows is never done
+        if not code and summary.rows and not summary.failed and judged_all:  # failed rows: never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
         hint = _parse_hint(ds, args, summary)
         if hint:
@@ -234,6 +248,16 @@ def _parse_hint(ds, args: argparse.Namespace, summary: Summary) -> str | None:
             "replies in the `vqa` column; try --json-mode if the endpoint supports it, or a clearer --prompt")  # fmt: skip
 
 
+def _check_quality_args(args: argparse.Namespace) -> None:
+    """`--filter verified` needs `--verify`, `--filter not-guessable` `--blind-check`: said before any work."""
+    for name, flag in (("verified", "verify"), ("not-guessable", "blind_check")):
+        if name in args.filter and not getattr(args, flag):
+            raise HfVqaError(f"--filter {name} needs --{flag.replace('_', '-')}", received=f"--filter {name}",
+                             fix=f"add --{flag.replace('_', '-')} (or run `verify` on the output later)")  # fmt: skip
+    if args.judge_votes < 1:
+        raise HfVqaError("--judge-votes must be 1 or more", received=args.judge_votes, fix="--judge-votes 3")
+
+
 def _uses_mock(args: argparse.Namespace) -> bool:
     """True when the bundled mock VLM answers: `--mock`, or `--mock auto` with no endpoint set."""
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
@@ -272,6 +296,7 @@ def _write(
     argv: list[str],
     batch: dict | None = None,
     diversity: str | None = None,
+    verification: dict | None = None,
 ) -> RunInfo | None:
     from hf_vqa.publish.records import export_records
 
@@ -305,6 +330,7 @@ def _write(
         license=args.license,
         split=args.split,
         batch=batch,
+        verification=verification,
     )
     readme = out / "README.md"  # a rerun keeps the user's edits to the card, as pushes do
     existing = readme.read_text(encoding="utf-8") if readme.is_file() else None

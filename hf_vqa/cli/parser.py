@@ -33,6 +33,7 @@ from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand
 from hf_vqa.cli.report import add_report_subcommand
 from hf_vqa.cli.sharding import add_ray_arguments
 from hf_vqa.cli.store import add_store_subcommand
+from hf_vqa.cli.verify import add_quality_arguments, add_verify_subcommand
 from hf_vqa.config import DEFAULT_BASE_URL, VLM  # light: no datasets, no openai
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
@@ -91,7 +92,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="Turn images into VQA data with any OpenAI-compatible VLM, "
                      "and publish it as a Hugging Face dataset.", epilog=ENVIRONMENT, formatter_class=_Help)  # fmt: skip
     sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser, title="commands",
-                                metavar="{" + ",".join([*PIPELINE_NAMES, "push-only", "report", "store"]) + "}")  # fmt: skip
+                                metavar="{" + ",".join([*PIPELINE_NAMES, "verify", "push-only", "report", "store"]) + "}")  # fmt: skip
     for spec in PIPELINES.values():
         example = (
             f"example:\n  {prog} {spec.name} --input examples/sample/records.json --output out/x --mock auto"
@@ -99,6 +100,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(spec.name, help=f"run the {spec.name} pipeline", formatter_class=_Help,
                            description=textwrap.fill(f"{spec.name}: {spec.description}", 100), epilog=f"{example}\n\n{ENVIRONMENT}")  # fmt: skip
         _add_pipeline_arguments(p)
+    add_verify_subcommand(sub, formatter_class=_Help, epilog=ENVIRONMENT)
     add_push_only_subcommand(sub, formatter_class=_Help, epilog=ENVIRONMENT)
     add_report_subcommand(sub, formatter_class=_Help)
     add_store_subcommand(sub, formatter_class=_Help)
@@ -193,6 +195,7 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--price-in", type=float, help="USD per 1M prompt tokens (for the cost estimate)")
     g.add_argument("--price-out", type=float, help="USD per 1M completion tokens (for the cost estimate)")
 
+    add_quality_arguments(p)  # its own group: "verification" (--verify, --blind-check, --judge-*)
     cost_cli.add_cost_arguments(p)  # its own group: "cost and batch"
     add_ray_arguments(p)  # its own group: "running on a Ray cluster"
 

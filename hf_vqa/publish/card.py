@@ -38,6 +38,7 @@ _RUN_KEYS = (
     "adapted",
     "command",
     "batch",
+    "verification",
 )  # in the YAML; the rest in the body
 _BODY_KEYS = ("system_prompt", "prompt", "example", "diversity")
 _DIVERSITY = ("<!-- hf_vqa:diversity -->", "<!-- /hf_vqa:diversity -->")
@@ -80,6 +81,7 @@ class RunInfo:
     split: str = "train"
     batch: dict | None = None  # batch mode: {mode, window, batch_ids, requests, completed, failed, cost_usd}
     run_key: str | None = None  # identifies a sharded run, so a rerun skips the shards already pushed
+    verification: dict | None = None  # the verify/blind passes: judge, votes, counts, filters, agreement
 
     @classmethod
     def from_run(cls, pipeline: str, vlm: Any, summary: Any, **fields: Any) -> RunInfo:
@@ -349,6 +351,10 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     if totals["cost_usd"] is not None:
         lines.append(f"- Estimated cost: ${totals['cost_usd']:.4f}")
     lines += _batch_lines(run.get("batch"))
+    if run.get("verification"):
+        from hf_vqa.quality.summary import card_lines
+
+        lines += ["", *card_lines(run["verification"])]
     if run.get("diversity"):
         lines += ["", "## Diversity and shape", "", _DIVERSITY[0], run["diversity"], _DIVERSITY[1]]
     for title, text in (("System prompt", run.get("system_prompt")), ("Instruction", run.get("prompt"))):

@@ -127,6 +127,15 @@ def filter_pairs(ds: Any, filters: list[str] | tuple[str, ...]) -> tuple[Any, Pa
         (12, 3)
     """
     wanted = tuple(f for f in PAIR_FILTERS if f in filters)
+    for name, column, fix in (
+        ("verified", "qa_verdicts", "--verify"),
+        ("not-guessable", "qa_blind", "--blind-check"),
+    ):
+        if name in wanted and column not in ds.column_names:
+            from hf_vqa.errors import ConfigError
+
+            raise ConfigError(f"--filter {name} needs the {column} column", received=ds.column_names,
+                              fix=f"add {fix} (or run `verify` on the output first)")  # fmt: skip
     if not wanted or len(ds) == 0:
         return ds, PairFilterReport(wanted, 0, 0)
     qas_key = qas_key_for(ds.column_names)

@@ -37,6 +37,7 @@ class Summary:
     checks: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None
     adapted: str = ""  # what the endpoint made the run change (`engine.adapt`), "" when nothing
+    quality: str = ""  # the verify/blind passes: "verified=N rejected=N guessable=N" (`quality.summary`)
 
     def add(
         self, batch: dict[str, list], refined_key: str, prices: tuple[float, float] | None = None
@@ -72,6 +73,8 @@ class Summary:
             f"seconds={self.seconds:.1f}",
         ]
         parts += [f"{k}={v}" for k, v in self.checks.items()]
+        if self.quality:
+            parts.append(self.quality)
         if self.cost_usd is not None:
             parts.append(f"cost_usd={self.cost_usd:.4f}")
         if self.adapted:

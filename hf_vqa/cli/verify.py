@@ -1,0 +1,267 @@
+"""The CLI's verification: `--verify` / `--blind-check` on the pipeline commands, and the `verify`
+subcommand over an existing output folder.
+
+    build_dataset.py verify --input OUT_FOLDER --output VERIFIED [--judge-model M] [--judge-base-url U]
+                            [--judge-api-key-env NAME] [--mock] [--labels L] [--blind-check] [--judge-votes K]
+                            [--filter verified] [--filter not-guessable]
+
+The judge is by default the generating endpoint and model (for `verify`: the input card's model at
+`$OPENAI_BASE_URL`); its key is read from the variable `--judge-api-key-env` names, never from the
+command line. Its requests go through the same engine and store as generation: a killed run resumes
+from the store, nothing is paid twice.
+
+Example:
+    $ python scripts/build_dataset.py verify --input out/x --output out/x-verified --mock --labels labels.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hf_vqa.cli.command import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, command_line
+from hf_vqa.config import DEFAULT_BASE_URL, VLM
+from hf_vqa.errors import HfVqaError
+from hf_vqa.spec import FILTER_NAMES
+
+__all__ = ["add_quality_arguments", "add_verify_subcommand", "judge_from", "quality_step", "run_verify"]
+
+
+def add_quality_arguments(p: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """The "verification" group: on the pipeline commands (`--verify` too) and on `verify`."""
+    g = p.add_argument_group("verification")
+    if not subcommand:
+        g.add_argument("--verify", action="store_true",
+                       help="ask a judge VLM, per pair, whether it is answerable from the image and correct (qa_verdicts)")  # fmt: skip
+    g.add_argument("--blind-check", action="store_true",
+                   help="ask each question alone, with no image, to a text model: pairs it answers anyway are guessable")  # fmt: skip
+    g.add_argument("--judge-model", help="the judge's model (default: the generating model)")
+    g.add_argument(
+        "--judge-base-url", help="the judge's OpenAI-compatible /v1 URL (default: the generating endpoint)"
+    )
+    g.add_argument("--judge-api-key-env", default=None,
+                   help="NAME of the environment variable holding the judge's key (default: --api-key-env's)")  # fmt: skip
+    g.add_argument("--judge-votes", type=int, default=1, metavar="K",
+                   help="ask the judge K times (temperature above 0 where allowed) and keep the majority")  # fmt: skip
+    g.add_argument("--judge-free-text", action="store_true",
+                   help="do not ask for JSON through response_format (it is dropped anyway where rejected)")  # fmt: skip
+
+
+def add_verify_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.ArgumentParser:
+    """Add `verify` to the CLI's subparsers."""
+    what = "judge every pair of an existing output folder (and optionally measure the judge against people)"
+    p = subparsers.add_parser("verify", help=what, description=f"verify: {what}.", **parser_kwargs)
+    p.add_argument("--input", required=True, help="the output folder of a finished run")
+    p.add_argument("--output", required=True, help="where the verified folder goes (may be --input)")
+    p.add_argument(
+        "--labels", help="human labels: a JSONL of {row, pair, correct}, or a folder with qa_human"
+    )
+    p.add_argument(
+        "--mock",
+        action="store_true",
+        help="judge with the bundled MOCK VLM (honest from each image's size and colour)",
+    )
+    p.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="NAME of the variable holding the key")
+    p.add_argument("--filter", action="append", default=[], choices=FILTER_NAMES,
+                   help="keep only rows/pairs passing this check (repeatable)")  # fmt: skip
+    p.add_argument("--max-concurrency", type=int, default=VLM.max_concurrency, help="requests in flight")
+    p.add_argument("--num-proc", type=int, default=1, help="processes (datasets' map num_proc)")
+    p.add_argument(
+        "--batch-size", type=int, help="rows per map batch (default: max(64, 8 x --max-concurrency))"
+    )
+    p.add_argument("--timeout", type=float, default=VLM.timeout, help="seconds for a whole request")
+    p.add_argument("--max-retries", type=int, default=VLM.max_retries, help="retries of errors")
+    p.add_argument("--rpm", type=int, help="requests per minute, shared by all processes")
+    p.add_argument("--tpm", type=int, help="tokens per minute, shared by all processes")
+    p.add_argument("--cache-dir", help="where the request store lives")
+    p.add_argument("--no-cache", action="store_true", help="don't read or write the request store")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="keep the verdicts --output has; judge only the rows that failed",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="count the judge's and blind requests and tokens; send nothing"
+    )
+    p.add_argument("--report", action="store_true", help="also write <OUTPUT>_report.html")
+    p.add_argument("--split", default="train", help="the split the folder holds")
+    p.add_argument("--image-column", default="image", help="the column holding the image(s)")
+    p.add_argument(
+        "--allow-private-urls", action="store_true", help="let image URLs point at private addresses"
+    )
+    add_quality_arguments(p, subcommand=True)
+    return p
+
+
+def judge_from(args: argparse.Namespace, vlm: VLM, *, mock_url: str | None = None) -> VLM:
+    """The judge's `VLM`: `vlm` (the generating one) with `--judge-*` applied; the mock when it answers."""
+    from hf_vqa.quality.verify import judge_vlm
+
+    changes: dict[str, Any] = {}
+    if mock_url:
+        changes = {"base_url": mock_url, "model": "mock-vlm", "api_key_env": ""}
+    else:
+        if args.judge_model:
+            changes["model"] = args.judge_model
+        if args.judge_base_url:
+            changes["base_url"] = args.judge_base_url
+        if args.judge_api_key_env is not None:
+            changes["api_key_env"] = args.judge_api_key_env
+    if args.judge_votes < 1:
+        raise HfVqaError("--judge-votes must be 1 or more", received=args.judge_votes, fix="--judge-votes 3")
+    return judge_vlm(vlm, votes=args.judge_votes, structured=not args.judge_free_text, **changes)
+
+
+def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool, keep_existing: bool = False,
+                 labels: Any = None, labels_name: str | None = None) -> tuple[Any, dict, Any]:  # fmt: skip
+    """Run the verify and blind passes, measure agreement, apply the pair filters.
+
+    Returns `(data, verification record for the card, VerifyCounts)`; the counts are before filtering.
+    """
+    import datasets
+
+    from hf_vqa.quality.agreement import judge_agreement
+    from hf_vqa.quality.blind import STEP_VERSION as BLIND_VERSION
+    from hf_vqa.quality.blind import blind_check
+    from hf_vqa.quality.pairs import filter_pairs
+    from hf_vqa.quality.summary import count_verdicts
+    from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT
+    from hf_vqa.quality.verify import STEP_VERSION, verify_pairs
+    from hf_vqa.schema import features_after
+
+    common = {"batched": True, "batch_size": args.batch_size or max(64, 8 * judge.max_concurrency),
+              "num_proc": args.num_proc if args.num_proc and args.num_proc > 1 else None}  # fmt: skip
+    record: dict[str, Any] = {"votes": args.judge_votes}
+    if verify:
+        kwargs = {"judge": judge, "image_key": args.image_column, "votes": args.judge_votes,
+                  "keep_existing": keep_existing, "version": STEP_VERSION}  # fmt: skip
+        ds = ds.map(verify_pairs, **common, fn_kwargs=kwargs, features=features_after(ds, verify_pairs),
+                    desc=f"Judging with {judge.model}")  # fmt: skip
+        record |= {"judge_model": judge.model, "judge_host": judge.host, "prompt": JUDGE_SYSTEM_PROMPT}
+    if args.blind_check:
+        ds = ds.map(blind_check, **common, fn_kwargs={"vlm": judge, "version": BLIND_VERSION},
+                    features=features_after(ds, blind_check), desc=f"Asking {judge.model} blind")  # fmt: skip
+        record["blind_model"] = judge.model
+    counts = count_verdicts(ds)
+    record["counts"] = counts.to_dict()
+    if labels is None and "qa_human" in ds.column_names:
+        labels, labels_name = ds, "the review's qa_human"
+    if labels is not None and "qa_verdicts" in ds.column_names:
+        record["agreement"] = judge_agreement(ds, labels).to_dict()
+        record["labels"] = labels_name or "labels"
+    ds, report = filter_pairs(ds, args.filter)
+    if report.filters:
+        record["filters"] = report.to_dict()
+    del datasets
+    return ds, record, counts
+
+
+def run_verify(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """The `verify` subcommand (see the module docstring); returns the exit code."""
+    from hf_vqa.cli.interrupts import caused_by_ctrl_c, interrupted
+
+    mock_proc = None
+    try:
+        from hf_vqa.images.columns import undecoded
+        from hf_vqa.publish.report import read_output_folder
+
+        source = args.output if args.retry_failed else args.input
+        ds = undecoded(read_output_folder(source, args.split))
+        readme = Path(source) / "README.md"
+        card_text = readme.read_text(encoding="utf-8") if readme.is_file() else None
+        from hf_vqa.publish.card import RunInfo
+
+        info = RunInfo.from_card(card_text) if card_text else None
+        model = (
+            args.judge_model or (info.model if info else None) or os.environ.get("HF_VQA_MODEL") or VLM.model
+        )
+        base_url = args.judge_base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        vlm = VLM(model=model, base_url=base_url, api_key_env=args.api_key_env, max_concurrency=args.max_concurrency,
+                  timeout=args.timeout, max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm,
+                  cache_dir=args.cache_dir, use_store=not args.no_cache,
+                  allow_private_urls=args.allow_private_urls)  # fmt: skip
+        if args.mock:
+            from hf_vqa.mock.server import start_subprocess
+
+            mock_proc, mock_url = start_subprocess()
+            _say(
+                f"MOCK: judging with hf_vqa's bundled mock VLM at {mock_url} — it knows only each image's size and colour"
+            )
+            judge = judge_from(args, vlm, mock_url=mock_url)
+        else:
+            judge = judge_from(args, vlm)
+            if not args.dry_run:
+                judge.api_key()  # a missing key is a usage error, before any work
+        if args.dry_run:
+            from hf_vqa.quality.summary import estimate_quality
+
+            est = estimate_quality(ds, judge, votes=args.judge_votes, blind=judge if args.blind_check else None,
+                                   image_key=args.image_column)  # fmt: skip
+            _say(f"DRY RUN verify rows={len(ds)} judge_requests={est['judge_requests']} "
+                 f"blind_requests={est['blind_requests']} in_store={est['in_store']} "
+                 f"prompt_tokens~{est['prompt_tokens']}")  # fmt: skip
+            return EXIT_OK
+        labels = args.labels
+        ds, record, counts = quality_step(ds, args, judge, verify=True, keep_existing=args.retry_failed,
+                                          labels=labels, labels_name=Path(labels).name if labels else None)  # fmt: skip
+        _write(ds, args, info, judge, record, card_text, argv or sys.argv[1:], mock=mock_proc is not None)
+        if record.get("agreement"):
+            from hf_vqa.quality.agreement import Agreement
+
+            _say(Agreement(**record["agreement"]).line())
+        if record.get("filters"):
+            f = record["filters"]
+            _say(
+                f"filters {' '.join(f['filters'])}: dropped {f['pairs_dropped']} pair(s), {f['rows_dropped']} row(s)"
+            )
+        if args.report:
+            from hf_vqa.cli.report import write_run_report
+
+            _say(write_run_report(ds, args.output, image_key=args.image_column))
+        if counts.rows_failed:
+            retry = [*argv, "--retry-failed"] if argv and "--retry-failed" not in argv else argv or []
+            _say(f"the judge failed on {counts.rows_failed} row(s) (see qa_verdicts_error); to ask again for only "
+                 f"those: {command_line(retry)}")  # fmt: skip
+        _say(("MOCK " if mock_proc else "") + f"done: rows={len(ds)} pairs={counts.pairs} {counts.line()} "
+             f"not_judged={counts.failed}")  # fmt: skip
+        return EXIT_INCOMPLETE if counts.pairs and counts.failed == counts.pairs else EXIT_OK
+    except HfVqaError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return interrupted()
+    except Exception as err:
+        if caused_by_ctrl_c(err):
+            return interrupted() or EXIT_INTERRUPTED
+        raise
+    finally:
+        if mock_proc is not None:
+            mock_proc.terminate()
+            mock_proc.wait(timeout=10)
+
+
+def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dict, card_text: str | None,
+           argv: list[str], *, mock: bool) -> None:  # fmt: skip
+    from hf_vqa.generate import image_settings
+    from hf_vqa.publish.card import RunInfo, build_card
+    from hf_vqa.publish.folder import save_folder
+    from hf_vqa.quality.pairs import qas_key_for
+
+    pipeline = "context-vqa" if qas_key_for(ds.column_names) != "qas" else "image-vqa"
+    if info is None:
+        info = RunInfo(pipeline=pipeline, model=judge.model, endpoint_host=judge.host, rows=len(ds), failed=0)
+    info.rows = len(ds)
+    info.mock = info.mock or mock
+    info.verification = {**record, "command": command_line(argv)}
+    out = Path(args.output)
+    existing = card_text if out.resolve() == Path(args.input).resolve() or args.retry_failed else None
+    card = str(build_card(info, existing=existing))
+    save_folder(ds, out, card=card, split=args.split, fetch=image_settings(judge).url)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
