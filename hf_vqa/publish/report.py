@@ -3,7 +3,8 @@
 `write_report(ds, "out_report.html", pipeline="context-vqa")` (or `build_dataset.py report --output OUT`,
 or `--report` after a run) writes a single file: thumbnails are embedded as `data:` URLs, the charts are
 inline SVG (`charts.py`), and the filters (all, failed, not grounded, duplicates, leaks) are plain links
-styled with CSS `:target` (`report.html#failed` opens filtered), so the page needs no network, no
+styled with CSS `:target` (`report.html#failed` opens filtered; after the verify and blind passes also
+"not verified" and "guessable"), so the page needs no network, no
 JavaScript and no library. Rows show the image, the
 question-answer pairs with their check flags (and why an answer counted as grounded), the article,
 and any error. At most `max_rows` rows go into the gallery (the charts count every row).
@@ -38,6 +39,8 @@ FILTERS = {
     "ungrounded": ("Not grounded", "ungrounded"),
     "duplicate": ("Duplicates", "duplicate"),
     "leak": ("Leaks", "leak"),
+    "unverified": ("Not verified", "unverified"),
+    "guessable": ("Guessable", "guessable"),
 }
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 24px 40px;color:#222;background:#fafafa}
@@ -56,7 +59,7 @@ font-size:12px;display:flex;align-items:center;justify-content:center}
 .pairs{clear:both;margin:6px 0 0;padding-left:18px}.q{font-weight:600}.flag{font-size:11px;padding:0 5px;
 border-radius:8px;margin-left:4px;background:#e6f0e6}.flag.bad{background:#f8dada}
 .error{color:#b00;white-space:pre-wrap;clear:both}details{clear:both;margin-top:6px}
-.id{color:#777;font-size:12px}
+.id{color:#777;font-size:12px}.reason{color:#555;font-size:12px}
 """
 
 
@@ -99,7 +102,27 @@ def thumbnail_data_url(value: Any, size: int = 192) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def _pair_html(pair: dict, check: dict | None, repeat: bool) -> str:
+def _verdict_html(verdict: dict | None, blind: dict | None, judged: bool) -> str:
+    """The judge's verdict and reason for one pair, and the blind pass's flag."""
+    html = ""
+    if verdict:
+        ok = verdict.get("answerable") and verdict.get("correct")
+        label = (
+            "verified" if ok else ("wrong" if not verdict.get("correct") else "not answerable from the image")
+        )
+        votes = (
+            f" · {escape(verdict['votes'])}" if verdict.get("votes") and "/1," not in verdict["votes"] else ""
+        )
+        html += f'<span class="flag{"" if ok else " bad"}">{label}</span>'
+        html += f'<br><span class="reason">judge: {escape(verdict.get("reason") or "")}{votes}</span>'
+    elif judged:
+        html += '<span class="flag bad">not judged</span>'
+    if blind and blind.get("guessable"):
+        html += f'<span class="flag bad" title="{escape(blind.get("blind_answer") or "")}">guessable without the image</span>'
+    return html
+
+
+def _pair_html(pair: dict, check: dict | None, repeat: bool, verdict_html: str = "") -> str:
     flags = '<span class="flag bad">repeats an earlier question</span>' if repeat else ""
     if check:
         grounded = check.get("grounded")
@@ -111,7 +134,7 @@ def _pair_html(pair: dict, check: dict | None, repeat: bool) -> str:
         flags += '<span class="flag bad">duplicate</span>' if check.get("duplicate") else ""
         flags += '<span class="flag bad">leak</span>' if check.get("leak") else ""
     q, a = escape(pair.get("question") or ""), escape(pair.get("answer") or "")
-    return f'<li><span class="q">{q}</span>{flags}<br><span class="a">{a}</span></li>'
+    return f'<li><span class="q">{q}</span>{flags}<br><span class="a">{a}</span>{verdict_html}</li>'
 
 
 def _row_html(
@@ -131,6 +154,12 @@ def _row_html(
                                      ("leak", row.get("has_leak"))) if hit]  # fmt: skip
     if row.get("has_duplicate") or repeats:
         classes.append("duplicate")
+    judged = "qa_verdicts" in row and bool(pairs)
+    verdicts, blinds = row.get("qa_verdicts") or [], row.get("qa_blind") or []
+    if judged and not all(v and v.get("answerable") and v.get("correct") for v in _aligned(verdicts, pairs)):
+        classes.append("unverified")
+    if any(b and b.get("guessable") for b in blinds):
+        classes.append("guessable")
     img = "".join(f'<img alt="row {index} image" src="{t}">' if t else '<div class="noimg">no local image</div>'
                   for t in thumbs) or '<div class="noimg">no image</div>'  # fmt: skip
     body = [
@@ -141,8 +170,10 @@ def _row_html(
     if pairs:
         body.append('<ol class="pairs">')
         body += [
-            _pair_html(p, checks[j] if j < len(checks) else None, j in repeats) for j, p in enumerate(pairs)
-        ]
+            _pair_html(p, checks[j] if j < len(checks) else None, j in repeats,
+                       _verdict_html(_at(verdicts, j), _at(blinds, j), judged))
+            for j, p in enumerate(pairs)
+        ]  # fmt: skip
         body.append("</ol>")
     elif pairs is not None:
         body.append('<p class="empty">no pairs left (all dropped by --dedupe or the model gave none)</p>')
@@ -153,6 +184,14 @@ def _row_html(
         body.append(f'<div class="error">{escape(str(error))}</div>')
     body.append("</div>")
     return "".join(body)
+
+
+def _at(items: list, j: int) -> Any:
+    return items[j] if j < len(items) else None
+
+
+def _aligned(items: list, pairs: list | None) -> list:
+    return [_at(items, j) for j in range(len(pairs or []))]
 
 
 def write_report(
@@ -171,6 +210,12 @@ def write_report(
     wanted = [c for c in ds.column_names if c != image_key]
     repeats = plan_dedupe(ds, qas_key)  # near-identical repeats of an earlier question, anywhere in ds
     counts = {"rows": len(ds), "failed": 0, "not grounded": 0, "with duplicates": 0, "leaks": 0}
+    if "qa_verdicts" in ds.column_names or "qa_blind" in ds.column_names:
+        from hf_vqa.quality.summary import count_verdicts
+
+        v = count_verdicts(ds)
+        counts |= {"pairs verified": v.verified, "pairs not verified": v.rejected + v.failed,
+                   "pairs guessable": v.guessable}  # fmt: skip
     tokens: list[int] = []
     for batch in ds.select_columns(wanted).iter(batch_size=1000):
         n = len(next(iter(batch.values())))
