@@ -39,7 +39,9 @@ def make_images(folder: Path, n: int, seed: int = 0) -> None:
 
 
 def cli(*args: str, env: dict) -> str:
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=1800
+    )
     if done.returncode:
         raise SystemExit(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stderr[-2000:]}")
     return done.stdout
@@ -50,12 +52,18 @@ def run(pipeline: str, n: int, share: float, work: Path, env: dict) -> dict:
     from hf_vqa.publish.folder import save_folder
     from hf_vqa.publish.report import read_output_folder
 
-    images, made, planted, verified = (work / f"{pipeline}-{x}" for x in ("images", "made", "planted", "verified"))
+    images, made, planted, verified = (
+        work / f"{pipeline}-{x}" for x in ("images", "made", "planted", "verified")
+    )
     make_images(images, n)
     cli(pipeline, "--input", str(images), "--output", str(made), "--mock", env=env)
     ds, wrong = plant_wrong_answers(read_output_folder(made), share, seed=1)
     save_folder(ds, planted, card=(made / "README.md").read_text())
-    line = cli("verify", "--input", str(planted), "--output", str(verified), "--mock", env=env).strip().splitlines()[-1]
+    line = (
+        cli("verify", "--input", str(planted), "--output", str(verified), "--mock", env=env)
+        .strip()
+        .splitlines()[-1]
+    )
     score = score_rejections(read_output_folder(verified)["qa_verdicts"], wrong)
     return {"pipeline": pipeline, "rows": n, "planted_rows": round(share * n), "summary": line, **score}
 

@@ -69,7 +69,10 @@ def score_rejections(verdicts: list, wrong: list[list[bool]]) -> dict:
             if v is None:
                 not_judged += 1
                 continue
-            for name, rejects in (("correct", not v["correct"]), ("verified", not (v["correct"] and v["answerable"]))):
+            for name, rejects in (
+                ("correct", not v["correct"]),
+                ("verified", not (v["correct"] and v["answerable"])),
+            ):
                 cell = (0 if rejects else 2) + (0 if is_wrong else 1)  # tp, fp, fn, tn
                 counts[name][cell] += 1
     return {"wrong": sum(map(sum, wrong)), "right": sum(len(w) - sum(w) for w in wrong), "not_judged": not_judged,

@@ -13,6 +13,8 @@
   "code"}``; more than one image → 400 "At most 1 image(s) may be provided in one request." (the
   default ``--limit-mm-per-prompt``); a reasoning parser puts ``reasoning_content`` in the message;
   a wrong key → 401 ``{"error": "Unauthorized"}``.
+- ``no-structured``: an endpoint without structured outputs (DeepSeek's API, older vLLM builds): a
+  ``response_format`` of type ``json_schema`` → 400 ``unsupported_parameter`` naming it.
 - ``gateway``: an aggregating gateway. Every third request answers 200 with an ``error`` object
   (an upstream failure); answers start with an inline ``<think>…</think>`` block; auth errors are plain text.
 
@@ -30,7 +32,7 @@ import uuid
 
 __all__ = ["PROFILES", "auth_error", "error", "reject", "render"]
 
-PROFILES = ("openai", "openai-reasoning", "stream-only-thinking", "vllm", "gateway")
+PROFILES = ("openai", "openai-reasoning", "stream-only-thinking", "vllm", "gateway", "no-structured")
 STREAM_ONLY = "This model only support stream mode, please enable the stream parameter to access the model."
 REASONING = "Looking at the image first: its colours and shapes decide what can be asked."
 
@@ -94,6 +96,11 @@ def reject(profile: str, body: dict) -> tuple[int, dict] | None:
         and body.get("enable_thinking") is not False
     ):
         return 400, error(profile, 400, STREAM_ONLY, "InvalidParameter")
+    if profile == "no-structured" and (body.get("response_format") or {}).get("type") == "json_schema":
+        message = (
+            "Unsupported parameter: 'response_format' of type json_schema is not supported with this model."
+        )
+        return 400, error(profile, 400, message, "unsupported_parameter", "response_format")
     if profile == "vllm" and _count_images(body) > 1:
         return 400, error(profile, 400, "At most 1 image(s) may be provided in one request.")
     return None

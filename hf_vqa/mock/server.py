@@ -72,7 +72,7 @@ _HELP = {
     "retry_after": "seconds its 429s ask the client to wait (default: 1)",
     "slow_seconds": "how long a 'slow' fault stalls (default: 30)",
     "api_key": "require this bearer key (default: accept any)",
-    "profile": "a provider's documented quirks: openai, openai-reasoning, stream-only-thinking, vllm, gateway "
+    "profile": "a provider's documented quirks: openai, openai-reasoning, stream-only-thinking, vllm, gateway, no-structured "
     "(default: openai; see hf_vqa/mock/profiles.py)",
 }
 
