@@ -41,7 +41,10 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
         export_trl,
         export_trl_prompt_completion,
     )
+    from hf_vqa.quality.agreement import Agreement, judge_agreement
+    from hf_vqa.quality.blind import blind_check
     from hf_vqa.quality.dedupe import dedupe_questions
+    from hf_vqa.quality.verify import judge_vlm, verify_pairs
     from hf_vqa.refine import refine_qa_pairs, refine_wiki_qa
     from hf_vqa.schema import features_after
     from hf_vqa.shards.job import ShardJob
@@ -79,6 +82,11 @@ _EXPORTS = {
     "prompted_vqa": "generate",
     "refine_qa_pairs": "refine",
     "refine_wiki_qa": "refine",
+    "Agreement": "quality.agreement",
+    "judge_agreement": "quality.agreement",
+    "blind_check": "quality.blind",
+    "judge_vlm": "quality.verify",
+    "verify_pairs": "quality.verify",
 }
 
 
@@ -95,6 +103,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "VLM",
+    "Agreement",
     "BatchError",
     "ConfigError",
     "Estimate",
@@ -107,6 +116,7 @@ __all__ = [
     "RunInfo",
     "ShardJob",
     "__version__",
+    "blind_check",
     "dedupe_questions",
     "estimate",
     "export_llava",
@@ -114,6 +124,8 @@ __all__ = [
     "export_trl",
     "export_trl_prompt_completion",
     "features_after",
+    "judge_agreement",
+    "judge_vlm",
     "load_image_folder",
     "load_input",
     "load_records",
@@ -125,5 +137,6 @@ __all__ = [
     "refine_wiki_qa",
     "run_on_ray",
     "run_pipeline",
+    "verify_pairs",
     "write_report",
 ]
