@@ -79,6 +79,16 @@ def test_pipeline_with_verify_blind_check_and_filters(tmp_path):
     assert "DRY RUN verify rows=6 judge_requests=6 blind_requests=0 in_store=0" in dry.stdout
 
 
+@pytest.mark.slow
+def test_verify_as_a_batch_reads_every_verdict_from_the_collected_batch(tmp_path):
+    res = run_cli("verify", "--input", LABELS / "planted", "--output", tmp_path / "v", "--mock", "--batch",
+                  "--blind-check", "--batch-poll", "0.2", tmp_path=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "batch: 6 rows, 11 distinct requests, 0 already in the request store, 11 to upload" in res.stdout
+    assert "verified=11 rejected=9 guessable=6 not_judged=0" in res.stdout  # row 2 planted "no"
+    assert "- Sent as a batch (`batch_" in (tmp_path / "v" / "README.md").read_text()
+
+
 def _folder_of(tmp_path: Path, rows: int, server_url: str) -> Path:
     images = tmp_path / "images"
     images.mkdir()

@@ -53,16 +53,20 @@ def iter_requests(
     vlm: VLM,
     plan: Plan,
     *,
-    system_prompt: str | None,
-    prompt: str | None,
-    image_key: str | None,
-    conversation_key: str,
-    response_format: dict | None,
+    system_prompt: str | None = None,
+    prompt: str | None = None,
+    image_key: str | None = "image",
+    conversation_key: str = "conversation",
+    response_format: dict | None = None,
     skip: Iterable[str] = (),
+    requests_of: Any = None,
 ) -> Iterator[tuple[str, bytes]]:
     """(key, request line) for every distinct request not in the store (nor in `skip`), built as
     `prompted_vqa` builds it, one row at a time (only one row's images are in memory). Rows that fail
-    before sending (a bad image) are left to the map, which records their error."""
+    before sending (a bad image) are left to the map, which records their error.
+
+    `requests_of(row)` -> `[(key, Request)]` builds other steps' requests instead (the verify pass:
+    `quality.verify.judge_requests`, `quality.blind.blind_requests`)."""
     from hf_vqa.engine.store import get_store
     from hf_vqa.generate import row_images, row_request
     from hf_vqa.images.columns import undecoded
@@ -72,22 +76,29 @@ def iter_requests(
     for row in undecoded(ds) if image_key and image_key in ds.column_names else ds:
         plan.rows += 1
         try:
-            images = row_images(row, vlm, image_key)
-            request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
-                                  conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+            if requests_of is not None:
+                requests = requests_of(row)
+            else:
+                images = row_images(row, vlm, image_key)
+                request = row_request(row, vlm, images, system_prompt=system_prompt, prompt=prompt,
+                                      conversation_key=conversation_key, response_format=response_format)  # fmt: skip
+                requests = [(request.key, request)]
         except HfVqaError:
             continue
-        if request.key in seen:
-            continue
-        seen.add(request.key)
-        plan.distinct += 1
-        if store.get(request.key) is not None:
-            plan.stored += 1
-        elif request.key not in skip:
-            plan.to_send += 1
-            # a batch answers whole: never stream (--stream / VLM(stream=True) is for the live path)
-            template = {k: v for k, v in request.template.items() if k not in ("stream", "stream_options")}
-            yield request.key, request_line(request.key, request.payload(template))
+        for key, request in requests:
+            if key in seen:
+                continue
+            seen.add(key)
+            plan.distinct += 1
+            if store.get(key) is not None:
+                plan.stored += 1
+            elif key not in skip:
+                plan.to_send += 1
+                # a batch answers whole: never stream (--stream / VLM(stream=True) is for the live path)
+                template = {
+                    k: v for k, v in request.template.items() if k not in ("stream", "stream_options")
+                }
+                yield key, request_line(key, request.payload(template))
 
 
 def split_lines(

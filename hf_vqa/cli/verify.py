@@ -88,6 +88,16 @@ def add_verify_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
         "--dry-run", action="store_true", help="count the judge's and blind requests and tokens; send nothing"
     )
     p.add_argument("--report", action="store_true", help="also write <OUTPUT>_report.html")
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the judge's requests as a batch (/v1/batches); rerun to collect",
+    )
+    p.add_argument("--wait", action="store_true", help="with --batch: poll until every batch ended")
+    p.add_argument("--batch-poll", type=float, default=60.0, metavar="SECONDS", help="polling interval")
+    p.add_argument("--batch-window", default="24h", help="completion window sent to the provider")
+    p.add_argument("--batch-max-requests", type=int, default=50_000, help="requests per batch file")
+    p.add_argument("--batch-max-bytes", type=int, default=200 * 1024 * 1024, help="bytes per batch file")
     p.add_argument("--split", default="train", help="the split the folder holds")
     p.add_argument("--image-column", default="image", help="the column holding the image(s)")
     p.add_argument(
@@ -117,7 +127,7 @@ def judge_from(args: argparse.Namespace, vlm: VLM, *, mock_url: str | None = Non
 
 
 def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool, keep_existing: bool = False,
-                 labels: Any = None, labels_name: str | None = None) -> tuple[Any, dict, Any]:  # fmt: skip
+                 labels: Any = None, labels_name: str | None = None, batch: Any = None) -> tuple[Any, dict, Any]:  # fmt: skip
     """Run the verify and blind passes, measure agreement, apply the pair filters.
 
     Returns `(data, verification record for the card, VerifyCounts)`; the counts are before filtering.
@@ -136,14 +146,19 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
     common = {"batched": True, "batch_size": args.batch_size or max(64, 8 * judge.max_concurrency),
               "num_proc": args.num_proc if args.num_proc and args.num_proc > 1 else None}  # fmt: skip
     record: dict[str, Any] = {"votes": args.judge_votes}
+    stored = (
+        {"store_only": True, "batch_errors": dict(sorted(batch.errors.items()))} if batch is not None else {}
+    )
+    if batch is not None:
+        record["batch"] = batch.card
     if verify:
         kwargs = {"judge": judge, "image_key": args.image_column, "votes": args.judge_votes,
-                  "keep_existing": keep_existing, "version": STEP_VERSION}  # fmt: skip
+                  "keep_existing": keep_existing, "version": STEP_VERSION, **stored}  # fmt: skip
         ds = ds.map(verify_pairs, **common, fn_kwargs=kwargs, features=features_after(ds, verify_pairs),
                     desc=f"Judging with {judge.model}")  # fmt: skip
         record |= {"judge_model": judge.model, "judge_host": judge.host, "prompt": JUDGE_SYSTEM_PROMPT}
     if args.blind_check:
-        ds = ds.map(blind_check, **common, fn_kwargs={"vlm": judge, "version": BLIND_VERSION},
+        ds = ds.map(blind_check, **common, fn_kwargs={"vlm": judge, "version": BLIND_VERSION, **stored},
                     features=features_after(ds, blind_check), desc=f"Asking {judge.model} blind")  # fmt: skip
         record["blind_model"] = judge.model
     counts = count_verdicts(ds)
@@ -205,8 +220,13 @@ def run_verify(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                  f"blind_requests={est['blind_requests']} in_store={est['in_store']} "
                  f"prompt_tokens~{est['prompt_tokens']}")  # fmt: skip
             return EXIT_OK
+        batch = None
+        if args.batch:  # the bundled mock's batches end with this process: collect them now
+            batch = _batch_step(ds, args, judge, wait=True if mock_proc is not None else args.wait)
+            if isinstance(batch, int):
+                return batch
         labels = args.labels
-        ds, record, counts = quality_step(ds, args, judge, verify=True, keep_existing=args.retry_failed,
+        ds, record, counts = quality_step(ds, args, judge, verify=True, keep_existing=args.retry_failed, batch=batch,
                                           labels=labels, labels_name=Path(labels).name if labels else None)  # fmt: skip
         _write(ds, args, info, judge, record, card_text, argv or sys.argv[1:], mock=mock_proc is not None)
         if record.get("agreement"):
@@ -242,6 +262,41 @@ def run_verify(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         if mock_proc is not None:
             mock_proc.terminate()
             mock_proc.wait(timeout=10)
+
+
+def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) -> Any:
+    """`--batch`: the judge's (and blind) requests through /v1/files + /v1/batches; rerun to poll and collect.
+
+    A `BatchOutcome` when every batch was collected (the map then reads every verdict from the store),
+    else the exit code.
+    """
+    from hf_vqa.batch.manifest import manifest_path
+    from hf_vqa.batch.run import Limits, advance
+    from hf_vqa.cli.cost import BatchOutcome
+    from hf_vqa.quality.blind import blind_requests
+    from hf_vqa.quality.pairs import qas_key_for
+    from hf_vqa.quality.verify import judge_requests
+
+    qas_key = qas_key_for(ds.column_names)
+
+    def requests_of(row: dict) -> list:
+        out = judge_requests(row, judge, image_key=args.image_column, qas_key=qas_key, votes=args.judge_votes)
+        return out + (blind_requests(row, judge, qas_key=qas_key) if args.blind_check else [])
+
+    limits = Limits(max_requests=args.batch_max_requests, max_bytes=args.batch_max_bytes, window=args.batch_window,
+                    poll=args.batch_poll)  # fmt: skip
+    path = manifest_path(args.output)
+    m = advance(ds, judge, path, {"image_key": args.image_column, "requests_of": requests_of}, limits=limits,
+                wait=wait, retry_failed=args.retry_failed, say=_say)  # fmt: skip
+    if not m.done:
+        _say(
+            f"batch: still running; manifest {path}. Rerun this command to collect (add --wait to poll until done)"
+        )
+        return EXIT_OK
+    counts = m.counts()
+    card = {"mode": "batch", "window": m.window, "batch_ids": [c.batch_id for c in m.chunks if c.batch_id],
+            "requests": counts["requests"], "completed": counts["completed"], "failed": counts["failed"]}  # fmt: skip
+    return BatchOutcome(errors=dict(m.errors), card=card)
 
 
 def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dict, card_text: str | None,

@@ -28,9 +28,10 @@ from hf_vqa.errors import ConfigError, EndpointError, one_line
 from hf_vqa.grounding import Grounder
 from hf_vqa.messages import build_request
 from hf_vqa.quality.pairs import pairs_of, qas_key_for
+from hf_vqa.quality.verify import send
 from hf_vqa.schema import declares, string_column
 
-__all__ = ["BLIND_SYSTEM_PROMPT", "STEP_VERSION", "blind_check", "blind_requests", "guessable"]
+__all__ = ["BLIND_SYSTEM_PROMPT", "STEP_VERSION", "blind_check", "blind_requests", "blind_vlm", "guessable"]
 
 STEP_VERSION = "1"
 BLIND_SYSTEM_PROMPT = (
@@ -58,8 +59,16 @@ def guessable(answer: str, blind_answer: str | None) -> bool:
     return Grounder(blind_answer).ground(answer).grounded
 
 
+def blind_vlm(vlm: VLM) -> VLM:
+    """The blind model's `VLM`: `vlm` without `response_format` (it answers in words)."""
+    import dataclasses
+
+    return dataclasses.replace(vlm, response_format=None) if vlm.response_format else vlm
+
+
 def blind_requests(row: dict, vlm: VLM, *, qas_key: str = "qas") -> list[tuple[str, Any]]:
     """`[(store key, Request)]`, one per pair of the row (none when it has no pairs)."""
+    vlm = blind_vlm(vlm)
     out = []
     for pair in pairs_of(row, qas_key) or []:
         request = build_request(None, [], model=vlm.model, params=vlm.generation_params(),
@@ -71,18 +80,24 @@ def blind_requests(row: dict, vlm: VLM, *, qas_key: str = "qas") -> list[tuple[s
 
 @declares(_columns)
 def blind_check(
-    batch: dict[str, list], *, vlm: VLM, qas_key: str | None = None, version: str = STEP_VERSION
+    batch: dict[str, list],
+    *,
+    vlm: VLM,
+    qas_key: str | None = None,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
+    version: str = STEP_VERSION,
 ) -> dict[str, Any]:
-    """Ask each pair's question with no image; flag the pairs answered anyway (see the module doc)."""
+    """Ask each pair's question with no image; flag the pairs answered anyway (see the module doc).
+
+    `store_only=True` reads every answer from the request store (a collected batch), sending nothing.
+    """
     del version
     if not isinstance(vlm, VLM):
         raise ConfigError(
             "vlm must be an hf_vqa.VLM", received=type(vlm).__name__, fix="fn_kwargs={'vlm': VLM(...)}"
         )
-    if vlm.response_format:  # the blind model answers in words
-        import dataclasses
-
-        vlm = dataclasses.replace(vlm, response_format=None)
+    vlm = blind_vlm(vlm)
     n = len(next(iter(batch.values()))) if batch else 0
     qas_key = qas_key or qas_key_for(list(batch))
     engine = get_engine(vlm)
@@ -92,7 +107,7 @@ def blind_check(
         pairs = pairs_of(row, qas_key)
         try:
             futures = [
-                engine.submit(key, r.template, r.payload)
+                send(engine, key, r, store_only, batch_errors)
                 for key, r in blind_requests(row, vlm, qas_key=qas_key)
             ]
             rows.append((pairs, futures, None))

@@ -91,6 +91,10 @@ def card_lines(v: dict) -> list[str]:
         lines.append(f"- Blind pass (each question alone, no image, to `{v['blind_model']}`): "
                      f"{_share(c.get('guessable', 0), c.get('blind_checked', 0))} of {c.get('blind_checked', 0)} "
                      "pairs guessable (the blind answer matched)")  # fmt: skip
+    if v.get("batch"):
+        b = v["batch"]
+        lines.append(f"- Sent as a batch ({', '.join(f'`{i}`' for i in b.get('batch_ids') or []) or 'none'}): "
+                     f"{b.get('requests')} requests, {b.get('completed')} answered, {b.get('failed')} failed")  # fmt: skip
     dropped = v.get("filters") or {}
     if dropped.get("filters"):
         lines.append(f"- `--filter {' '.join(dropped['filters'])}` dropped {dropped.get('pairs_dropped', 0)} pair(s) "

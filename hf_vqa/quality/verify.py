@@ -35,7 +35,7 @@ from hf_vqa.quality.pairs import pairs_of, qas_key_for
 from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT, VERDICT_FORMAT, judge_text, majority, parse_verdicts
 from hf_vqa.schema import declares, string_column
 
-__all__ = ["STEP_VERSION", "VERDICT", "judge_requests", "judge_vlm", "verify_pairs", "vote_key"]
+__all__ = ["STEP_VERSION", "VERDICT", "judge_requests", "judge_vlm", "send", "verify_pairs", "vote_key"]
 
 STEP_VERSION = "1"
 VERDICT = {"answerable": Value("bool"), "correct": Value("bool"), "reason": Value("string"),
@@ -100,6 +100,8 @@ def verify_pairs(
     qas_key: str | None = None,
     votes: int = 1,
     keep_existing: bool = False,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
     version: str = STEP_VERSION,
 ) -> dict[str, Any]:
     """Ask the judge about each row's pairs; use with `ds.map(..., batched=True)` (see the module doc).
@@ -107,7 +109,9 @@ def verify_pairs(
     `judge` is a `VLM` (see `judge_vlm`); `qas_key` is found from the columns when not given; `votes`
     asks K times and keeps the majority per pair (the split in each verdict's `votes`).
     `keep_existing=True` keeps rows that already have `qa_verdicts` and asks only for the others:
-    that is how `--retry-failed` retries the rows the judge failed on.
+    that is how `--retry-failed` retries the rows the judge failed on. `store_only=True` sends nothing
+    and reads every verdict from the request store (a collected batch; `batch_errors[key]` is the
+    error of a request the batch did not answer).
     """
     del version  # only part of the cache fingerprint
     if not isinstance(judge, VLM):
@@ -126,7 +130,7 @@ def verify_pairs(
             continue
         try:
             requests = judge_requests(row, judge, image_key=image_key, qas_key=qas_key, votes=votes)
-            futures = [engine.submit(key, r.template, r.payload) for key, r in requests]
+            futures = [send(engine, key, r, store_only, batch_errors) for key, r in requests]
             pending.append(("sent", (len(pairs_of(row, qas_key) or []), futures)))
         except HfVqaError as err:
             pending.append(("failed", one_line(str(err))))
@@ -143,6 +147,19 @@ def verify_pairs(
         raise EndpointError(engine.guard.stopped)
     out["qa_verdicts_error"] = string_column(out["qa_verdicts_error"])
     return out
+
+
+def send(engine: Any, key: str, request: Any, store_only: bool, batch_errors: dict[str, str] | None) -> Any:
+    """A future reply: sent through the engine, or (`store_only`) read from the store only."""
+    if not store_only:
+        return engine.submit(key, request.template, request.payload)
+    found = engine.lookup(key)
+    if found is None:
+        import concurrent.futures
+
+        found = concurrent.futures.Future()
+        found.set_result(Reply.failed((batch_errors or {}).get(key) or "not collected from the batch yet"))
+    return found
 
 
 def _usage(replies: list[Reply]) -> dict[str, Any]:
