@@ -49,6 +49,7 @@ def main() -> None:
 
     from hf_vqa.config import VLM
     from hf_vqa.generate import prompted_vqa
+    from hf_vqa.lookahead import source_for
     from hf_vqa.mock.server import start_subprocess
     from hf_vqa.quality.verify import judge_vlm, verify_pairs
     from hf_vqa.schema import features_after
@@ -57,16 +58,19 @@ def main() -> None:
     features = datasets.Features({"image": datasets.List(datasets.Image(decode=False)),
                                   "qas": datasets.List({"question": datasets.Value("string"), "answer": datasets.Value("string")}),
                                   "conversation": datasets.List({"from": datasets.Value("string"), "value": datasets.Value("string")})})  # fmt: skip
-    ds = datasets.Dataset.from_list(rows(args.n), features=features)
     proc, url = start_subprocess(latency=args.latency)
     ideal = args.c / args.latency
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            datasets.Dataset.from_list(rows(args.n), features=features).save_to_disk(f"{tmp}/in")
+            ds = datasets.load_from_disk(f"{tmp}/in")  # one Arrow file: the lookahead can read ahead
             vlm = VLM(model="mock", base_url=url, api_key_env="", max_concurrency=args.c, cache_dir=tmp)
-            kw = {"batched": True, "batch_size": max(64, 8 * args.c), "load_from_cache_file": False}
+            kw = {"batched": True, "batch_size": max(64, 8 * args.c), "load_from_cache_file": False,
+                  "with_indices": True, "with_rank": True}  # fmt: skip
+            ahead = source_for(ds, None)
             results = {}
-            for name, step, fn_kwargs in (("verify_pairs", verify_pairs, {"judge": judge_vlm(vlm)}),
-                                          ("prompted_vqa", prompted_vqa, {"vlm": vlm})):  # fmt: skip
+            for name, step, fn_kwargs in (("verify_pairs", verify_pairs, {"judge": judge_vlm(vlm), "lookahead": ahead}),
+                                          ("prompted_vqa", prompted_vqa, {"vlm": vlm, "lookahead": ahead})):  # fmt: skip
                 start = time.monotonic()
                 out = ds.map(step, **kw, fn_kwargs=fn_kwargs, features=features_after(ds, step))
                 seconds = time.monotonic() - start

@@ -134,6 +134,7 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
     """
     import datasets
 
+    from hf_vqa.lookahead import source_for
     from hf_vqa.quality.agreement import judge_agreement
     from hf_vqa.quality.blind import STEP_VERSION as BLIND_VERSION
     from hf_vqa.quality.blind import blind_check
@@ -144,7 +145,8 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
     from hf_vqa.schema import features_after
 
     common = {"batched": True, "batch_size": args.batch_size or max(64, 8 * judge.max_concurrency),
-              "num_proc": args.num_proc if args.num_proc and args.num_proc > 1 else None}  # fmt: skip
+              "num_proc": args.num_proc if args.num_proc and args.num_proc > 1 else None,
+              "load_from_cache_file": False}  # the store answers a rerun; a cached map would keep old failures  # fmt: skip
     record: dict[str, Any] = {"votes": args.judge_votes}
     stored = (
         {"store_only": True, "batch_errors": dict(sorted(batch.errors.items()))} if batch is not None else {}
@@ -153,9 +155,10 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
         record["batch"] = batch.card
     if verify:
         kwargs = {"judge": judge, "image_key": args.image_column, "votes": args.judge_votes,
-                  "keep_existing": keep_existing, "version": STEP_VERSION, **stored}  # fmt: skip
-        ds = ds.map(verify_pairs, **common, fn_kwargs=kwargs, features=features_after(ds, verify_pairs),
-                    desc=f"Judging with {judge.model}")  # fmt: skip
+                  "keep_existing": keep_existing, "version": STEP_VERSION, **stored,
+                  "lookahead": source_for(ds, common["num_proc"])}  # fmt: skip
+        ds = ds.map(verify_pairs, **common, with_indices=True, with_rank=True, fn_kwargs=kwargs,
+                    features=features_after(ds, verify_pairs), desc=f"Judging with {judge.model}")  # fmt: skip
         record |= {"judge_model": judge.model, "judge_host": judge.host, "prompt": JUDGE_SYSTEM_PROMPT}
     if args.blind_check:
         ds = ds.map(blind_check, **common, fn_kwargs={"vlm": judge, "version": BLIND_VERSION, **stored},

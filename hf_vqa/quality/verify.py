@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from typing import Any
 
 from datasets import List, Value
@@ -30,6 +31,7 @@ from hf_vqa.engine.client import Reply, get_engine
 from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, one_line
 from hf_vqa.generate import row_images
+from hf_vqa.lookahead import Source, get_prefetcher
 from hf_vqa.messages import build_request
 from hf_vqa.quality.pairs import pairs_of, qas_key_for
 from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT, VERDICT_FORMAT, judge_text, majority, parse_verdicts
@@ -94,6 +96,8 @@ def judge_requests(row: dict, judge: VLM, *, image_key: str | None = "image", qa
 @declares(_columns)
 def verify_pairs(
     batch: dict[str, list],
+    indices: list[int] | None = None,
+    rank: int | None = None,
     *,
     judge: VLM,
     image_key: str | None = "image",
@@ -102,6 +106,7 @@ def verify_pairs(
     keep_existing: bool = False,
     store_only: bool = False,
     batch_errors: dict[str, str] | None = None,
+    lookahead: Source | None = None,
     version: str = STEP_VERSION,
 ) -> dict[str, Any]:
     """Ask the judge about each row's pairs; use with `ds.map(..., batched=True)` (see the module doc).
@@ -111,7 +116,8 @@ def verify_pairs(
     `keep_existing=True` keeps rows that already have `qa_verdicts` and asks only for the others:
     that is how `--retry-failed` retries the rows the judge failed on. `store_only=True` sends nothing
     and reads every verdict from the request store (a collected batch; `batch_errors[key]` is the
-    error of a request the batch did not answer).
+    error of a request the batch did not answer). `lookahead` (with `with_indices=True, with_rank=True`)
+    keeps requests flowing across batch boundaries, as for generation (`hf_vqa.lookahead`).
     """
     del version  # only part of the cache fingerprint
     if not isinstance(judge, VLM):
@@ -122,20 +128,23 @@ def verify_pairs(
     n = len(next(iter(batch.values()))) if batch else 0
     qas_key = qas_key or qas_key_for(list(batch))
     engine = get_engine(judge)
+    settings = {"image_key": image_key, "qas_key": qas_key, "votes": votes, "keep_existing": keep_existing,
+                "store_only": store_only, "batch_errors": batch_errors}  # fmt: skip
+
+    def submit(row: dict) -> tuple[str, Any]:
+        return _submit_row(row, engine, judge, **settings)
+
+    prefetcher = None
+    if lookahead is not None and indices is not None and n:
+        prefetcher = get_prefetcher(
+            lookahead, rank, indices[0], submit, (judge, json.dumps(settings, sort_keys=True))
+        )
     pending: list[Any] = []
     for i in range(n):
-        row = {column: values[i] for column, values in batch.items()}
-        if keep_existing and row.get("qa_verdicts") is not None:
-            pending.append(("kept", row))
-            continue
-        try:
-            requests = judge_requests(row, judge, image_key=image_key, qas_key=qas_key, votes=votes)
-            futures = [send(engine, key, r, store_only, batch_errors) for key, r in requests]
-            pending.append(("sent", (len(pairs_of(row, qas_key) or []), futures)))
-        except HfVqaError as err:
-            pending.append(("failed", one_line(str(err))))
-        except Exception as err:  # a row never aborts the map
-            pending.append(("failed", one_line(f"{type(err).__name__}: {err}")))
+        if prefetcher is not None and prefetcher.covers(indices[i]):
+            pending.append(prefetcher.take(indices[i]))
+        else:
+            pending.append(submit({column: values[i] for column, values in batch.items()}))
     out: dict[str, list] = {"qa_verdicts": [], "qa_verdicts_error": [], "qa_verdicts_usage": []}
     for kind, value in pending:
         verdicts, error, usage = _row_result(kind, value, judge.model)
@@ -147,6 +156,21 @@ def verify_pairs(
         raise EndpointError(engine.guard.stopped)
     out["qa_verdicts_error"] = string_column(out["qa_verdicts_error"])
     return out
+
+
+def _submit_row(row: dict, engine: Any, judge: VLM, *, image_key: str | None, qas_key: str, votes: int,
+                keep_existing: bool, store_only: bool, batch_errors: dict[str, str] | None) -> tuple[str, Any]:  # fmt: skip
+    """One row's judge requests, submitted: `("sent", (pairs, futures))`, `("kept", row)` or `("failed", why)`."""
+    if keep_existing and row.get("qa_verdicts") is not None:
+        return "kept", row
+    try:
+        requests = judge_requests(row, judge, image_key=image_key, qas_key=qas_key, votes=votes)
+        futures = [send(engine, key, r, store_only, batch_errors) for key, r in requests]
+        return "sent", (len(pairs_of(row, qas_key) or []), futures)
+    except HfVqaError as err:
+        return "failed", one_line(str(err))
+    except Exception as err:  # a row never aborts the map
+        return "failed", one_line(f"{type(err).__name__}: {err}")
 
 
 def send(engine: Any, key: str, request: Any, store_only: bool, batch_errors: dict[str, str] | None) -> Any:
