@@ -39,8 +39,8 @@ def test_unknown_pipeline_names_the_known_ones():
         get_spec("vqa")
 
 
-def test_filters_are_parsed_plus_one_per_check():
-    assert FILTER_NAMES == ("parsed", "grounded", "no-duplicate", "no-leak")
+def test_filters_are_parsed_plus_one_per_check_plus_the_pair_filters():
+    assert FILTER_NAMES == ("parsed", "grounded", "no-duplicate", "no-leak", "verified", "not-guessable")
     assert {spec.refined for spec in PIPELINES.values()} == {"qas", "context_vqa"}
 
 

@@ -138,3 +138,20 @@ def test_sigkill_a_verify_run_midway_then_rerun_pays_twice_only_for_in_flight(tm
     assert f"rows={rows} pairs={3 * rows}" in res.stdout and "not_judged=0" in res.stdout
     assert again["duplicates"] <= concurrency, "only requests in flight at the kill may be paid twice"
     assert again["unique_ok"] == rows
+
+
+@pytest.mark.slow
+def test_the_judge_key_is_read_from_its_variable_and_leaks_nowhere(tmp_path, make_mock_vlm):
+    from test_secrets import KEY, leaks, scan_tree
+
+    judge = make_mock_vlm(api_key=KEY)
+    cmd = ["verify", "--input", LABELS / "planted", "--output", tmp_path / "v", "--judge-base-url", judge.base_url,
+           "--judge-model", "judge", "--judge-api-key-env", "JUDGE_KEY", "--report"]  # fmt: skip
+    res = run_cli(*cmd, tmp_path=tmp_path, env={"JUDGE_KEY": KEY})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "verified=11 rejected=9" in res.stdout and judge.stats()["unauthorized"] == 0
+    assert not leaks(res.stdout + res.stderr) and not scan_tree(
+        tmp_path
+    )  # output, card, report, store, cache
+    unset = run_cli(*cmd[:-1], "--output", tmp_path / "w", tmp_path=tmp_path)
+    assert unset.returncode == 2 and "JUDGE_KEY is not set" in unset.stderr
