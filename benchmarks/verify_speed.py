@@ -49,9 +49,9 @@ def main() -> None:
 
     from hf_vqa.config import VLM
     from hf_vqa.generate import prompted_vqa
-    from hf_vqa.lookahead import source_for
     from hf_vqa.mock.server import start_subprocess
     from hf_vqa.quality.verify import judge_vlm, verify_pairs
+    from hf_vqa.runner.lookahead import source_for
     from hf_vqa.schema import features_after
 
     datasets.disable_progress_bars()

@@ -16,6 +16,7 @@ import hf_vqa
 
 PUBLIC = [
     "VLM",
+    "Agreement",
     "BatchError",
     "ConfigError",
     "Estimate",
@@ -28,6 +29,7 @@ PUBLIC = [
     "RunInfo",
     "ShardJob",
     "__version__",
+    "blind_check",
     "dedupe_questions",
     "estimate",
     "export_llava",
@@ -35,6 +37,8 @@ PUBLIC = [
     "export_trl",
     "export_trl_prompt_completion",
     "features_after",
+    "judge_agreement",
+    "judge_vlm",
     "load_image_folder",
     "load_input",
     "load_records",
@@ -46,6 +50,7 @@ PUBLIC = [
     "refine_wiki_qa",
     "run_on_ray",
     "run_pipeline",
+    "verify_pairs",
     "write_report",
 ]
 

@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hf_vqa.cli.command import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, command_line
@@ -134,7 +135,6 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
     """
     import datasets
 
-    from hf_vqa.lookahead import source_for
     from hf_vqa.quality.agreement import judge_agreement
     from hf_vqa.quality.blind import STEP_VERSION as BLIND_VERSION
     from hf_vqa.quality.blind import blind_check
@@ -142,6 +142,7 @@ def quality_step(ds: Any, args: argparse.Namespace, judge: VLM, *, verify: bool,
     from hf_vqa.quality.summary import count_verdicts
     from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT
     from hf_vqa.quality.verify import STEP_VERSION, verify_pairs
+    from hf_vqa.runner.lookahead import source_for
     from hf_vqa.schema import features_after
 
     common = {"batched": True, "batch_size": args.batch_size or max(64, 8 * judge.max_concurrency),
@@ -275,7 +276,6 @@ def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) ->
     """
     from hf_vqa.batch.manifest import manifest_path
     from hf_vqa.batch.run import Limits, advance
-    from hf_vqa.cli.cost import BatchOutcome
     from hf_vqa.quality.blind import blind_requests
     from hf_vqa.quality.pairs import qas_key_for
     from hf_vqa.quality.verify import judge_requests
@@ -299,7 +299,7 @@ def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) ->
     counts = m.counts()
     card = {"mode": "batch", "window": m.window, "batch_ids": [c.batch_id for c in m.chunks if c.batch_id],
             "requests": counts["requests"], "completed": counts["completed"], "failed": counts["failed"]}  # fmt: skip
-    return BatchOutcome(errors=dict(m.errors), card=card)
+    return SimpleNamespace(errors=dict(m.errors), card=card)  # as cli.cost.BatchOutcome
 
 
 def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dict, card_text: str | None,

@@ -69,7 +69,7 @@ def _verdict(images: list[ImageInfo], article: str | None, question: str, answer
             why = f"image {i} is {info.width}x{info.height}: the answer is {truth}"
         return {"answerable": True, "correct": ok, "reason": why}
     if article:
-        from hf_vqa.grounding import ground
+        from hf_vqa.quality.grounding import ground
 
         ok = ground(answer, article).grounded if answer.strip() else False
         why = "the article says so" if ok else "the article does not say this"

@@ -4,7 +4,7 @@ answering 42.9% of MMMU with no image at all).
 
 A batched `datasets.map` function; one request per pair, through the same engine, store, rate limits and
 `num_proc` as every request. The blind answer matches the pair's answer with the grounded check's
-canonical matching (`hf_vqa.grounding`: numbers, dates, plurals written another way still match): the
+canonical matching (`hf_vqa.quality.grounding`: numbers, dates, plurals written another way still match): the
 pair's answer must appear in the blind answer.
 
 Adds `qa_blind` (aligned with the pairs: `{guessable, blind_answer}`, None for a pair whose request failed;
@@ -25,8 +25,8 @@ from datasets import List, Value
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import get_engine
 from hf_vqa.errors import ConfigError, EndpointError, one_line
-from hf_vqa.grounding import Grounder
 from hf_vqa.messages import build_request
+from hf_vqa.quality.grounding import Grounder
 from hf_vqa.quality.pairs import pairs_of, qas_key_for
 from hf_vqa.quality.verify import send
 from hf_vqa.schema import declares, string_column

@@ -31,10 +31,10 @@ from hf_vqa.engine.client import Reply, get_engine
 from hf_vqa.engine.replies import USAGE_TYPES
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, one_line
 from hf_vqa.generate import row_images
-from hf_vqa.lookahead import Source, get_prefetcher
 from hf_vqa.messages import build_request
 from hf_vqa.quality.pairs import pairs_of, qas_key_for
 from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT, VERDICT_FORMAT, judge_text, majority, parse_verdicts
+from hf_vqa.runner.lookahead import Source, get_prefetcher
 from hf_vqa.schema import declares, string_column
 
 __all__ = ["STEP_VERSION", "VERDICT", "judge_requests", "judge_vlm", "send", "verify_pairs", "vote_key"]
@@ -117,7 +117,7 @@ def verify_pairs(
     that is how `--retry-failed` retries the rows the judge failed on. `store_only=True` sends nothing
     and reads every verdict from the request store (a collected batch; `batch_errors[key]` is the
     error of a request the batch did not answer). `lookahead` (with `with_indices=True, with_rank=True`)
-    keeps requests flowing across batch boundaries, as for generation (`hf_vqa.lookahead`).
+    keeps requests flowing across batch boundaries, as for generation (`hf_vqa.runner.lookahead`).
     """
     del version  # only part of the cache fingerprint
     if not isinstance(judge, VLM):
