@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -184,12 +185,15 @@ def run_verify(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from hf_vqa.cli.interrupts import caused_by_ctrl_c, interrupted
 
     mock_proc = None
+    from hf_vqa.config import cache_folder
+
+    cache_folder(args.cache_dir).mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="verify-", dir=cache_folder(args.cache_dir))
     try:
         from hf_vqa.images.columns import undecoded
-        from hf_vqa.publish.report import read_output_folder
 
         source = args.output if args.retry_failed else args.input
-        ds = undecoded(read_output_folder(source, args.split))
+        ds = undecoded(_on_disk(source, args.split, Path(scratch.name)))
         readme = Path(source) / "README.md"
         card_text = readme.read_text(encoding="utf-8") if readme.is_file() else None
         from hf_vqa.publish.card import RunInfo
@@ -266,6 +270,25 @@ def run_verify(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         if mock_proc is not None:
             mock_proc.terminate()
             mock_proc.wait(timeout=10)
+        scratch.cleanup()
+
+
+def _on_disk(folder: str, split: str, scratch: Path) -> Any:
+    """The folder's rows as one memory-mapped Arrow file in `scratch`: the judge's requests then keep
+    flowing across map batches (`runner.lookahead` reads ahead from that file), and no map result is
+    held in memory."""
+    import datasets
+    import pyarrow as pa
+
+    from hf_vqa.publish.report import read_output_folder
+
+    table = read_output_folder(folder, split).data.table
+    path = scratch / "input.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=1000):
+            writer.write_batch(batch)
+    del table
+    return datasets.Dataset.from_file(str(path))
 
 
 def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) -> Any:
