@@ -254,6 +254,9 @@ def _check_quality_args(args: argparse.Namespace) -> None:
         if name in args.filter and not getattr(args, flag):
             raise HfVqaError(f"--filter {name} needs --{flag.replace('_', '-')}", received=f"--filter {name}",
                              fix=f"add --{flag.replace('_', '-')} (or run `verify` on the output later)")  # fmt: skip
+    if (args.verify or args.blind_check) and getattr(args, "ray", None) is not None:
+        raise HfVqaError("--verify and --blind-check do not run inside --ray shards yet", received="--ray",
+                         fix="run `verify --input OUTPUT --output VERIFIED` on the finished output")  # fmt: skip
     if args.judge_votes < 1:
         raise HfVqaError("--judge-votes must be 1 or more", received=args.judge_votes, fix="--judge-votes 3")
 

@@ -337,6 +337,9 @@ def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dic
         info = RunInfo(pipeline=pipeline, model=judge.model, endpoint_host=judge.host, rows=len(ds), failed=0)
     info.rows = len(ds)
     info.mock = info.mock or mock
+    earlier = info.verification or {}
+    if "blind_model" in earlier and "blind_model" not in record and "qa_blind" in ds.column_names:
+        record["blind_model"] = earlier["blind_model"]  # the input's blind pass, kept
     info.verification = {**record, "command": command_line(argv)}
     out = Path(args.output)
     existing = card_text if out.resolve() == Path(args.input).resolve() or args.retry_failed else None
