@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import pytest
@@ -57,3 +58,21 @@ def test_picklable_hashable_and_generation_params():
     assert hash(vlm) == hash(VLM(model="m", base_url="http://h:1/v1", max_tokens=100, top_p=0.9))
     assert vlm.generation_params() == {"max_tokens": 100, "top_p": 0.9}  # temperature: not sent unless set
     assert vlm.host == "h"
+
+
+def test_response_format_is_canonical_json_hashable_sent_and_in_the_store_key():
+    from hf_vqa.messages import build_request
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    a, b = VLM(api_key_env="", response_format=fmt), VLM(api_key_env="", response_format=json.dumps(fmt))
+    assert a == b and hash(a) == hash(b) and a.response_format_dict() == fmt
+    assert (
+        a.generation_params()["response_format"] == fmt and "response_format" not in VLM().generation_params()
+    )
+    key = build_request(None, [], model="m", params=a.generation_params(), prompt="hi").key
+    assert (
+        key
+        != build_request(None, [], model="m", params=VLM(api_key_env="").generation_params(), prompt="hi").key
+    )
+    with pytest.raises(ConfigError, match="with a 'type'"):
+        VLM(response_format={"json_schema": {}})
