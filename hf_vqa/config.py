@@ -55,6 +55,11 @@ class VLM:
     reasoning_effort, extra_body, image_detail, image caps) are part of the request-store key; the
     others only change how requests are sent. `temperature=None` leaves it out of the request.
 
+    `response_format` (a JSON-able dict such as ``{"type": "json_schema", "json_schema": {...}}``, or
+    None) is sent with every request and is part of the request-store key; an endpoint that rejects it
+    gets free-text requests for the rest of the run (`engine.adapt`). `structured=True` fills it with
+    the pipeline's JSON schema (`PipelineSpec.json_format`) when `run_pipeline` starts.
+
     `stream=True` asks for server-sent events (``stream: true`` with usage in the last chunk).
     `extra_body` (a dict, or its JSON text) is merged into every request, for provider-specific
     fields such as ``{"enable_thinking": false}`` or vLLM's ``{"top_k": 20}``; it is kept as
@@ -82,7 +87,6 @@ class VLM:
     seed: int | None = None
     reasoning_effort: str | None = None
     extra_body: str | dict | None = None
-    response_format: str | dict | None = None
     image_detail: str | None = None
     stream: bool = False
     max_image_side: int = 2048
@@ -95,6 +99,8 @@ class VLM:
     use_store: bool = True
     rate_scope: str = ""  # processes with the same scope share one rpm/tpm bucket (Ray shards: one each)
     max_reply_bytes: int = 8 * 1024 * 1024
+    response_format: dict | None = field(default=None, hash=False)  # compared, not hashed (a dict)
+    structured: bool = False
 
     def __post_init__(self) -> None:
         _normalize_extra_body(self)
@@ -175,20 +181,11 @@ class VLM:
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         params |= {"top_p": self.top_p, "seed": self.seed, "reasoning_effort": self.reasoning_effort}
         params = {k: v for k, v in params.items() if v is not None}
+        if self.response_format:
+            params["response_format"] = self.response_format
         if self.stream:
             params |= {"stream": True, "stream_options": {"include_usage": True}}
-        if self.response_format:
-            params["response_format"] = self.response_format_dict()
         return params | self.extra_fields()
-
-    def response_format_dict(self) -> dict | None:
-        """`response_format` as a dict (None when not set).
-
-        Example:
-            >>> VLM(response_format={"type": "json_object"}).response_format_dict()
-            {'type': 'json_object'}
-        """
-        return json.loads(self.response_format) if self.response_format else None
 
     def extra_fields(self) -> dict:
         """`extra_body` as a dict (empty when not set).
@@ -239,7 +236,7 @@ def _normalize_extra_body(vlm: VLM) -> None:
 
 
 def _normalize_response_format(vlm: VLM) -> None:
-    """Keep `response_format` as canonical JSON text of an object with a ``type`` (hashable)."""
+    """`response_format` as a dict with a "type" (JSON text is read), or None."""
     value = vlm.response_format
     if value is None or value == "" or value == {}:
         object.__setattr__(vlm, "response_format", None)
@@ -249,11 +246,11 @@ def _normalize_response_format(vlm: VLM) -> None:
             value = json.loads(value)
         except ValueError as err:
             raise ConfigError("response_format is not valid JSON", received=vlm.response_format,
-                              fix='pass a JSON object, e.g. {"type": "json_object"}') from err  # fmt: skip
+                              fix='response_format={"type": "json_object"}') from err  # fmt: skip
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise ConfigError("response_format must be a JSON object with a 'type'", received=value,
+        raise ConfigError("response_format must be an object with a 'type'", received=value,
                           fix='response_format={"type": "json_schema", "json_schema": {...}}')  # fmt: skip
-    object.__setattr__(vlm, "response_format", json.dumps(value, sort_keys=True, ensure_ascii=False))
+    object.__setattr__(vlm, "response_format", json.loads(json.dumps(value)))
 
 
 def _positive_int(vlm: VLM, *names: str, optional: bool = False) -> None:

@@ -63,7 +63,7 @@ def blind_vlm(vlm: VLM) -> VLM:
     """The blind model's `VLM`: `vlm` without `response_format` (it answers in words)."""
     import dataclasses
 
-    return dataclasses.replace(vlm, response_format=None) if vlm.response_format else vlm
+    return dataclasses.replace(vlm, response_format=None, structured=False) if vlm.response_format else vlm
 
 
 def blind_requests(row: dict, vlm: VLM, *, qas_key: str = "qas") -> list[tuple[str, Any]]:

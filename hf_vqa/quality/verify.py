@@ -59,7 +59,8 @@ def judge_vlm(vlm: VLM, *, votes: int = 1, structured: bool = True, **changes: A
         >>> judge_vlm(VLM(model="m", api_key_env=""), votes=3).temperature
         0.7
     """
-    fields: dict[str, Any] = {"response_format": VERDICT_FORMAT if structured else None}
+    # `structured` is the generation's schema switch (run_pipeline fills response_format from it): off here
+    fields: dict[str, Any] = {"response_format": VERDICT_FORMAT if structured else None, "structured": False}
     if votes > 1 and vlm.temperature in (None, 0, 0.0) and "temperature" not in changes:
         fields["temperature"] = VOTE_TEMPERATURE
     return dataclasses.replace(vlm, **fields, **changes)
