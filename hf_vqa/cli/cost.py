@@ -82,7 +82,7 @@ def dry_run(ds: Any, args: argparse.Namespace, vlm: Any) -> int:
                    image_tokens=args.image_tokens, completion_tokens=args.expect_completion_tokens,
                    probe=args.probe)  # fmt: skip
     if getattr(args, "verify", False) or getattr(args, "blind_check", False):
-        from hf_vqa.cli.verify import judge_from
+        from hf_vqa.cli.quality import judge_from
         from hf_vqa.quality.summary import estimate_quality
 
         pairs = (

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = summarize(ds, refined, seconds=summary.seconds, prices=prices)
         verification, judged_all = None, True
         if args.verify or args.blind_check:  # after dedupe: the judge sees only the pairs that stay
-            from hf_vqa.cli.verify import judge_from, quality_step
+            from hf_vqa.cli.quality import judge_from, quality_step
 
             judge = judge_from(args, vlm)
             ds, verification, counts = quality_step(ds, args, judge, verify=args.verify)

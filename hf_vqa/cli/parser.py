@@ -30,10 +30,11 @@ from hf_vqa.cli.command import (
     invocation,
 )
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand
+from hf_vqa.cli.quality import add_quality_arguments
 from hf_vqa.cli.report import add_report_subcommand
 from hf_vqa.cli.sharding import add_ray_arguments
 from hf_vqa.cli.store import add_store_subcommand
-from hf_vqa.cli.verify import add_quality_arguments, add_verify_subcommand
+from hf_vqa.cli.verify import add_verify_subcommand
 from hf_vqa.config import DEFAULT_BASE_URL, VLM  # light: no datasets, no openai
 from hf_vqa.spec import FILTER_NAMES, PIPELINES
 
