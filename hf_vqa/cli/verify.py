@@ -38,7 +38,8 @@ def add_verify_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
     what = "judge every pair of an existing output folder (and optionally measure the judge against people)"
     p = subparsers.add_parser("verify", help=what, description=f"verify: {what}.", **parser_kwargs)
     p.add_argument("--input", required=True, help="the output folder of a finished run")
-    p.add_argument("--output", required=True, help="where the verified folder goes (may be --input)")
+    p.add_argument("--output", required=True,
+                   help="where the verified folder goes (may be --input), or out.json / out.jsonl records")  # fmt: skip
     p.add_argument(
         "--labels", help="human labels: a JSONL of {row, pair, correct}, or a folder with qa_human"
     )
@@ -252,6 +253,11 @@ def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dic
         record["blind_model"] = earlier["blind_model"]  # the input's blind pass, kept
     info.verification = {**record, "command": command_line(argv)}
     out = Path(args.output)
+    if out.suffix.lower() in (".json", ".jsonl"):  # seed records, verdicts included; no card
+        from hf_vqa.publish.records import export_records
+
+        export_records(ds, out)
+        return
     existing = card_text if out.resolve() == Path(args.input).resolve() or args.retry_failed else None
     card = str(build_card(info, existing=existing))
     save_folder(ds, out, card=card, split=args.split, fetch=image_settings(judge).url)
