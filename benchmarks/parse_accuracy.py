@@ -1,4 +1,6 @@
-"""Per-layout parse accuracy over the hand-written corpus in tests/data/parse_corpus/.
+"""Per-layout parse accuracy over the hand-written corpora: tests/data/parse_corpus/ (the old cases) and
+tests/data/parse_corpus_new/ (cases written for issue 21 in the styles of 16 model families and 17
+languages; counted separately, by language and by layout kind).
 
 Each case is a pair `<id>.txt` (the raw model output) + `<id>.json` (layout, pipeline, finish_reason,
 expected `qas` and context expectations, or `expect_error`: a substring of the ParseError). A case counts as "pairs ok" when the parsed pairs equal the
@@ -21,6 +23,7 @@ from hf_vqa.errors import ParseError
 from hf_vqa.parse.reply import parse_qa_pairs, parse_wiki_qa
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "parse_corpus"
+NEW_CORPUS = CORPUS.with_name("parse_corpus_new")
 
 
 def load_corpus(root: Path = CORPUS) -> list[dict]:
@@ -73,18 +76,13 @@ def run_case(case: dict) -> tuple[bool, bool, str]:
     return pairs == expected, not problems, detail.strip("; ")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    args.add_argument("--verbose", action="store_true", help="print every failing case with details")
-    opts = args.parse_args(argv)
-    cases = load_corpus()
-    # layout -> [cases, pairs ok, ContextVQA cases, context ok]
+def _table(cases: list[dict], group: str, failures: list) -> None:
+    """Print one table of `cases` grouped by the case field `group`, with totals."""
+    # group -> [cases, pairs ok, ContextVQA cases, context ok]
     rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    failures = []
-    start = time.perf_counter()
     for case in cases:
         pairs_ok, context_ok, detail = run_case(case)
-        for key in (case["layout"], "TOTAL", f"TOTAL {case['pipeline']}"):
+        for key in (case.get(group, "?"), "TOTAL", f"TOTAL {case['pipeline']}"):
             row = rows[key]
             row[0] += 1
             row[1] += pairs_ok
@@ -94,20 +92,31 @@ def main(argv: list[str] | None = None) -> int:
         if not (pairs_ok and context_ok):
             note = " (known ambiguous, xfail in tests)" if case.get("xfail") else ""
             failures.append((case["id"] + note, detail))
-    elapsed = time.perf_counter() - start
     width = max(len(k) for k in rows) + 2
-    print(f"{'layout':<{width}}{'cases':>6}{'pairs ok':>10}{'context ok':>12}")
-    for layout in [
-        *sorted(k for k in rows if not k.startswith("TOTAL")),
-        "TOTAL vqa",
-        "TOTAL context_vqa",
-        "TOTAL",
-    ]:
-        n, p, nc, c = rows[layout]
+    print(f"{group:<{width}}{'cases':>6}{'pairs ok':>10}{'context ok':>12}")
+    keys = [k for k in ("TOTAL vqa", "TOTAL context_vqa", "TOTAL") if k in rows]
+    for key in [*sorted(k for k in rows if not k.startswith("TOTAL")), *keys]:
+        n, p, nc, c = rows[key]
         ctx = f"{c}/{nc}" if nc else "-"
-        print(f"{layout:<{width}}{n:>6}{f'{p}/{n}':>10}{ctx:>12}")
+        print(f"{key:<{width}}{n:>6}{f'{p}/{n}':>10}{ctx:>12}")
     n, p, nc, c = rows["TOTAL"]
-    print(f"pairs exact: {p / n:.1%}  context ok: {c / nc:.1%} of ContextVQA  ({elapsed * 1000:.0f} ms)")
+    print(f"pairs exact: {p / n:.1%}  context ok: {c / max(nc, 1):.1%} of ContextVQA\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--verbose", action="store_true", help="print every failing case with details")
+    opts = args.parse_args(argv)
+    start = time.perf_counter()
+    failures: list[tuple[str, str]] = []
+    print("## old corpus (tests/data/parse_corpus), by layout")
+    _table(load_corpus(), "layout", failures)
+    new = load_corpus(NEW_CORPUS)
+    print("## new corpus (tests/data/parse_corpus_new), by language")
+    _table(new, "language", [])
+    print("## new corpus, by layout kind")
+    _table(new, "layout", failures)
+    print(f"({(time.perf_counter() - start) * 1000:.0f} ms)")
     for case_id, detail in failures:
         print(f"FAIL {case_id}" + (f": {detail}" if opts.verbose else ""))
     return 0
