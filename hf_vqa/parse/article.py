@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from hf_vqa.parse.labels import alternation, words
 from hf_vqa.parse.lines import Line, classify_lines, has_qmark, is_qa_section
 
 __all__ = ["classify_lines", "extract_article", "find_split"]
@@ -18,12 +19,16 @@ _ARTICLE = re.compile(
     r"^(?:(?i:(?:the\s+)?(?:wikipedia|wiki|encyclopedia)(?:[\s\-]*style)?\s+(?:article|entry|passage)|article)"
     r"|维基百科(?:风格)?文章|百科文章|文章)"
 )
+# The same in every language of `labels.LABELS`, tried first, as a whole label ("Article de type Wikipédia:").
+_WORLD_ARTICLE = re.compile(rf"^(?i:{alternation(words('article', letters=False))})(?=\s*(?:[:：\-–—]|$))")
 _WEAK_ARTICLE = re.compile(r"^(?:(?i:context|passage|background(?:\s+knowledge)?)|背景知识|背景|上下文)")
-_TITLE = re.compile(r"^(?:(?i:(?:article\s+)?title)|标题)\s*[:：]")
+_TITLE = re.compile(rf"^(?:(?i:(?:article\s+)?title|{alternation(words('title'))})|标题)\s*[:：]")
 _PREAMBLE = re.compile(
     r"^(?:(?i:sure|certainly|of course|okay|ok|absolutely|alright|great|here is|here's|here are|below is"
-    r"|below are)\b|好的|以下是|下面是)"
+    rf"|below are|{alternation(words('preamble'))})(?!\w)|好的|以下是|下面是)"
 )
+# A restated task before the article: "Task: ...", "Criteria:", "Consigne :", "任务：".
+_INSTRUCTION = re.compile(rf"^(?i:{alternation(words('instructions'))})\s*[:：]")
 
 
 def _is_strong_start(ln: Line) -> bool:
@@ -63,7 +68,7 @@ def _article_label(ln: Line) -> tuple[bool, str, bool] | None:
     """`(strong, inline_text, is_title)` when `ln` is an article label such as "**Wikipedia Article:** ..."."""
     if ln.kind != "text" or ln.label:
         return None
-    m = _ARTICLE.match(ln.text) or _WEAK_ARTICLE.match(ln.text)
+    m = _WORLD_ARTICLE.match(ln.text) or _ARTICLE.match(ln.text) or _WEAK_ARTICLE.match(ln.text)
     if m is None:
         return None
     rest = ln.text[m.end() :].strip()
@@ -71,28 +76,52 @@ def _article_label(ln: Line) -> tuple[bool, str, bool] | None:
         return None
     inline = rest.lstrip(":：-–— ").strip()
     is_title = bool(inline) and (ln.heading or ln.bold or _looks_like_title(inline))
-    return m.re is _ARTICLE, inline, is_title
+    return m.re is not _WEAK_ARTICLE, inline, is_title
+
+
+def _drop_instructions(lines: list[Line]) -> list[Line]:
+    """Lines without the paragraphs that restate the task before the article ("Task: ...", "Criteria:" and
+    their numbered list), when some prose follows them."""
+    out: list[Line] = []
+    skipping = False
+    for ln in lines:
+        if ln.kind == "text" and not out and _INSTRUCTION.match(ln.text):
+            skipping = True
+        if skipping and ln.kind in ("blank", "rule"):
+            skipping = False
+            continue
+        if not skipping:
+            out.append(ln)
+    return out if any(ln.kind == "text" for ln in out) else lines
+
+
+def _is_heading_para(para: list[str], lone: bool) -> bool:
+    return lone and len(para) == 1 and _looks_like_title(para[0]) and len(para[0].split()) <= 6
 
 
 def extract_article(lines: list[Line]) -> str:
-    """Article prose from the lines before the pairs: labels, titles and preambles dropped, markup removed.
+    """Article prose from the lines before the pairs: labels, titles, restated instructions, preambles and
+    refusals dropped, markup removed, a trailing heading ("Questions About the Image", "Quiz") dropped.
 
-    Text before an article label ("**Wikipedia Article:**", "文章：") is discarded, and so is a title
-    (a heading, a bold-only line or "Title: ...") before the first prose line. Paragraphs are kept,
+    Text before an article label ("**Wikipedia Article:**", "文章：", "Artikel:") is discarded, and so is
+    a title (a heading, a bold-only line or "Title: ...") before the first prose line. Paragraphs are kept,
     separated by a blank line; lines within a paragraph are joined with a newline.
     """
+    lines = _drop_instructions(lines)
     paras: list[list[str]] = [[]]
+    lone: list[bool] = [True]  # per paragraph: one short line standing alone (a heading)
     body = False
     for i, ln in enumerate(lines):
         if ln.kind in ("blank", "rule"):
             if paras[-1]:
                 paras.append([])
+                lone.append(True)
             continue
         if ln.kind == "fence" or is_qa_section(ln):
             continue
         label = _article_label(ln)
         if label is not None and (label[0] or not body or not label[1]):
-            paras, body = [[]], False
+            paras, lone, body = [[]], [True], False
             if label[1] and not label[2]:
                 paras[-1].append(label[1])
                 body = True
@@ -104,6 +133,10 @@ def extract_article(lines: list[Line]) -> str:
             continue  # a bare title line such as "Chess" above the first paragraph
         text = ln.raw if ln.kind == "table" else ln.full
         if text:
+            lone[-1] = lone[-1] and not paras[-1] and ln.kind == "text"
             paras[-1].append(text)
             body = True
-    return "\n\n".join("\n".join(p) for p in paras if p)
+    kept = [(p, solo) for p, solo in zip(paras, lone) if p]
+    while len(kept) > 1 and _is_heading_para(*kept[-1]):
+        kept.pop()  # a heading left above the questions
+    return "\n\n".join("\n".join(p) for p, _ in kept)

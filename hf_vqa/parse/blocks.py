@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hf_vqa.parse.labels import LABELS, QMARKS
 from hf_vqa.parse.lines import Line, classify_lines, has_qmark, is_note, is_qa_section, strip_markup
 
 __all__ = ["Block", "build_blocks", "classify_lines", "split_inline"]
@@ -24,6 +25,8 @@ _A_INLINE = re.compile(
 )
 _PAREN_AFTER_Q = re.compile(r"[?？]\s*[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])")
 # "(Answer: 1937)" after the question: the label inside the brackets goes.
+_TABLE_Q = tuple({w.casefold() for lab in LABELS.values() for w in lab.question if len(w) > 1})
+_TABLE_A = tuple({w.casefold() for lab in LABELS.values() for w in lab.answer if len(w) > 1})
 _PAREN_LABEL = re.compile(r"^(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*")
 
 
@@ -51,6 +54,7 @@ class Block:
     question: str = ""
     answer: list[str] | None = None  # None: no answer seen; []: an explicit but empty answer
     closed: bool = False
+    one_line: bool = False  # an unlabelled numbered line: "1. What is he doing? He is surfing."
 
     def pair(self) -> tuple[str, str] | None:
         """(question, answer) with list items joined by ", "; None when no answer was found.
@@ -60,6 +64,9 @@ class Block:
         """
         if self.answer is not None:
             return self.question, ", ".join(self.answer)
+        qpos = min((i for i in map(self.question.find, QMARKS) if i >= 0), default=-1)
+        if self.one_line and qpos >= 0 and self.question[qpos + 1 :].strip():
+            return self.question[: qpos + 1].strip(), self.question[qpos + 1 :].strip()
         if not has_qmark(self.question) and (m := _DASH_SPLIT.search(self.question)):
             return self.question[: m.start()].strip(), self.question[m.end() :].strip()
         return None
@@ -120,9 +127,9 @@ def _table_pair(ln: Line, header: tuple[int, int] | None) -> tuple[tuple[str, st
     if _TABLE_SEP.match(ln.raw):
         return None, header
     lows = [c.lower() for c in cells]
-    if header is None and any("question" in c or "问题" in c for c in lows):
-        qi = next(i for i, c in enumerate(lows) if "question" in c or "问题" in c)
-        ai = next((i for i, c in enumerate(lows) if "answer" in c or "答案" in c), qi + 1)
+    if header is None and any(c.startswith(_TABLE_Q) for c in lows):
+        qi = next(i for i, c in enumerate(lows) if c.startswith(_TABLE_Q))
+        ai = next((i for i, c in enumerate(lows) if c.startswith(_TABLE_A)), qi + 1)
         return None, (qi, ai)
     if header is not None:
         qi, ai = header
@@ -180,6 +187,7 @@ def build_blocks(lines: list[Line]) -> list[Block]:
             cur = Block(ln.indent)
             blocks.append(cur)
             cur.set_question(ln.content if ln.label == "q" else ln.text, ln.raw)
+            cur.one_line = ln.numbered and not ln.label
         elif cur is not None:
             cur.feed(ln)
     return blocks

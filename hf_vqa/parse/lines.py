@@ -14,6 +14,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from hf_vqa.parse.labels import LABELS, QMARKS, alternation, words
+
 _HEADING = re.compile(r"^#{1,6}\s+")
 _BULLET = re.compile(r"^[-*•+–—·]\s+")
 _QUOTE = re.compile(r"^(?:>\s?)+")
@@ -33,7 +35,7 @@ _N = r"(?:\s*[-#]?\s*(?:\d{1,2}|\(\d{1,2}\)))"
 # lowercase "q"/"a" takes a colon (or a dot after a number): "a." and "a)" open lettered lists, not answers.
 _Q_LABEL = re.compile(
     rf"^(?:\[(?:Q|(?i:question))\]|(?:Q|(?i:q|ques|question|query)){_N}?\s*[:：]"
-    rf"|(?:Q|(?i:q|ques|question)){_N}\s*[.)]|(?:Q|(?i:ques|question))\s*[.)](?=\s)"
+    rf"|(?:Q|(?i:q|ques|question)){_N}\s*[.)](?!\d)|(?:Q|(?i:ques|question))\s*[.)](?=\s)"
     rf"|(?:Q|(?i:ques|question)){_N}?\s+[-–—](?=\s)|问题?\s*(?:\d{{1,2}}\s*)?[:：])\s*"
 )
 # Where each question starts in a paragraph of squashed pairs ("Q1: ... A1: ... Q2: ...").
@@ -43,9 +45,28 @@ _Q_ALONE = re.compile(r"^(?:(?i:question)\s*\d{0,2}|Q\d{1,2}|问题\s*\d{0,2})\s
 # "Answer #2:", "Answer (2):", "Answer.", "答案：", "答：" at the start of a line.
 _A_LABEL = re.compile(
     rf"^(?:\[(?:A|(?i:answer))\]|(?:A|(?i:a|ans|answers?)){_N}?\s*[:：]"
-    rf"|(?:A|(?i:a|ans|answer)){_N}\s*[.)]|(?:A|(?i:ans|answer))\s*[.)](?=\s)"
+    rf"|(?:A|(?i:a|ans|answer)){_N}\s*[.)](?!\d)|(?:A|(?i:ans|answer))\s*[.)](?=\s)"
     rf"|(?:A|(?i:ans|answer)){_N}?\s+[-–—](?=\s)|(?:答案|答|回答)\s*(?:\d{{1,2}}\s*)?[:：])\s*"
 )
+# Every language of `labels.LABELS`: "Frage 1:", "R :", "質問1：", "问题一：", "Câu hỏi:", "السؤال:". Words are
+# case-insensitive; single letters only upper case, and only with a colon.
+_LABEL_N = r"(?:\s*[-#]?\s*(?:\d{1,2}|\(\d{1,2}\)|[一二三四五六七八九十]{1,3}))?\s*[:：]\s*"
+
+
+def _world(kind: str) -> re.Pattern:
+    long = alternation(words(kind, letters=False))
+    letters = "|".join(re.escape(w) for w in words(kind) if len(w) == 1)
+    return re.compile(rf"^(?:(?i:{long})|{letters}){_LABEL_N}")
+
+
+def _alone(kind: str) -> re.Pattern:
+    return re.compile(rf"^(?i:{alternation(words(kind, letters=False))})\s*(?:\d{{1,2}})?\s*$")
+
+
+_Q_WORLD, _A_WORLD = _world("question"), _world("answer")
+_Q_WORLD_ALONE, _A_WORLD_ALONE = _alone("question"), _alone("answer")
+_SECTIONS = {w.casefold() for labels in LABELS.values() for w in labels.sections}
+_SECTION_START = re.compile(rf"^(?i:{alternation(words('question', letters=False))})")
 # A whole line "(Answer: ...)" / "(Ans. ...)" / "(A: ...)" under its question.
 _A_PAREN = re.compile(r"^[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*(.*?)\s*[)）]$")
 _A_ALONE = re.compile(r"^(?:(?i:answer)s?\s*\d{0,2}|A\d{1,2}|答案\s*\d{0,2})\s*$")
@@ -117,13 +138,13 @@ def classify_line(line: str) -> Line:
     if m := _NUMBER.match(plain):
         ln.numbered, plain = True, plain[m.end() :]
     ln.text = plain
-    if m := _Q_LABEL.match(plain):
+    if m := (_Q_LABEL.match(plain) or _Q_WORLD.match(plain)):
         ln.label, ln.content = "q", plain[m.end() :]
-    elif _Q_ALONE.match(plain):
+    elif _Q_ALONE.match(plain) or _Q_WORLD_ALONE.match(plain):
         ln.label = "q"
-    elif m := _A_LABEL.match(plain):
+    elif m := (_A_LABEL.match(plain) or _A_WORLD.match(plain)):
         ln.label, ln.content = "a", plain[m.end() :]
-    elif _A_ALONE.match(plain):
+    elif _A_ALONE.match(plain) or _A_WORLD_ALONE.match(plain):
         ln.label = "a"
     elif m := _A_PAREN.match(plain):
         ln.label, ln.content = "a", m.group(1)
@@ -145,7 +166,17 @@ def classify_lines(text: str) -> list[Line]:
 
 
 def has_qmark(text: str) -> bool:
-    return "?" in text or "？" in text
+    """True when `text` holds a question mark of any script (`labels.QMARKS`)."""
+    return any(mark in text for mark in QMARKS)
+
+
+def _mentions_q_and_a(low: str) -> bool:
+    """One language's question word and answer word both in `low` ("fragen und antworten", "질문과 답변")."""
+    for labels in LABELS.values():
+        q = any(w.casefold() in low for w in labels.question if len(w) > 2 or not w.isascii())
+        if q and any(w.casefold() in low for w in labels.answer if len(w) > 2 or not w.isascii()):
+            return True
+    return False
 
 
 def is_qa_section(ln: Line, *, after_text: bool = False) -> bool:
@@ -158,14 +189,18 @@ def is_qa_section(ln: Line, *, after_text: bool = False) -> bool:
     if ln.kind != "text" or ln.label or not ln.text:
         return False
     low = ln.text.lower().rstrip(":：").strip()
-    if _QA_SECTION.match(low):
+    if _QA_SECTION.match(low) or low.casefold() in _SECTIONS:
         return True
     if len(low.split()) > 25:
         return False
+    labelled = ln.text.endswith((":", "：")) or ln.heading or ln.bold
+    short = len(low.split()) <= 6 and len(low) <= 60 and not has_qmark(low) and not low.endswith(".")
+    if short and (labelled or after_text) and _SECTION_START.match(low):  # "Questions About the Image"
+        return True
     if not after_text and any(w in low for w in ("article", "wikipedia", "passage", "文章")):
         return False
-    mentions = ("question" in low and "answer" in low) or "q&a" in low or "qa pair" in low or "问答" in low
-    return mentions and (ln.text.endswith((":", "：")) or ln.heading or ln.bold)
+    mentions = "q&a" in low or "qa pair" in low or "问答" in low or _mentions_q_and_a(low)
+    return mentions and labelled
 
 
 def is_note(text: str) -> bool:

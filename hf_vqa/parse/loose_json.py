@@ -1,5 +1,6 @@
-"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, cut-off (truncated) payloads,
-and Python literals (`[{'question': 'Who?', 'answer': "It's Ada"}]`, `None`, tuples), read with
+"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, `//` and `/* */` comments,
+JSON Lines (one object per line), cut-off (truncated) payloads, keys in any language of
+`hf_vqa.parse.labels`, and Python literals (`[{'question': 'Who?', 'answer': "It's Ada"}]`, `None`, tuples), read with
 `ast.literal_eval` (no code runs) on a bounded, bracket-balanced span.
 
 Example:
@@ -13,6 +14,8 @@ import ast
 import json
 import re
 from typing import Any
+
+from hf_vqa.parse.labels import LABELS
 
 # any language tag: models put JSON or Python literals under ```json, ```python, even ```typescript
 _FENCE_OPEN = re.compile(r"```[ \t]*[A-Za-z0-9_+-]{0,20}[ \t]*\n")
@@ -58,8 +61,21 @@ QA_KEYS = frozenset(
         "问答",
     }
 )
-_QUESTION_KEYS = ("question", "q", "query", "问题")
-_ANSWER_KEYS = ("answer", "a", "answers", "答案")
+_QUESTION_KEYS = (
+    "question",
+    "q",
+    "query",
+    "问题",
+    *(w.casefold() for lab in LABELS.values() for w in lab.question if len(w) > 1),
+)
+_ANSWER_KEYS = (
+    "answer",
+    "a",
+    "answers",
+    "答案",
+    *(w.casefold() for lab in LABELS.values() for w in lab.answer if len(w) > 1),
+)
+_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
 
 
 def norm_key(key: Any) -> str:
@@ -144,13 +160,43 @@ def _python_literal(snippet: str) -> Any:
     return _plain(value) if isinstance(value, (dict, list, tuple)) else None
 
 
+def _uncomment(snippet: str) -> str:
+    """`snippet` without `//` and `/* */` comments (strings kept as they are)."""
+    return _COMMENT.sub(lambda m: m[0] if m[0].startswith('"') else "", snippet)
+
+
 def _decode(snippet: str) -> Any:
-    for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
+    attempts = [snippet, _TRAILING_COMMA.sub(r"\1", snippet)]
+    if "//" in snippet or "/*" in snippet:
+        attempts.append(_TRAILING_COMMA.sub(r"\1", _uncomment(snippet)))
+    for attempt in attempts:
         try:
             return _DECODER.raw_decode(attempt)[0]
         except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting recurses
             continue
-    return _close_truncated(_TRAILING_COMMA.sub(r"\1", snippet)) or _python_literal(snippet)
+    return _close_truncated(attempts[-1]) or _python_literal(snippet)
+
+
+def _json_lines(text: str) -> tuple[list, int, int] | None:
+    """Two or more lines that are each one JSON object (JSON Lines), as a list with their span."""
+    items: list = []
+    start = end = pos = 0
+    for line in text.splitlines(keepends=True):
+        body = line.strip().rstrip(",")
+        value = None
+        if body.startswith("{") and body.endswith("}"):
+            try:
+                value = _DECODER.decode(body)
+            except (ValueError, RecursionError):
+                value = None
+        if isinstance(value, dict):
+            start = pos if not items else start
+            items.append(value)
+            end = pos + len(line)
+        elif body and items and not body.startswith("```"):
+            break
+        pos += len(line)
+    return (items, start, end) if len(items) >= 2 else None
 
 
 def _candidates(text: str) -> list[tuple[int, int]]:
@@ -173,7 +219,15 @@ def _candidates(text: str) -> list[tuple[int, int]]:
 
 
 def find_json(text: str) -> tuple[dict | list, int, int] | None:
-    """First JSON object/array in `text` (a ```json fence, or a line starting with `{`/`[`) with its span."""
+    """First JSON object/array in `text` (a ```json fence, or a line starting with `{`/`[`) with its span;
+    JSON Lines (several one-object lines at the top level) come back as one list."""
+    found = _first_json(text)
+    if found is None or (isinstance(found[0], dict) and _field(found[0], _QUESTION_KEYS) is not None):
+        return _json_lines(text) or found
+    return found
+
+
+def _first_json(text: str) -> tuple[dict | list, int, int] | None:
     for start, end in _candidates(text):
         chunk = text[start:end]
         brace = min((i for i in (chunk.find("{"), chunk.find("[")) if i >= 0), default=-1)

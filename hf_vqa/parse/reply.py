@@ -31,7 +31,6 @@ clean its prose), `blocks` (group pair lines), `loose_json` (tolerant JSON).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from hf_vqa.errors import ParseError
@@ -39,10 +38,10 @@ from hf_vqa.parse.article import extract_article, find_split
 from hf_vqa.parse.blocks import Block, build_blocks
 from hf_vqa.parse.lines import classify_lines, is_qa_section, strip_markup
 from hf_vqa.parse.loose_json import find_json, json_context, json_pairs
+from hf_vqa.parse.tokens import strip_special
 
 __all__ = ["QA", "WikiQA", "parse_json_payload", "parse_qa_pairs", "parse_wiki_qa"]
 
-_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _QUOTES = {'"': '"', "“": "”", "「": "」", "'": "'"}
 
 
@@ -74,7 +73,7 @@ def _prepare(text: object) -> str:
         raise ParseError(
             "model output is not text", received=type(text).__name__, fix="pass the message content string"
         )
-    text = _THINK.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_special(text).replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise ParseError(
             "model output is empty", received=text, fix="check the request; the model returned nothing"
@@ -157,12 +156,12 @@ def parse_wiki_qa(text: str, *, truncated: bool = False) -> WikiQA:
         article_end, qa_begin = find_split(lines)
         context = extract_article(lines[:article_end])
         qas = _qas_from_blocks(build_blocks(lines[qa_begin:]), truncated)
+    if not qas:
+        raise _no_pairs(text)
     if not context:
         raise ParseError(
             "no article found before the question-answer pairs",
             received=text,
             fix="make sure the prompt asks for the article first; inspect the raw text kept with the row",
         )
-    if not qas:
-        raise _no_pairs(text)
     return WikiQA(context=context, qas=tuple(qas))
