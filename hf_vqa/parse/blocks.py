@@ -15,6 +15,7 @@ from hf_vqa.parse.lines import Line, classify_lines, has_qmark, is_note, is_qa_s
 
 __all__ = ["Block", "build_blocks", "classify_lines", "split_inline"]
 
+_QMARK = re.compile(f"[{QMARKS}]")
 _TABLE_SEP = re.compile(r"^[\s|:\-–—]+$")
 _DASH_SPLIT = re.compile(r"\s[-–—]\s")
 # An answer label inside a question line ("Q: Who? A: Joseph Strauss", "Who? Ans. Strauss", "Who? A. Strauss"):
@@ -64,9 +65,8 @@ class Block:
         """
         if self.answer is not None:
             return self.question, ", ".join(self.answer)
-        qpos = min((i for i in map(self.question.find, QMARKS) if i >= 0), default=-1)
-        if self.one_line and qpos >= 0 and self.question[qpos + 1 :].strip():
-            return self.question[: qpos + 1].strip(), self.question[qpos + 1 :].strip()
+        if self.one_line and (m := _QMARK.search(self.question)) and self.question[m.end() :].strip():
+            return self.question[: m.end()].strip(), self.question[m.end() :].strip()
         if not has_qmark(self.question) and (m := _DASH_SPLIT.search(self.question)):
             return self.question[: m.start()].strip(), self.question[m.end() :].strip()
         return None

@@ -66,6 +66,9 @@ def _alone(kind: str) -> re.Pattern:
 _Q_WORLD, _A_WORLD = _world("question"), _world("answer")
 _Q_WORLD_ALONE, _A_WORLD_ALONE = _alone("question"), _alone("answer")
 _SECTIONS = {w.casefold() for labels in LABELS.values() for w in labels.sections}
+_ANY_Q = re.compile(
+    "|".join(re.escape(w.casefold()) for w in words("question") if len(w) > 2 or not w.isascii())
+)
 _SECTION_START = re.compile(rf"^(?i:{alternation(words('question', letters=False))})")
 # A whole line "(Answer: ...)" / "(Ans. ...)" / "(A: ...)" under its question.
 _A_PAREN = re.compile(r"^[(（]\s*(?:(?i:answer|ans)\s*[:：.]|A\s*[:：]|答案?\s*[:：])\s*(.*?)\s*[)）]$")
@@ -172,6 +175,8 @@ def has_qmark(text: str) -> bool:
 
 def _mentions_q_and_a(low: str) -> bool:
     """One language's question word and answer word both in `low` ("fragen und antworten", "질문과 답변")."""
+    if not _ANY_Q.search(low):
+        return False
     for labels in LABELS.values():
         q = any(w.casefold() in low for w in labels.question if len(w) > 2 or not w.isascii())
         if q and any(w.casefold() in low for w in labels.answer if len(w) > 2 or not w.isascii()):
