@@ -47,6 +47,59 @@ PAIRS = [
   ("San Francisco, Marin County", "It links San Francisco to Marin County.", "exact"),
   ("twelve arches and two towers", "It has 12 arches and 2 towers.", "number"),
   ("art", "The start of the work.", ""),
+  # units, percent, approximate words, diacritics, mixed CJK numerals (issue 21)
+  ("2,300 km", "It stretches over 2,300 kilometres.", "number"),
+  ("2300 kilometers", "It stretches over 2,300 km.", "number"),
+  ("21.5 meters", "The statue is 21.5 metres tall.", "number"),
+  ("746 feet", "The towers rise 746 ft above the water.", "number"),
+  ("5 sq km", "It covers 5 square kilometres.", "number"),
+  ("30 per cent", "Forests cover 30% of the land.", "number"),
+  ("30 percent", "Forests cover 30% of the land.", "number"),
+  ("about 300", "It has approximately 300 rooms.", "number"),
+  ("approximately 1,500 people", "Around 1500 people live there.", "number"),
+  ("around 50 km", "The lake is about 50 kilometres long.", "number"),
+  ("Sao Paulo", "The company moved to São Paulo in 1950.", "inflection"),
+  ("Zurich", "It was founded in Zürich.", "inflection"),
+  ("1万", "人口约一万人。", "number"),
+  ("一万二千", "人口约1万2千人。", "number"),
+  ("12000", "人口1.2万人。", "number"),
+  # must still fail: a changed unit, number, percent, approximate number, CJK number, spelling, added word
+  ("5 km", "It is 5 metres long.", ""),
+  ("2,400 kilometres", "It stretches over 2,300 km.", ""),
+  ("40%", "About 30 per cent of the land is forest.", ""),
+  ("about 400", "It has approximately 300 rooms.", ""),
+  ("2万", "人口约一万人。", ""),
+  ("Sao Paolo", "The company moved to São Paulo in 1950.", ""),
+  ("about 300 rooms and a pool", "It has approximately 300 rooms.", ""),
+  ("30 feet", "The children's feet were cold after 30 minutes.", ""),
+]
+# (answer, article, language, expected reason): the language's number words and forms
+LANG_PAIRS = [
+  ("22", "Der Turm hat zweiundzwanzig Glocken.", "de", "number"),
+  ("zwölf", "Es hat 12 Bögen.", "de", "number"),
+  ("Kölner Doms", "Der Kölner Dom ist eine Kirche.", "de", "inflection"),
+  ("großer Saal", "Das Konzert fand im großen Saal statt.", "de", "inflection"),
+  ("157 Meter", "Seine Türme sind 157 m hoch.", "de", "number"),
+  ("etwa 4 Grad", "Er neigt sich um rund 4 Grad.", "de", "number"),
+  ("22", "Il y a vingt-deux arches.", "fr", "number"),
+  ("95 m", "Il mesure quatre-vingt-quinze mètres.", "fr", "number"),
+  ("doscientos cincuenta", "Tiene 250 habitaciones.", "es", "number"),
+  ("unos 300", "Tiene aproximadamente 300 habitaciones.", "es", "number"),
+  ("vinte e dois", "Há 22 arcos.", "pt", "number"),
+  ("ventidue", "Ci sono 22 archi.", "it", "number"),
+  ("двадцать два", "В нём 22 колокола.", "ru", "number"),
+  ("tweeëntwintig", "Er zijn 22 bogen.", "nl", "number"),
+  ("约3000公里", "长城全长三千公里左右。", "zh", "number"),
+  ("1万人", "約一万人が住んでいる。", "ja", "number"),
+  ("3천 명", "약 3000명이 산다.", "ko", "number"),
+  # must still fail
+  ("kleiner Saal", "Das Konzert fand im großen Saal statt.", "de", ""),
+  ("dreiundzwanzig", "Der Turm hat zweiundzwanzig Glocken.", "de", ""),
+  ("Hund", "Die Katze schläft.", "de", ""),
+  ("96 m", "Il mesure quatre-vingt-quinze mètres.", "fr", ""),
+  ("двадцать три", "В нём 22 колокола.", "ru", ""),
+  ("2万人", "約一万人が住んでいる。", "ja", ""),
+  ("unos 400", "Tiene aproximadamente 300 habitaciones.", "es", ""),
 ]
 # fmt: on
 
@@ -55,6 +108,21 @@ PAIRS = [
 def test_tricky_pairs(answer, article, expected):
     got = ground(answer, article)
     assert (got.grounded, got.reason) == (bool(expected), expected)
+
+
+@pytest.mark.parametrize(
+    ("answer", "article", "language", "expected"), LANG_PAIRS, ids=[f"{p[2]}:{p[0]}" for p in LANG_PAIRS]
+)
+def test_pairs_in_other_languages(answer, article, language, expected):
+    got = ground(answer, article, language)
+    assert (got.grounded, got.reason) == (bool(expected), expected)
+
+
+def test_english_number_words_are_not_read_in_other_languages():
+    # "once" is 11 in Spanish, "die" is German for "the": each language reads only its own words
+    assert ground("11", "Lo vi once.", "es").grounded
+    assert not ground("11", "I saw it once.").grounded
+    assert not ground("1", "Die Katze.", "de").grounded
 
 
 def test_the_table_covers_every_reason_and_rejections():

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from hf_vqa.quality.forms import fold, german_stem, mixed_cjk, number_words, unit_forms
+
 __all__ = ["CJK", "canonical", "words"]
 
 # fmt: off
@@ -27,10 +29,10 @@ _MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", 
 _IRREGULAR = {"men": "man", "women": "woman", "children": "child", "feet": "foot", "teeth": "tooth",
               "mice": "mouse", "geese": "goose", "people": "person", "leaves": "leaf", "wolves": "wolf"}
 # fmt: on
-_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 10 * (i + 2) for i, w in enumerate(_TENS)}
-_ORDS = {w: i for i, w in enumerate(_ORD_UNITS)} | {w: 10 * (i + 2) for i, w in enumerate(_ORD_TENS)}
-_SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_ORD_SCALES = {"hundredth": 100, "thousandth": 10**3, "millionth": 10**6}
+_EN_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 10 * (i + 2) for i, w in enumerate(_TENS)}
+_EN_ORDS = {w: i for i, w in enumerate(_ORD_UNITS)} | {w: 10 * (i + 2) for i, w in enumerate(_ORD_TENS)}
+_EN_SCALES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_EN_ORD_SCALES = {"hundredth": 100, "thousandth": 10**3, "millionth": 10**6}
 _MONTHS = {n: i + 1 for i, n in enumerate(_MONTH_NAMES)} | {n[:3]: i + 1 for i, n in enumerate(_MONTH_NAMES)}
 _MONTHS["sept"] = 9
 _SEPARATED = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:,|\u2009|\u202f|\u00a0|'| )\d{3})+(?![\d,]\d)")
@@ -63,8 +65,13 @@ def _zh_number(run: str) -> str:
     return str(total + section + digit)
 
 
-def _number_words(tokens: list[str]) -> list[str]:
-    """ "twenty one" -> "21", "one hundred and five" -> "105", "twenty first" -> "21th", "3 million" -> "3000000"."""
+def _number_words(tokens: list[str], language: str = "en") -> list[str]:
+    """ "twenty one" -> "21", "one hundred and five" -> "105", "twenty first" -> "21th", "3 million" -> "3000000";
+    in `language`'s words when `forms.number_words` has them ("zweiundzwanzig" -> "22")."""
+    nums, ords, scales, ord_scales, conj = _EN_WORDS, _EN_ORDS, _EN_SCALES, _EN_ORD_SCALES, "and"
+    if (found := number_words(language)) is not None:
+        nums, scales, conj = found
+        ords, ord_scales = {}, {}
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -72,10 +79,10 @@ def _number_words(tokens: list[str]) -> list[str]:
         is_digit = tok.replace("p", "", 1).isdigit() and tok[:1].isdigit()
         if (
             not is_digit
-            and tok not in _WORDS
-            and tok not in _ORDS
-            and tok not in _SCALES
-            and tok not in _ORD_SCALES
+            and tok not in nums
+            and tok not in ords
+            and tok not in scales
+            and tok not in ord_scales
         ):
             out.append(tok)
             i += 1
@@ -83,24 +90,24 @@ def _number_words(tokens: list[str]) -> list[str]:
         total, current, j, ordinal, used_word = 0.0, 0.0, i, False, False
         if is_digit:
             current, j = float(tok.replace("p", ".")), i + 1
-            if j >= len(tokens) or tokens[j] not in _SCALES:
+            if j >= len(tokens) or tokens[j] not in scales:
                 out.append(tok)
                 i += 1
                 continue
         while j < len(tokens) and not ordinal:
             t = tokens[j]
-            if t in _WORDS:
-                current += _WORDS[t]
-            elif t in _ORDS:
-                current, ordinal = current + _ORDS[t], True
-            elif t in _SCALES or t in _ORD_SCALES:
-                scale = _SCALES.get(t) or _ORD_SCALES[t]
-                ordinal = t in _ORD_SCALES
+            if t in nums:
+                current += nums[t]
+            elif t in ords:
+                current, ordinal = current + ords[t], True
+            elif t in scales or t in ord_scales:
+                scale = scales.get(t) or ord_scales[t]
+                ordinal = t in ord_scales
                 if scale == 100:
                     current = (current or 1) * 100
                 else:
                     total, current = total + (current or 1) * scale, 0
-            elif t == "and" and j + 1 < len(tokens) and tokens[j + 1] in _WORDS and used_word:
+            elif t == conj and j + 1 < len(tokens) and tokens[j + 1] in nums and used_word:
                 pass
             else:
                 break
@@ -193,18 +200,26 @@ def words(text: str, drop: str = "PZCS") -> list[str]:
     return "".join(chars).split()
 
 
-def canonical(text: str, stage: str) -> list[str]:
-    """The tokens of `text` with every rule up to `stage` (`number`, `date` or `inflection`) applied."""
+def canonical(text: str, stage: str, language: str = "en") -> list[str]:
+    """The tokens of `text` with every rule up to `stage` (`number`, `date` or `inflection`) applied.
+
+    `number` also writes units, percent and mixed CJK numerals one way and drops approximate words before
+    a number (`forms`); `inflection` also folds diacritics and, for German (`language="de"`), case endings.
+    """
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _SEPARATED.sub(lambda m: re.sub(r"\D", "", m[0]), text)
     text = _EURO_SEPARATED.sub(lambda m: m[0].replace(".", ""), text)
-    text = _ZH_NUM.sub(lambda m: _zh_number(m[0]), text)
+    text = _ZH_NUM.sub(lambda m: _zh_number(m[0]), mixed_cjk(text))
+    if language == "fr":
+        text = text.replace("quatre-vingt", "octante")
     if stage != "number":
         text = _numeric_dates(text)
-    text = _DECIMAL.sub("p", _DIGIT_ORDINAL.sub(r"\1th", text))
-    tokens = _number_words(words(text))
+    text = _DECIMAL.sub("p", _DIGIT_ORDINAL.sub(r"\1th", text)).replace("%", " percent ")
+    tokens = unit_forms(_number_words(words(text), language))
     if stage != "number":
         tokens = _word_dates(tokens)
     if stage == "inflection":
-        tokens = [_singular(t) for t in tokens if t != "s"]  # "bridge's" -> "bridge s"
+        tokens = [_singular(fold(t)) for t in tokens if t != "s"]  # "bridge's" -> "bridge s"
+        if language == "de":
+            tokens = [german_stem(t) for t in tokens]
     return tokens

@@ -157,10 +157,11 @@ class QAChecks:
         return self.all_grounded and not self.has_duplicates and not self.has_leak
 
 
-def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15) -> QAChecks:
-    """Run every check on one ContextVQA record (see the module docstring for an example)."""
+def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15, language: str = "en") -> QAChecks:
+    """Run every check on one ContextVQA record (see the module docstring for an example); `language`
+    is the reply's language for the grounded check (number words, case endings)."""
     leaks = _leak_checker(wiki.context, min_words, min_chars)
-    grounder = Grounder(wiki.context)
+    grounder = Grounder(wiki.context, language)
     groundings = [grounder.ground(qa.answer) for qa in wiki.qas]
     return QAChecks(
         grounded=[g.grounded for g in groundings],

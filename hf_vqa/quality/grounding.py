@@ -6,7 +6,10 @@ An answer is grounded when its words appear in the article in the same order, fi
 "一九八七" = "1987", "third" = "3rd", "第三" = "第3"); else after writing every date the same way (`"date"`:
 "14 July 1789" = "July 14, 1789" = "1789-07-14" = "14/07/1789" = "1789年7月14日"; "July 1789" = "1789年7月");
 else after reading plurals as singulars and hyphenated or spaced compounds as one word (`"inflection"`:
-"bridges" = "bridge", "well-known" = "wellknown"). Nothing else is forgiven: an answer that adds or
+"bridges" = "bridge", "well-known" = "wellknown"). The `number` stage also reads units, percent and
+approximate words (`quality.forms`: "2,300 km" = "2300 kilometres", "30 %" = "30 per cent", "about 300"
+= "300", "1万" = "一万" = "10000"); `inflection` also folds diacritics ("Sao Paulo" = "São Paulo") and,
+for `language="de"`, case endings ("großen Saal" = "großer Saal"). Nothing else is forgiven: an answer that adds or
 changes a word, a number or a date is not grounded (reason `""`). A numeric date whose day and month are
 both 12 or less ("03/04/1990") is left as written, since its order cannot be known.
 
@@ -77,14 +80,15 @@ class Grounder:
         ('number', 'number', False)
     """
 
-    def __init__(self, context: str) -> None:
+    def __init__(self, context: str, language: str = "en") -> None:
         self.context = context
+        self.language = language
         self._exact = words(unicodedata.normalize("NFKC", context).casefold(), "PZC")
         self._stages: dict[str, list[str]] = {}
 
     def _tokens(self, stage: str) -> list[str]:
         if stage not in self._stages:
-            self._stages[stage] = canonical(self.context, stage)
+            self._stages[stage] = canonical(self.context, stage, self.language)
         return self._stages[stage]
 
     def item_reason(self, item: str) -> str:
@@ -94,7 +98,7 @@ class Grounder:
         if any(_find(self._exact, c, joined=False) for c in candidates):
             return "exact"
         for stage in _STAGES:
-            tokens = canonical(item, stage)
+            tokens = canonical(item, stage, self.language)
             candidates = [tokens, tokens[1:]] if len(tokens) > 1 and tokens[0] in _ARTICLE else [tokens]
             haystack = self._tokens(stage)
             if any(_find(haystack, c, joined=stage == "inflection") for c in candidates):
@@ -117,6 +121,7 @@ class Grounder:
         return Grounding(True, max(reasons, key=REASONS.index))
 
 
-def ground(answer: str, context: str) -> Grounding:
-    """Ground one answer against one article (see the module docstring)."""
-    return Grounder(context).ground(answer)
+def ground(answer: str, context: str, language: str = "en") -> Grounding:
+    """Ground one answer against one article (see the module docstring); `language` picks the number
+    words and the case-ending rule (`quality.forms`)."""
+    return Grounder(context, language).ground(answer)
