@@ -55,6 +55,8 @@ def run_pipeline(
     lookahead: bool = True,
     store_only: bool = False,
     batch_errors: dict[str, str] | None = None,
+    language: str = "en",
+    repair_parse: bool = False,
 ) -> tuple[datasets.Dataset, Summary]:
     """Generate, then refine, with the Arrow cache and the request store; return data and totals.
 
@@ -67,6 +69,11 @@ def run_pipeline(
     `lookahead=True` keeps requests in flight across batch boundaries (see `runner/lookahead.py`).
     `progress=True` shows one live bar for all processes (rows/s, failures, retries, 429s, tokens)
     in place of `datasets`' per-batch bar.
+    `language` ("zh", "de", ...; `hf_vqa.languages`) sends the prompts written for that language and
+    grounds answers with its number words and forms. `vlm.structured=True` sends the pipeline's JSON
+    schema as `response_format`.
+    `repair_parse=True` sends each reply that did not parse (or lost its cut-off last pair) back as
+    text only with the JSON schema, to be reformatted (`hf_vqa.repair`); such rows get `repaired`.
     `store_only=True` sends nothing and reads every reply from the request store (a collected batch
     run; see `hf_vqa.batch`); `batch_errors` maps request keys to the batch's per-line errors.
 
@@ -74,9 +81,13 @@ def run_pipeline(
     steps run as you iterate it, and the `Summary` fills in as rows go by (see `runner/streaming.py`).
     """
     spec = get_spec(pipeline)
+    vlm = spec.vlm_for(vlm)  # structured=True: the pipeline's JSON schema goes out as response_format
     start = time.monotonic()
     ds = undecoded(ds)
-    system_prompt, prompt = spec.instructions(system_prompt, prompt)
+    system_prompt, prompt = spec.instructions(system_prompt, prompt, language)
+    refine_kwargs: dict[str, Any] = {"version": refiners.STEP_VERSION}
+    if language != "en":  # English runs keep the refine step's cache key they had
+        refine_kwargs["language"] = language
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
         "system_prompt": system_prompt,
@@ -125,7 +136,19 @@ def run_pipeline(
         ds = _recovered(ds, vlm, map_kwargs)
     refine = refine_step(spec)
     ds = ds.map(refine, batched=True, features=features_after(ds, refine), desc="Refining",
-                fn_kwargs={"version": refiners.STEP_VERSION})  # fmt: skip
+                fn_kwargs=refine_kwargs)  # fmt: skip
+    if repair_parse and not store_only:
+        from hf_vqa import repair
+
+        repair_kwargs = {
+            "vlm": vlm,
+            "pipeline": spec.name,
+            "language": language,
+            "version": repair.STEP_VERSION,
+        }
+        ds = ds.map(repair.repair_parse, batched=True, batch_size=map_kwargs["batch_size"],
+                    features=features_after(ds, repair.repair_parse), desc="Repairing replies",
+                    fn_kwargs=repair_kwargs)  # fmt: skip
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
     summary.adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model)).describe()
     return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them
@@ -156,7 +179,7 @@ def summarize(
     """Count rows, failures, parse failures, tokens and checks from the output columns."""
     flags = {check.column for check in ROW_CHECKS}
     cols = ds.select_columns([c for c in ds.column_names if c.startswith("vqa") or c.startswith(refined_key)
-                              or c in flags])  # fmt: skip
+                              or c in flags or c == "repaired"])  # fmt: skip
     s = Summary(seconds=seconds)
     for batch in cols.iter(batch_size=4096):
         s.add(batch, refined_key, prices)

@@ -24,6 +24,7 @@ __all__ = [
     "DATAFLOW_IMAGE_VQA_SEED_PROMPT",
     "IMAGE_VQA_PROMPT",
     "IMAGE_VQA_SYSTEM_PROMPT",
+    "REPAIR_PROMPT",
 ]
 
 # Verbatim from OpenDCAI/DataFlow-MM-Doc docs/en/notes/mm_guide/image_understanding/context_vqa_api.md
@@ -66,4 +67,14 @@ IMAGE_VQA_PROMPT = (
     "Write each pair on two lines, exactly like this, with nothing before or after the pairs:\n"
     "Q: <question>\n"
     "A: <answer>"
+)
+
+# `--repair-parse`: a reply that gave no pairs goes back as text only (no image) with this instruction and the
+# pipeline's JSON schema; `{schema}` and `{reply}` are filled in. It asks only for reformatting.
+REPAIR_PROMPT = (
+    "The text between the two lines of dashes was meant to hold question-answer pairs{article}, but it could "
+    "not be read. Rewrite it as JSON that matches this JSON schema:\n{schema}\n"
+    "Only reformat it: copy every question, answer{and_article} exactly as written, do not add, drop, "
+    "translate or correct anything, and reply with the JSON only.\n"
+    "----------\n{reply}\n----------"
 )

@@ -25,10 +25,17 @@ STEP_VERSION = "2"  # 2: grounding reads numbers, dates and plurals; qa_checks.g
 
 @declares(qa_pairs_columns)
 def refine_qa_pairs(
-    example: dict[str, Any], *, input_key: str = "vqa", output_key: str = "qas", version: str = STEP_VERSION
+    example: dict[str, Any],
+    *,
+    input_key: str = "vqa",
+    output_key: str = "qas",
+    version: str = STEP_VERSION,
+    language: str = "en",
 ) -> dict[str, Any]:
-    """Parse raw Image-VQA text into `<output_key>: [{question, answer}]` and `<output_key>_error`."""
-    del version
+    """Parse raw Image-VQA text into `<output_key>: [{question, answer}]` and `<output_key>_error`.
+
+    Labels of every language in `hf_vqa.parse.labels` are read whatever `language` says."""
+    del version, language
 
     def one(text: str, truncated: bool) -> dict[str, Any]:
         pairs = parse_qa_pairs(text, truncated=truncated)
@@ -44,8 +51,10 @@ def refine_wiki_qa(
     input_key: str = "vqa",
     output_key: str = "context_vqa",
     version: str = STEP_VERSION,
+    language: str = "en",
 ) -> dict[str, Any]:
-    """Parse ContextVQA text into `<output_key>: {context, qas}` and record per-row checks.
+    """Parse ContextVQA text into `<output_key>: {context, qas}` and record per-row checks; `language`
+    is the replies' language for the grounded check (number words, case endings).
 
     Adds `qa_checks` (per pair: grounded, duplicate, leak, grounded_by) and the row flags `all_grounded`,
     `has_duplicate`, `has_leak` (False when there is nothing to check).
@@ -59,7 +68,7 @@ def refine_wiki_qa(
                 "context": wiki.context,
                 "qas": [{"question": q.question, "answer": q.answer} for q in wiki.qas],
             },
-            **check_columns(check_wiki_qa(wiki)),
+            **check_columns(check_wiki_qa(wiki, language=language)),
         }
 
     empty = {output_key: None, **check_columns(None)}

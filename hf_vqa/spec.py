@@ -14,13 +14,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
 from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.quality.pairs import PAIR_FILTERS
+
+if TYPE_CHECKING:
+    from hf_vqa.config import VLM
 
 __all__ = ["FILTER_NAMES", "PIPELINES", "PipelineSpec", "get_spec"]
 
@@ -50,7 +54,7 @@ class PipelineSpec:
     """One pipeline: generate with `prompt`/`system_prompt`, then refine with the step named `refine`.
 
     `refined` is the refiner's output column; `description` is the card's one-line account.
-    `json_format` is the `response_format` sent with `--json-mode`.
+    `json_format` is the `response_format` sent with `--json-mode` and `--structured`.
     """
 
     name: str
@@ -61,14 +65,38 @@ class PipelineSpec:
     description: str
     json_format: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def instructions(self, system_prompt: str | None, prompt: str | None) -> tuple[str | None, str]:
+    def instructions(
+        self, system_prompt: str | None, prompt: str | None, language: str = "en"
+    ) -> tuple[str | None, str]:
         """The system prompt and instruction actually sent, from what the user gave.
+
+        `language` picks the prompts written for that language (`hf_vqa.languages`) as the defaults.
 
         `system_prompt=None` means "the pipeline's default"; `""` means "no system prompt" (it is
         kept, and the request builder leaves an empty system prompt out). An empty or missing
         `prompt` means the pipeline's default instruction.
         """
-        return (self.system_prompt if system_prompt is None else system_prompt), (prompt or self.prompt)
+        default_system, default_prompt = self.system_prompt, self.prompt
+        if language != "en":
+            from hf_vqa.languages import prompts_for
+
+            written = prompts_for(language)
+            default_prompt = written.image if self.refine == "refine_qa_pairs" else written.context
+            default_system = written.system if self.system_prompt else None
+        return (default_system if system_prompt is None else system_prompt), (prompt or default_prompt)
+
+    def vlm_for(self, vlm: VLM) -> VLM:
+        """`vlm` with this pipeline's JSON schema as `response_format` when it asks for `structured` replies
+        and has none of its own (otherwise `vlm` itself).
+
+        Example:
+            >>> from hf_vqa.config import VLM
+            >>> PIPELINES["image-vqa"].vlm_for(VLM(structured=True)).response_format["type"]
+            'json_schema'
+        """
+        if not vlm.structured or vlm.response_format is not None:
+            return vlm
+        return dataclasses.replace(vlm, response_format=self.json_format)
 
 
 PIPELINES: dict[str, PipelineSpec] = {

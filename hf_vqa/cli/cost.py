@@ -62,7 +62,7 @@ def _request_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     from hf_vqa.spec import get_spec
 
     spec = get_spec(args.pipeline)
-    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt)
+    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt, args.language)
     return {"system_prompt": system_prompt, "prompt": prompt, "image_key": args.image_column,
             "conversation_key": args.conversation_column,
             "response_format": spec.json_format if args.json_mode else None}  # fmt: skip
@@ -75,8 +75,12 @@ def _prices(args: argparse.Namespace) -> tuple[float, float] | None:
 def dry_run(ds: Any, args: argparse.Namespace, vlm: Any) -> int:
     """Print the estimate (the ``DRY RUN`` line last); exit code 0."""
     from hf_vqa.cost.estimate import estimate
+    from hf_vqa.spec import get_spec
 
-    est = estimate(ds, vlm, args.pipeline, system_prompt=args.system_prompt, prompt=args.prompt,
+    system_prompt, prompt = get_spec(args.pipeline).instructions(
+        args.system_prompt, args.prompt, args.language
+    )
+    est = estimate(ds, vlm, args.pipeline, system_prompt=system_prompt, prompt=prompt,
                    image_key=args.image_column, conversation_key=args.conversation_column,
                    json_mode=args.json_mode, prices=_prices(args), batch_discount=args.batch_discount,
                    image_tokens=args.image_tokens, completion_tokens=args.expect_completion_tokens,

@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             prices=prices,
             json_mode=args.json_mode,
+            language=args.language,
+            repair_parse=args.repair_parse,
             keep_existing=args.retry_failed and batch is None,
             progress=True,
             store_only=batch is not None,
@@ -205,7 +207,7 @@ def _vlm(
     args: argparse.Namespace, base_url: str, *, model: str | None = None, api_key_env: str | None = None
 ) -> VLM:
     """The run's `VLM` from the command line (the mock's URL, model and no key when it answers)."""
-    return VLM(
+    vlm = VLM(
         model=model or args.model,
         base_url=base_url,
         api_key_env=args.api_key_env if api_key_env is None else api_key_env,
@@ -226,7 +228,9 @@ def _vlm(
         cache_dir=args.cache_dir,
         use_store=not args.no_cache,
         allow_private_urls=args.allow_private_urls,
+        structured=getattr(args, "structured", False),
     )
+    return PIPELINES[args.pipeline].vlm_for(vlm)
 
 
 def _parse_hint(ds, args: argparse.Namespace, summary: Summary) -> str | None:
@@ -316,7 +320,7 @@ def _write(
     from hf_vqa.publish.folder import save_folder
 
     spec = PIPELINES[args.pipeline]
-    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt)  # what run_pipeline sent
+    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt, args.language)  # as sent
     column = args.conversation_column
     if column in ds.column_names:  # records with their own human turn send that, not the prompt
         prompt = instructions_sent((row[column] for row in ds.select_columns([column])), prompt)
@@ -334,6 +338,7 @@ def _write(
         split=args.split,
         batch=batch,
         verification=verification,
+        language=[args.language],
     )
     readme = out / "README.md"  # a rerun keeps the user's edits to the card, as pushes do
     existing = readme.read_text(encoding="utf-8") if readme.is_file() else None

@@ -169,6 +169,15 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prompt", help="instruction for rows without a human turn (default: the pipeline's)")
     g.add_argument("--json-mode", action="store_true",
                    help="ask for JSON via response_format (only if the endpoint supports it)")  # fmt: skip
+    g.add_argument("--structured", action="store_true",
+                   help="send the pipeline's JSON schema as response_format json_schema (the instruction stays); "
+                   "an endpoint that rejects it gets free text for the run, as the card records")  # fmt: skip
+    g.add_argument("--repair-parse", action="store_true",
+                   help="send a reply that gave no pairs (or a cut last pair) back as text only, with the schema, "
+                   "asking only to reformat it; repaired rows are marked and counted")  # fmt: skip
+    g.add_argument("--language", default="en", metavar="CODE",
+                   help="write prompts in this language and parse and ground replies in it: en, zh, ja, ko, de, "
+                   "fr, es, pt, ru (default: en)")  # fmt: skip
 
     g = p.add_argument_group("input")
     g.add_argument("--image-column", default="image", help="the column holding the image(s)")

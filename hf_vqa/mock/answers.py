@@ -26,7 +26,9 @@ import uuid
 from typing import Any
 
 from hf_vqa.errors import ConfigError
-from hf_vqa.mock import judge
+from hf_vqa.languages import LANGUAGE_PROMPTS, language_of
+from hf_vqa.mock import judge, reformat
+from hf_vqa.mock import languages as mock_languages
 from hf_vqa.mock.hostile import HOSTILE_KINDS
 from hf_vqa.mock.images import ImageInfo, decode_data_url
 from hf_vqa.mock.images import image_tag as image_tag  # re-exported (benchmarks, tests)
@@ -59,9 +61,11 @@ class Settings:
     slow_seconds: float = 30.0
     max_concurrent: int | None = None
     profile: str = "openai"  # a provider's documented quirks (`hf_vqa.mock.profiles`)
+    prose_rate: float = 0.0  # this share of requests (chosen by their text, so always the same ones) get
+    # their pairs written as prose no parser reads ("The answer to «Q» is «A»."): for `--repair-parse`
 
     def __post_init__(self) -> None:
-        names = ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds")
+        names = ("latency", "jitter", "fault_rate", "retry_after", "slow_seconds", "prose_rate")
         values = {k: getattr(self, k) for k in names} | {f"faults[{k!r}]": v for k, v in self.faults.items()}
         bad = [
             k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
@@ -171,8 +175,17 @@ def _render_context(article: str, pairs: list[tuple[str, str]], layout: int) -> 
     return "Article: " + article + "\n\n" + "\n\n".join(qas)
 
 
-def build_content(images: list[ImageInfo], user_text: str, *, context: bool, json_mode: bool) -> str:
-    """The full (untruncated) answer text for a request.
+def build_content(
+    images: list[ImageInfo],
+    user_text: str,
+    *,
+    context: bool,
+    json_mode: bool,
+    language: str | None = None,
+    prose: bool = False,
+) -> str:
+    """The full (untruncated) answer text for a request: in `language` (a code of `hf_vqa.languages`)
+    when given; pairs written as unreadable prose when `prose`.
 
     Example:
         >>> print(build_content([], "hi", context=False, json_mode=False))
@@ -180,20 +193,33 @@ def build_content(images: list[ImageInfo], user_text: str, *, context: bool, jso
         A1: prompt-c22b5f91
     """
     pid = prompt_id(user_text)
+    if language and not context:
+        pairs = mock_languages.vqa_pairs(language, [(i.tag, i.width > i.height) for i in images], pid)
     if not context:
-        pairs = _vqa_pairs(images, pid)
+        pairs = pairs if language else _vqa_pairs(images, pid)
+        if prose and not json_mode:
+            return reformat.prose(pairs)
+        if language and not json_mode:
+            return mock_languages.render_vqa(language, pairs)
         if json_mode:
             return json.dumps({"qas": [{"question": q, "answer": a} for q, a in pairs]})
         return "\n".join(f"Q{i}: {q}\nA{i}: {a}" for i, (q, a) in enumerate(pairs, 1))
     digest = hashlib.sha1((user_text + "|" + "|".join(i.tag for i in images)).encode("utf-8")).digest()
     seed = int.from_bytes(digest[:4], "big")
+    if language:
+        facts = {"name": _NAMES[seed % len(_NAMES)], "who": _CATALOGUERS[(seed >> 8) % len(_CATALOGUERS)],
+                 "year": str(1900 + (seed >> 12) % 120), "pid": pid}  # fmt: skip
+        facts["first"], facts["second"] = _PLACES[(seed >> 4) % len(_PLACES)]
+        return mock_languages.render_context(language, facts, [i.tag for i in images], as_json=json_mode)
     article, pairs = _context(images, pid, seed)
+    if prose and not json_mode:
+        return article + "\n\n" + reformat.prose(pairs)
     if json_mode:
         return json.dumps({"context": article, "qas": [{"question": q, "answer": a} for q, a in pairs]})
     return _render_context(article, pairs, digest[4] % 3)
 
 
-def complete(body: dict[str, Any]) -> Completion:
+def complete(body: dict[str, Any], prose_rate: float = 0.0) -> Completion:
     """Answer a schema-valid chat completion request body; raises `ImageRejected` for a bad image.
 
     Example: ``complete({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).content``.
@@ -214,13 +240,21 @@ def complete(body: dict[str, Any]) -> Completion:
     fmt = (body.get("response_format") or {}).get("type")
     json_mode = fmt in ("json_object", "json_schema")
     system = "\n".join(t for t in all_text if t not in user_text)
+    text = "\n".join(all_text)
+    language = language_of(text)
     if judge.is_judge(system):  # hf_vqa's verify pass: an honest judge (`mock/judge.py`)
         content = judge.judge_content(images, "\n".join(user_text), json_mode=json_mode)
     elif judge.is_blind(system) and not images:  # the blind pass: the question alone
         content = judge.blind_answer("".join(user_text))
+    elif (repaired := reformat.repair("".join(user_text))) is not None:  # --repair-parse
+        content = repaired
     else:
-        context = "wikipedia" in "\n".join(all_text).lower()
-        content = build_content(images, "".join(user_text), context=context, json_mode=json_mode)
+        context = "wikipedia" in text.lower() or bool(
+            language and LANGUAGE_PROMPTS[language].context[:40] in text
+        )
+        prose = reformat.is_prose("".join(user_text), [i.tag for i in images], prose_rate)
+        content = build_content(images, "".join(user_text), context=context, language=language,
+                                json_mode=json_mode, prose=prose)  # fmt: skip
     limit = body.get("max_completion_tokens")
     limit = body.get("max_tokens") if limit is None else limit
     truncated = False

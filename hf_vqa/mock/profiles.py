@@ -16,7 +16,12 @@
 - ``no-structured``: an endpoint without structured outputs (DeepSeek's API, older vLLM builds): a
   ``response_format`` of type ``json_schema`` → 400 ``unsupported_parameter`` naming it.
 - ``gateway``: an aggregating gateway. Every third request answers 200 with an ``error`` object
-  (an upstream failure); answers start with an inline ``<think>…</think>`` block; auth errors are plain text.
+  (an upstream failure); answers start with an inline ``<think>…</think>`` block; auth errors are plain text;
+  a ``response_format`` of type ``json_schema`` → 400 (its upstream takes ``json_object`` only).
+
+Structured replies (``response_format: json_schema``): ``openai``, ``openai-reasoning`` and ``vllm``
+(guided decoding) answer in JSON; ``stream-only-thinking`` rejects it while thinking (DashScope: no
+structured output in thinking mode) and ``gateway`` rejects the ``json_schema`` type.
 
 Example:
     >>> reject("openai-reasoning", {"model": "m", "messages": [], "max_tokens": 5})[1]["error"]["param"]
@@ -96,9 +101,25 @@ def reject(profile: str, body: dict) -> tuple[int, dict] | None:
         and body.get("enable_thinking") is not False
     ):
         return 400, error(profile, 400, STREAM_ONLY, "InvalidParameter")
-    if profile == "no-structured" and (body.get("response_format") or {}).get("type") == "json_schema":
+    fmt = (body.get("response_format") or {}).get("type")
+    if profile == "no-structured" and fmt == "json_schema":
         message = (
             "Unsupported parameter: 'response_format' of type json_schema is not supported with this model."
+        )
+        return 400, error(profile, 400, message, "unsupported_parameter", "response_format")
+    fmt = (body.get("response_format") or {}).get("type")
+    if (
+        fmt == "json_schema"
+        and profile == "stream-only-thinking"
+        and body.get("enable_thinking") is not False
+    ):
+        message = (
+            "<400> InternalError.Algo.InvalidParameter: response_format is not supported in thinking mode"
+        )
+        return 400, error(profile, 400, message, "InvalidParameter")
+    if fmt == "json_schema" and profile == "gateway":
+        message = (
+            "Upstream provider error: response_format type 'json_schema' is not supported, use 'json_object'"
         )
         return 400, error(profile, 400, message, "unsupported_parameter", "response_format")
     if profile == "vllm" and _count_images(body) > 1:

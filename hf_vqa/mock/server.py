@@ -129,6 +129,7 @@ class MockVLM:
         seed: int = 0,
         api_key: str | None = None,
         profile: str = "openai",
+        prose_rate: float = 0.0,
     ) -> None:
         self._validate = mock_requests.request_validator()  # ConfigError when jsonschema is missing
         self.settings = Settings(
@@ -140,6 +141,7 @@ class MockVLM:
             slow_seconds=slow_seconds,
             max_concurrent=max_concurrent,
             profile=profile,
+            prose_rate=prose_rate,
         )
         self.host, self.port, self.seed, self.api_key, self.base_url = host, port, seed, api_key, ""
         self._lock = threading.Lock()
@@ -369,7 +371,7 @@ class MockVLM:
             return _Reply.json(*rejected)
         if problem is None:
             try:
-                completion = answers.complete(body)
+                completion = answers.complete(body, settings.prose_rate)
             except ImageRejected as exc:
                 problem = str(exc)
         if problem is not None:

@@ -38,6 +38,8 @@ class Summary:
     cost_usd: float | None = None
     adapted: str = ""  # what the endpoint made the run change (`engine.adapt`), "" when nothing
     quality: str = ""  # the verify/blind passes: "verified=N rejected=N guessable=N" (`quality.summary`)
+    repaired: int = 0  # rows whose pairs came from a `--repair-parse` reformatting
+    repair_requests: int = 0  # repair requests made (answered or not), tokens counted in the totals
 
     def add(
         self, batch: dict[str, list], refined_key: str, prices: tuple[float, float] | None = None
@@ -54,6 +56,12 @@ class Summary:
             self.retries += max(0, usage["attempts"] - 1)
             self.prompt_tokens += usage["prompt_tokens"]
             self.completion_tokens += usage["completion_tokens"]
+        for usage, done in zip(batch.get("vqa_repair_usage") or [], batch.get("repaired") or []):
+            if usage is not None:
+                self.repair_requests += 1
+                self.repaired += bool(done)
+                self.prompt_tokens += usage["prompt_tokens"]
+                self.completion_tokens += usage["completion_tokens"]
         parsed = [v is not None for v in batch[refined_key]]
         for check in ROW_CHECKS:
             if check.column in batch:
@@ -72,6 +80,8 @@ class Summary:
             f"tokens={self.prompt_tokens + self.completion_tokens}",
             f"seconds={self.seconds:.1f}",
         ]
+        if self.repair_requests:
+            parts.append(f"repaired={self.repaired}/{self.repair_requests}")
         parts += [f"{k}={v}" for k, v in self.checks.items()]
         if self.quality:
             parts.append(self.quality)
