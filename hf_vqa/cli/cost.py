@@ -84,7 +84,7 @@ def dry_run(ds: Any, args: argparse.Namespace, vlm: Any) -> int:
                    image_key=args.image_column, conversation_key=args.conversation_column,
                    json_mode=args.json_mode, prices=_prices(args), batch_discount=args.batch_discount,
                    image_tokens=args.image_tokens, completion_tokens=args.expect_completion_tokens,
-                   probe=args.probe)  # fmt: skip
+                   probe=args.probe, repair_parse=args.repair_parse)  # fmt: skip
     if getattr(args, "verify", False) or getattr(args, "blind_check", False):
         from hf_vqa.cli.quality import judge_from
         from hf_vqa.quality.summary import estimate_quality

@@ -43,12 +43,14 @@ def estimate(
     completion_tokens: int | None = None,
     probe: int = 0,
     exact: bool | None = None,
+    repair_parse: bool = False,
 ) -> Estimate:
     """Count rows, images, distinct requests and tokens of a run of `pipeline` over `ds`; price them.
 
     Sends nothing unless `probe` > 0: then the first `probe` requests still to send are really sent
     (their replies land in the request store, so they are not paid again) and their `usage` scales
-    the prompt estimate and sets the completion tokens per request. `image_tokens` names a formula
+    the prompt estimate and sets the completion tokens per request. `repair_parse=True` adds the price
+    of one `--repair-parse` request (the instruction, the schema and a reply as long as expected). `image_tokens` names a formula
     (see `image_tokens.FORMULAS`) instead of the one chosen from the model name.
 
     `exact=True` prepares every image as the run would (decoding and resizing those above the
@@ -131,6 +133,11 @@ def estimate(
     if probe > 0 and to_send:
         _probe(est, vlm, to_send[:probe], chosen)
     est.completion_tokens = round(est.completion_per_request * est.to_send)
+    if repair_parse:
+        from hf_vqa.repair import repair_request
+
+        template = repair_request("", spec, vlm).template
+        est.repair_prompt_tokens = _text_tokens(template) + round(est.completion_per_request)
     return est
 
 

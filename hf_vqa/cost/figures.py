@@ -47,6 +47,7 @@ class Estimate:
     prices: tuple[float, float] | None = None
     batch_discount: float = BATCH_DISCOUNT
     probe_scale: float | None = None
+    repair_prompt_tokens: int = 0  # --repair-parse: prompt tokens of one repair request (0: not asked for)
     exact: bool = True  # request keys from prepared images (else from image headers and raw bytes)
 
     @property
@@ -109,6 +110,8 @@ class Estimate:
                 f"cost: ${online:.4f} online (${low:.4f} .. ${high:.4f} over the formulas), "
                 f"${batch:.4f} with --batch (x{self.batch_discount:g})"
             )
+        if self.repair_prompt_tokens:
+            lines.append(self._repair_line())
         if self.largest is not None and self.sizes_after:
             src, w0, h0, w, h, tok = self.largest
             median = statistics.median(self.per_image) if self.per_image else 0
@@ -121,6 +124,18 @@ class Estimate:
             lines.append(("warning: " if ratio >= 4 else "") + what)
         lines.append(self.line())
         return "\n".join(lines)
+
+    def _repair_line(self) -> str:
+        """What `--repair-parse` may add: one text-only request per reply that does not parse."""
+        each_in, each_out = self.repair_prompt_tokens, round(self.completion_per_request)
+        worst = self.to_send * each_in, self.to_send * each_out
+        price = ""
+        if self.prices is not None:
+            one = (each_in * self.prices[0] + each_out * self.prices[1]) / 1e6
+            price = f", ${one:.5f} each, ${one * self.to_send:.4f} if every reply needs it"
+        return (f"--repair-parse: one more text-only request per reply that does not parse, about "
+                f"{each_in:,} prompt + {each_out:,} completion tokens each (at most {self.to_send} "
+                f"requests: {worst[0]:,} + {worst[1]:,} tokens){price}")  # fmt: skip
 
     def line(self) -> str:
         """``DRY RUN rows=… requests=… in_store=… images=… prompt_tokens=… completion_tokens=… cost_usd=… batch_cost_usd=…``."""

@@ -36,6 +36,7 @@ _RUN_KEYS = (
     "endpoint_host",
     "params",
     "adapted",
+    "repair",
     "command",
     "batch",
     "verification",
@@ -82,6 +83,7 @@ class RunInfo:
     batch: dict | None = None  # batch mode: {mode, window, batch_ids, requests, completed, failed, cost_usd}
     run_key: str | None = None  # identifies a sharded run, so a rerun skips the shards already pushed
     verification: dict | None = None  # the verify/blind passes: judge, votes, counts, filters, agreement
+    repair: dict | None = None  # --repair-parse: {requests, repaired}
 
     @classmethod
     def from_run(cls, pipeline: str, vlm: Any, summary: Any, **fields: Any) -> RunInfo:
@@ -105,6 +107,12 @@ class RunInfo:
 
         adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model))
         sent = adapted.apply(vlm.generation_params())  # what was actually sent, after adapting
+        if isinstance(sent.get("response_format"), dict):  # the schema itself is long: its type and name
+            fmt = sent["response_format"]
+            sent["response_format"] = {"type": fmt.get("type"), **({"name": fmt["json_schema"].get("name")}
+                                       if isinstance(fmt.get("json_schema"), dict) else {})}  # fmt: skip
+        if getattr(summary, "repair_requests", 0):
+            base["repair"] = {"requests": summary.repair_requests, "repaired": summary.repaired}
         base |= {"model": vlm.model, "endpoint_host": vlm.host, "params": sent, "adapted": adapted.describe()}
         return cls(pipeline=pipeline, **{**base, **fields})
 
@@ -314,6 +322,24 @@ def _batch_lines(batch: dict | None) -> list[str]:
     return lines
 
 
+def _structured_lines(run: dict) -> list[str]:
+    """What `--structured` and `--repair-parse` did, for the card's "How it was made"."""
+    lines = []
+    fmt = (run.get("params") or {}).get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        lines.append(
+            "- Structured replies: the pipeline's JSON schema was sent as `response_format` and taken"
+        )
+    elif "no response_format" in (run.get("adapted") or ""):
+        lines.append("- Structured replies: the endpoint rejected `response_format`, so the run fell back to "
+                     "free text (the same instruction, parsed as text)")  # fmt: skip
+    repair = run.get("repair")
+    if isinstance(repair, dict):
+        lines.append(f"- Replies repaired (`--repair-parse`): {repair.get('repaired', 0)} of "
+                     f"{repair.get('requests', 0)} sent back as text to be reformatted")  # fmt: skip
+    return lines
+
+
 def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
     lines = [MARK_START, f"# {run['pipeline']} data made with hf_vqa", ""]
     if mock:
@@ -325,6 +351,7 @@ def _render(run: dict, data: dict, totals: dict, *, mock: bool) -> str:
         f"- Model: `{run['model']}` at `{run['endpoint_host']}`",
         f"- Generation parameters sent: `{json.dumps(run.get('params') or {}, sort_keys=True, ensure_ascii=False)}`",
         *([f"- Adapted to what the endpoint accepts: {run['adapted']}"] if run.get("adapted") else []),
+        *_structured_lines(run),
         f"- hf_vqa version: {__version__}",
         "",
         "## Counts",
