@@ -105,6 +105,8 @@ class RunInfo:
         base = {k: getattr(summary, k) for k in counts} | {"checks": dict(summary.checks)}
         from hf_vqa.engine.adapt import Adaptations, record_path
 
+        if pipeline in PIPELINES and hasattr(vlm, "structured"):
+            vlm = PIPELINES[pipeline].vlm_for(vlm)  # as run_pipeline sent it
         adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model))
         sent = adapted.apply(vlm.generation_params())  # what was actually sent, after adapting
         if isinstance(sent.get("response_format"), dict):  # the schema itself is long: its type and name
