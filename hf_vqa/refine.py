@@ -20,7 +20,7 @@ from hf_vqa.schema import declares, qa_pairs_columns, string_column, wiki_qa_col
 
 __all__ = ["refine_qa_pairs", "refine_wiki_qa"]
 
-STEP_VERSION = "2"  # 2: grounding reads numbers, dates and plurals; qa_checks.grounded_by
+STEP_VERSION = "3"  # 2: grounding reads numbers, dates and plurals; 3: labels of 17 languages, units, forms
 
 
 @declares(qa_pairs_columns)
