@@ -2,7 +2,8 @@
 
 - chat-template tokens `<|…|>` (Qwen/InternVL `<|im_end|>`, GLM-4.5V `<|begin_of_box|>`, Llama
   `<|eot_id|>`), with a role word right after a start token (`<|im_start|>assistant`);
-- Kimi-VL's `◁…▷` markers;
+- Kimi-VL's `◁…▷` markers; word tokens in angle brackets with an underscore or a known name
+  (Idefics `<end_of_utterance>`, Gemma `<start_of_turn>model` / `<end_of_turn>`, `</s>`, `<eos>`);
 - think-like blocks, paired (`<think>…</think>`, `<thinking>`, `<reasoning>`, `<reflection>`, `<thought>`,
   `<analysis>`, `◁think▷…◁/think▷`) or not: a closing tag with no opening one drops everything before it;
   an opening tag that is never closed drops everything after it (the reasoning was cut off);
@@ -27,6 +28,9 @@ _OPEN = re.compile(rf"(?:<|◁)\s*(?:{_NAMES})\s*(?:>|▷)", re.IGNORECASE)
 _CLOSE = re.compile(rf"(?:<|◁)\s*/\s*(?:{_NAMES})\s*(?:>|▷)", re.IGNORECASE)
 _CHAT_TOKEN = re.compile(r"<\|[^|<>\n]{1,60}\|>(?:(?:assistant|user|system)\b[ \t]*\n?)?")
 _KIMI_TOKEN = re.compile(r"◁[^◁▷\n]{1,60}▷")
+_WORD_TOKEN = re.compile(
+    r"</?(?:[a-z]{1,20}(?:_[a-z]{1,20}){1,5}|s|eos|bos|eot|pad|unk)>(?:(?:assistant|user|system|model)\b[ \t]*\n?)?"
+)
 _WRAPPER = re.compile(r"</?\s*(?:answer|output|response|final_answer|final|result)\s*>", re.IGNORECASE)
 
 
@@ -41,4 +45,5 @@ def strip_special(text: str) -> str:
         pos = len(text) if close is None else close.end()
     out.append(text[pos:])
     text = "".join(out)
-    return _WRAPPER.sub("", _KIMI_TOKEN.sub("", _CHAT_TOKEN.sub("", text)))
+    text = _WRAPPER.sub("", _KIMI_TOKEN.sub("", _CHAT_TOKEN.sub("", text)))
+    return _WORD_TOKEN.sub("", text)
