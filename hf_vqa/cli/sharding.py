@@ -65,6 +65,7 @@ def run_with_ray(args: argparse.Namespace, vlm: VLM, *, source: str, mock: bool,
         prompt=args.prompt, image_key=args.image_column, conversation_key=args.conversation_column,
         json_mode=args.json_mode, filters=tuple(args.filter), num_proc=args.num_proc,
         batch_size=args.batch_size, prices=prices, license=args.license, command=command, mock=mock,
+        language=args.language, repair_parse=args.repair_parse,
     )  # fmt: skip
     run = run_on_ray(job, address=args.ray, max_retries=args.ray_max_retries)
     failed = [s for s in run.shards if s.state not in ("done", "skipped")]

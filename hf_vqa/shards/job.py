@@ -64,6 +64,8 @@ class ShardJob:
     command: str = ""
     mock: bool = False
     version: str = __version__
+    language: str = "en"
+    repair_parse: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.repo_id) == bool(self.output):
@@ -83,6 +85,8 @@ class ShardJob:
         what += [v.generation_params(), v.max_image_side, v.max_image_pixels, self.system_prompt, self.prompt]
         what += [self.image_key, self.conversation_key, self.json_mode, list(self.filters), self.num_shards]
         what += [self.config_name, self.version]
+        if self.language != "en" or self.repair_parse:  # runs without them keep the run key they had
+            what += [self.language, self.repair_parse]
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -119,14 +123,15 @@ def run_shard(job: ShardJob, index: int) -> ShardResult:
     ds, summary = run_pipeline(
         ds, job.pipeline, vlm=vlm, system_prompt=job.system_prompt, prompt=job.prompt,
         image_key=job.image_key, conversation_key=job.conversation_key, json_mode=job.json_mode,
-        num_proc=job.num_proc, batch_size=job.batch_size, prices=job.prices,
+        num_proc=job.num_proc, batch_size=job.batch_size, prices=job.prices, language=job.language,
+        repair_parse=job.repair_parse,
     )  # fmt: skip
     ds = filter_rows(ds, job.pipeline, list(job.filters))
     spec_system, spec_prompt = _instructions(job)
     info = RunInfo.from_run(
         job.pipeline, vlm, summary, mock=job.mock, system_prompt=spec_system, prompt=spec_prompt,
         command=job.command, example=_example(ds, job.pipeline), license=job.license, split=job.split,
-        run_key=job.run_key,
+        run_key=job.run_key, language=[job.language],
     )  # fmt: skip
     if job.repo_id:
         from hf_vqa.publish.hub import push_dataset
@@ -194,7 +199,7 @@ def merge_folder(job: ShardJob, summary: Any) -> str:
     system_prompt, prompt = _instructions(job)
     info = RunInfo.from_run(
         job.pipeline, job.vlm, summary, mock=job.mock, system_prompt=system_prompt, prompt=prompt,
-        command=job.command, example=example, license=job.license, split=job.split,
+        command=job.command, example=example, license=job.license, split=job.split, language=[job.language],
     )  # fmt: skip
     fs.pipe_file(f"{root}/README.md", str(build_card(info, config_name=job.config_name)).encode("utf-8"))
     fs.rm(f"{root}/{SHARDS_DIR}", recursive=True)
@@ -230,7 +235,7 @@ def _summary_of_record(record: dict) -> dict:
 def _instructions(job: ShardJob) -> tuple[str | None, str | None]:
     from hf_vqa.spec import get_spec
 
-    return get_spec(job.pipeline).instructions(job.system_prompt, job.prompt)
+    return get_spec(job.pipeline).instructions(job.system_prompt, job.prompt, job.language)
 
 
 def _example(ds: Any, pipeline: str) -> dict | None:
