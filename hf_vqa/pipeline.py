@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -103,7 +104,13 @@ def run_pipeline(
     if isinstance(ds, datasets.IterableDataset):  # streaming: lazy steps, totals counted as rows flow
         from hf_vqa.runner.streaming import run_streaming
 
-        return run_streaming(ds, spec, refine_step(spec), gen_kwargs, batch_size=batch_size, prices=prices)
+        if repair_parse:
+            raise ConfigError("--repair-parse does not work on a streamed dataset", received="streaming=True",
+                              fix="load the dataset without streaming=True, or run without repair_parse")  # fmt: skip
+        refine = refine_step(spec)
+        if language != "en":  # the grounded check in the language; the declared columns stay the refiner's
+            refine = functools.update_wrapper(functools.partial(refine, language=language), refine)
+        return run_streaming(ds, spec, refine, gen_kwargs, batch_size=batch_size, prices=prices)
     if store_only:  # only then: online runs keep the fn_kwargs (and so the Arrow cache key) they had
         gen_kwargs |= {"store_only": True, "batch_errors": dict(sorted((batch_errors or {}).items()))}
     gen_kwargs["lookahead"] = source_for(ds, num_proc) if lookahead else None

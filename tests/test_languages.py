@@ -79,3 +79,14 @@ def test_cli_mock_run_in_chinese_tags_the_card_and_prices_the_repair(tmp_path):
     dry = cli("image-vqa", "--input", images, "--output", tmp_path / "d", "--mock", "--dry-run", "--repair-parse",
               tmp_path=tmp_path)  # fmt: skip
     assert dry.returncode == 0 and "--repair-parse: one more text-only request" in dry.stdout
+
+
+def test_a_streamed_dataset_in_a_language(mock_vlm, tmp_path):
+    rows = [{"image": Image.new("RGB", (40, 30), (200, 30, 30))}] * 2
+    ds = datasets.Dataset.from_list(rows, features=datasets.Features({"image": datasets.Image()}))
+    vlm = VLM(model="m", base_url=mock_vlm.base_url, api_key_env="", cache_dir=str(tmp_path))
+    out, summary = run_pipeline(ds.to_iterable_dataset(), "context-vqa", vlm=vlm, language="de")
+    got = list(out)
+    assert summary.checks["grounded"] == 2 and got[0]["context_vqa"]["context"].startswith("Die Sammlung")
+    with pytest.raises(ConfigError, match="streamed"):
+        run_pipeline(ds.to_iterable_dataset(), "context-vqa", vlm=vlm, repair_parse=True)
