@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BUSY
         source = _input_of(args)  # before the mock starts: a missing --input says so first
         _check_output(args.output)
+        from hf_vqa.languages import check_language
+
+        check_language(args.language)  # a code without prompts: said before anything starts
         vlm = _vlm(args, args.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         if not mock and not args.dry_run:
             vlm.api_key()  # a missing key is a usage error, before any work
