@@ -220,3 +220,42 @@ def test_restated_task_with_numbered_criteria_is_dropped_only_before_prose():
         f"{task}\n\nThe bridge opened in 1937 after four years of work.\n\nQ: When?\nA: 1937"
     )
     assert wiki.context == "The bridge opened in 1937 after four years of work."
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "qas:\n  - question: What?\n    answer: |\n      A red kite\n  - question: Where?\n    answer: >-\n      Beach",
+            [("What?", "A red kite"), ("Where?", "Beach")],
+        ),
+        (
+            "qas:\n- {question: What?, answer: A kite}\n- {question: Where?, answer: 'Beach, north side'}",
+            [("What?", "A kite"), ("Where?", "Beach, north side")],
+        ),
+        (
+            "- {frage: Was?, antwort: Ein Hund}\n- {frage: Wo?, antwort: Im Park}",
+            [("Was?", "Ein Hund"), ("Wo?", "Im Park")],
+        ),
+    ],
+)
+def test_yaml_block_scalars_and_flow_maps(text, want):
+    assert [(p.question, p.answer) for p in parse_qa_pairs(text)] == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Вопрос 1. Что это?\nОтвет 1. Кошка",
+        "Frage 1 – Что это?\nAntwort 1 – Кошка",
+        "Pregunta 2) Что это?\nRespuesta 2) Кошка",
+    ],
+)
+def test_word_labels_with_a_number_and_a_dot_or_a_dash(text):
+    assert [(p.question, p.answer) for p in parse_qa_pairs(text)] == [("Что это?", "Кошка")]
+
+
+def test_a_word_label_without_a_number_needs_a_colon_or_a_dash():
+    # "Frage." alone is not a label; the line is a question of its own
+    got = parse_qa_pairs("Antwort. Was ist das?\nEin Hund")
+    assert [(p.question, p.answer) for p in got] == [("Antwort. Was ist das?", "Ein Hund")]

@@ -53,10 +53,14 @@ _A_LABEL = re.compile(
 _LABEL_N = r"(?:\s*[-#]?\s*(?:\d{1,2}|\(\d{1,2}\)|[一二三四五六七八九十]{1,3}))?\s*[:：]\s*"
 
 
+# After a whole word, a number with a dot or a dash works too: "Вопрос 1. Что это?", "Frage 1 – Was ist das?".
+_WORD_N = r"(?:\s*\d{1,2}\s*[.)](?!\d)\s*|(?:\s*\d{1,2})?\s+[-–—]\s+)"
+
+
 def _world(kind: str) -> re.Pattern:
     long = alternation(words(kind, letters=False))
     letters = "|".join(re.escape(w) for w in words(kind) if len(w) == 1)
-    return re.compile(rf"^(?:(?i:{long})|{letters}){_LABEL_N}")
+    return re.compile(rf"^(?:(?:(?i:{long})|{letters}){_LABEL_N}|(?i:{long}){_WORD_N})")
 
 
 def _alone(kind: str) -> re.Pattern:
@@ -64,6 +68,7 @@ def _alone(kind: str) -> re.Pattern:
 
 
 _Q_WORLD, _A_WORLD = _world("question"), _world("answer")
+_BLOCK_SCALAR = {"|", ">", "|-", ">-", "|+", ">+"}
 _Q_WORLD_ALONE, _A_WORLD_ALONE = _alone("question"), _alone("answer")
 _SECTIONS = {w.casefold() for labels in LABELS.values() for w in labels.sections}
 _ANY_Q = re.compile(
@@ -147,6 +152,8 @@ def classify_line(line: str) -> Line:
         ln.label = "q"
     elif m := (_A_LABEL.match(plain) or _A_WORLD.match(plain)):
         ln.label, ln.content = "a", plain[m.end() :]
+        if ln.content in _BLOCK_SCALAR:  # YAML "answer: |": the value is on the lines below
+            ln.content = ""
     elif _A_ALONE.match(plain) or _A_WORLD_ALONE.match(plain):
         ln.label = "a"
     elif m := _A_PAREN.match(plain):

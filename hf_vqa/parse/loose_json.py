@@ -75,6 +75,9 @@ _ANSWER_KEYS = (
     "答案",
     *(w.casefold() for lab in LABELS.values() for w in lab.answer if len(w) > 1),
 )
+_FLOW_MAP = re.compile(
+    r"^-?\s*\{\s*([^\s:{},]{1,20})\s*:\s*(.+?)\s*,\s*([^\s:{},]{1,20})\s*:\s*(.+?)\s*,?\s*\}$"
+)
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
 
 
@@ -177,6 +180,14 @@ def _decode(snippet: str) -> Any:
     return _close_truncated(attempts[-1]) or _python_literal(snippet)
 
 
+def _flow_map(line: str) -> dict | None:
+    """A YAML flow map on one line, `- {question: What is it?, answer: A kite}`, as a dict (or None)."""
+    m = _FLOW_MAP.match(line)
+    if m is None or norm_key(m[1]) not in _QUESTION_KEYS or norm_key(m[3]) not in _ANSWER_KEYS:
+        return None
+    return {m[1]: m[2].strip("'\""), m[3]: m[4].strip("'\"")}
+
+
 def _json_lines(text: str) -> tuple[list, int, int] | None:
     """Two or more lines that are each one JSON object (JSON Lines), as a list with their span."""
     items: list = []
@@ -189,6 +200,8 @@ def _json_lines(text: str) -> tuple[list, int, int] | None:
                 value = _DECODER.decode(body)
             except (ValueError, RecursionError):
                 value = None
+        if value is None and body.startswith(("{", "- {")):
+            value = _flow_map(body)
         if isinstance(value, dict):
             start = pos if not items else start
             items.append(value)
