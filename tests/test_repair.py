@@ -42,7 +42,13 @@ def test_response_format_is_a_cached_request_field(tmp_path):
 
 @pytest.mark.parametrize(
     ("profile", "taken"),
-    [("openai", True), ("vllm", True), ("gateway", False), ("stream-only-thinking", False)],
+    [
+        ("openai", True),
+        ("vllm", True),
+        ("gateway", False),
+        ("stream-only-thinking", False),
+        ("no-structured", False),
+    ],
 )
 def test_structured_replies_where_taken_and_free_text_where_rejected(make_mock_vlm, tmp_path, profile, taken):
     server = make_mock_vlm(profile=profile)
