@@ -60,10 +60,12 @@ def iter_requests(
     response_format: dict | None = None,
     skip: Iterable[str] = (),
     requests_of: Any = None,
+    keys_only: bool = False,
 ) -> Iterator[tuple[str, bytes]]:
     """(key, request line) for every distinct request not in the store (nor in `skip`), built as
     `prompted_vqa` builds it, one row at a time (only one row's images are in memory). Rows that fail
-    before sending (a bad image) are left to the map, which records their error.
+    before sending (a bad image) are left to the map, which records their error. With `keys_only`:
+    (key, b"") for every distinct request, stored or not.
 
     `requests_of(row)` -> `[(key, Request)]` builds other steps' requests instead (the verify pass:
     `quality.verify.judge_requests`, `quality.blind.blind_requests`)."""
@@ -90,7 +92,9 @@ def iter_requests(
                 continue
             seen.add(key)
             plan.distinct += 1
-            if store.get(key) is not None:
+            if keys_only:
+                yield key, b""
+            elif store.get(key) is not None:
                 plan.stored += 1
             elif key not in skip:
                 plan.to_send += 1
@@ -123,28 +127,59 @@ def split_lines(
 
 
 def read_result(text: str | bytes) -> tuple[str, Reply | None, str | None]:
-    """(custom_id, the reply, None) for a 2xx line with an answer, else (custom_id, None, the reason)."""
+    """(custom_id, the reply, None) for a 2xx line with an answer, else (custom_id, None, the reason).
+
+    Never raises: a line that is not JSON, or has no string ``custom_id``, gives ``("", None, reason)``;
+    a ``response`` that is not an object, a ``status_code`` that is not a number, a missing ``body``
+    fail that request with the reason (the other lines are still collected).
+
+    Example:
+        >>> read_result('{"custom_id": "k", "response": "oops"}')
+        ('k', None, "batch: the result line's response is not an object: 'oops'")
+    """
     try:
         obj = json.loads(text)
-        key = str(obj["custom_id"])
-    except (ValueError, KeyError, TypeError):
-        return "", None, f"unreadable result line: {one_line(str(text)[:120])}"
+    except (ValueError, UnicodeDecodeError):
+        return "", None, f"unreadable result line (not JSON): {_shown(text)}"
+    key = obj.get("custom_id") if isinstance(obj, dict) else None
+    if not isinstance(key, str) or not key:
+        return "", None, f"result line without a custom_id: {_shown(text)}"
     response, error = obj.get("response"), obj.get("error")
     if not response:
         if isinstance(error, dict):
             return key, None, one_line(f"batch: {error.get('code') or 'error'}: {error.get('message') or ''}")
+        if error:
+            return key, None, one_line(f"batch: error: {_shown(error)}")
         return key, None, "batch: no response for this request"
-    status = int(response.get("status_code") or 0)
-    body = json.dumps(response.get("body")).encode()
+    if not isinstance(response, dict):
+        return key, None, f"batch: the result line's response is not an object: {_shown(response)}"
+    status = response.get("status_code")
+    if isinstance(status, str) and status.strip().isdigit():
+        status = int(status)
+    if type(status) is not int or not 100 <= status <= 599:
+        return key, None, f"batch: the result line's status_code is not an HTTP status: {_shown(status)}"
+    if "body" not in response:
+        return key, None, f"batch: HTTP {status} without a body"
     try:
+        body = json.dumps(response["body"]).encode()
         return key, judge(Response(status, {}, body)), None
     except (Transient, Fatal) as err:
         return key, None, one_line(f"batch: HTTP {status}: {err}")
+    except Exception as err:  # a body of a shape no reader expects: this request fails, not the run
+        return key, None, one_line(f"batch: HTTP {status}: unreadable body ({type(err).__name__}: {err})")
 
 
-def read_results(data: bytes) -> Iterator[tuple[str, Reply | None, str | None]]:
-    """`read_result` for every non-empty line of a results file."""
-    for line in data.splitlines():
+def _shown(value: object) -> str:
+    """A short one-line rendering of something received."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return one_line(repr(text), 120)
+
+
+def read_results(lines: Iterable[bytes]) -> Iterator[tuple[str, Reply | None, str | None]]:
+    """`read_result` for every non-empty line (of a results file: bytes, or an open binary file)."""
+    if isinstance(lines, bytes | bytearray):
+        lines = lines.splitlines()
+    for line in lines:
         if line.strip():
             yield read_result(line)
 

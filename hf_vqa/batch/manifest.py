@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -36,6 +37,14 @@ def manifest_path(output: str | os.PathLike) -> Path:
         'data.batch.json'
     """
     return Path(str(output).rstrip("/\\") + ".batch.json")
+
+
+def _free(folder: Path) -> str:
+    try:
+        st = os.statvfs(folder)
+        return f"{st.f_bavail * st.f_frsize:,} bytes"
+    except OSError:
+        return "unknown bytes"
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Manifest:
     window: str = "24h"
     chunks: list[Chunk] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, int] = field(default_factory=dict)  # result lines not taken, by reason (collect.py)
     collected_ok: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -82,11 +92,23 @@ class Manifest:
                 "failed": len(self.errors)}  # fmt: skip
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temp file + rename)."""
+        """Write atomically (temp file + rename). On a full disk: `BatchError` naming this file and its
+        free space (the previous manifest stays; batch ids are safe in the journal, `journal.py`)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(asdict(self), indent=1))
+            os.replace(tmp, path)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            ids = [c.batch_id for c in self.chunks if c.batch_id]
+            raise BatchError(
+                f"cannot save the batch manifest {path} ({err.strerror or err}; {_free(path.parent)} free there)",
+                received=f"batch ids so far: {', '.join(ids) or 'none'} (also kept in {path.name[:-5]}.ids)",
+                fix=f"free some space in {path.parent}, then rerun the same command: it resumes these batches "
+                "and submits nothing twice",
+            ) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Manifest:

@@ -3,8 +3,10 @@
 `advance` does one step of the whole life cycle and is safe to call again at any time (that is what
 rerunning the same command does): it uploads and creates what the manifest lacks, polls what is
 running, downloads the output and error files of what ended, writes each answered line into the
-request store and each failed one into ``manifest.errors``. Requests already in the store are never
-uploaded, so nothing is paid twice. ``retry_failed`` resubmits the failed requests as a new batch.
+request store and each failed one into ``manifest.errors`` (`collect.py`: only keys this run asked
+for; the first answer wins). Requests already in the store are never uploaded, so nothing is paid
+twice; a batch id is in the journal (`journal.py`) before anything else can fail. ``retry_failed``
+resubmits the failed requests as a new batch. ``--wait`` is bounded in time (`Limits.max_wait`).
 
 Example:
     >>> m = advance(ds, vlm, "out.batch.json", request_kwargs, wait=True, poll=60)  # doctest: +SKIP
@@ -20,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hf_vqa.batch.lines import Plan, iter_requests, read_results, split_lines
+from hf_vqa.batch import collect
+from hf_vqa.batch.journal import Journal, journal_path
+from hf_vqa.batch.lines import Plan, iter_requests, split_lines
 from hf_vqa.batch.manifest import Chunk, Manifest
 from hf_vqa.config import VLM
 from hf_vqa.engine.batch_api import TERMINAL, BatchAPI
-from hf_vqa.engine.store import StoredReply, get_store
+from hf_vqa.engine.store import get_store
 from hf_vqa.errors import BatchError
 
 __all__ = ["Limits", "advance", "export_requests", "import_results"]
@@ -39,6 +43,8 @@ class Limits:
     window: str = "24h"
     poll: float = 60.0
     max_polls: int = 100_000  # a bound on --wait's loop
+    max_wait: float = 25 * 3600.0  # --wait-timeout: seconds --wait polls before it stops (the batch runs on)
+    max_download_bytes: int | None = None  # per output/error file; None: `collect.download_cap`
 
 
 def _endpoint(vlm: VLM) -> str:
@@ -94,19 +100,27 @@ def advance(
         m.save(path)
     started = time.monotonic()
     for _poll_count in range(limits.max_polls):
-        _poll(m, path, api, vlm, say)
+        _poll(m, path, api, vlm, say, limits)
         if m.done or not wait:
             break
         running = [c for c in m.chunks if not c.collected]
-        done = sum(c.counts.get("completed", 0) for c in running)
-        failed = sum(c.counts.get("failed", 0) for c in running)
+        done = sum(_int(c.counts.get("completed")) for c in running)
+        failed = sum(_int(c.counts.get("failed")) for c in running)
         total = sum(len(c.keys) for c in running)
         states = ",".join(sorted({c.status for c in running}))
-        say(
-            f"batch: {states} completed={done}/{total} failed={failed} elapsed={time.monotonic() - started:.0f}s"
-        )
+        elapsed = time.monotonic() - started
+        say(f"batch: {states} completed={done}/{total} failed={failed} elapsed={elapsed:.0f}s")
+        if elapsed + limits.poll > limits.max_wait:
+            ids = ", ".join(f"{c.batch_id} ({c.status})" for c in running)
+            raise BatchError(f"--wait stopped after {elapsed:.0f}s (--wait-timeout {limits.max_wait:g}s); "
+                             f"still running: {ids}", fix="rerun the same command later to collect them "
+                             "(nothing is submitted again), or raise --wait-timeout")  # fmt: skip
         time.sleep(limits.poll)
     return m
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int else 0
 
 
 def _submit(
@@ -134,8 +148,12 @@ def _submit(
 
 
 def _create(c: Chunk, m: Manifest, path: Path, limits: Limits, api: BatchAPI, say) -> None:
+    """Create the batch of an uploaded file; its id is in the journal before the manifest is saved."""
+    journal = Journal(journal_path(path))
+    slot = journal.reserve(c.file_id)  # room for the id, taken before the paid step
     batch = api.create(c.file_id, limits.window, metadata={"created_by": "hf_vqa"})
-    c.batch_id, c.status, c.created_at = batch["id"], batch.get("status", "validating"), time.time()
+    journal.fill(slot, c.file_id, batch["id"])
+    c.batch_id, c.status, c.created_at = batch["id"], str(batch.get("status", "validating")), time.time()
     m.save(path)
     say(f"batch: submitted {c.batch_id} ({len(c.keys)} requests, {c.bytes:,} bytes, window {limits.window})")
 
@@ -144,8 +162,14 @@ def _create_missing(
     m: Manifest, path: Path, limits: Limits, api: BatchAPI, say, ds, vlm, request_kwargs
 ) -> None:
     """Finish chunks a killed process left half-done: upload (rebuilding their lines) or create."""
+    known = Journal(journal_path(path)).ids()
     for c in m.chunks:
         if c.batch_id:
+            continue
+        if c.file_id in known:  # created before a crash (or a full disk) kept it from the manifest
+            c.batch_id, c.status, c.created_at = known[c.file_id], "validating", time.time()
+            say(f"batch: resuming {c.batch_id} (found in {journal_path(path).name})")
+            m.save(path)
             continue
         if c.file_id is None:
             wanted = set(c.keys)
@@ -157,27 +181,32 @@ def _create_missing(
         _create(c, m, path, limits, api, say)
 
 
-def _poll(m: Manifest, path: Path, api: BatchAPI, vlm: VLM, say) -> None:
+def _poll(m: Manifest, path: Path, api: BatchAPI, vlm: VLM, say, limits: Limits) -> None:
     for c in m.chunks:
         if c.collected or not c.batch_id:
             continue
         batch = api.get(c.batch_id)
-        c.status, c.counts = batch.get("status", "?"), batch.get("request_counts") or {}
+        counts = batch.get("request_counts")
+        c.status, c.counts = str(batch.get("status", "?"))[:40], counts if isinstance(counts, dict) else {}
         if c.status in TERMINAL:
-            _collect(c, batch, m, api, vlm)
-            say(f"batch: {c.batch_id} {c.status}: {c.counts.get('completed', 0)} answered, "
+            _collect(c, batch, m, api, vlm, path, limits)
+            say(f"batch: {c.batch_id} {c.status}: {_int(c.counts.get('completed'))} answered, "
                 f"{sum(1 for k in c.keys if k in m.errors)} failed")  # fmt: skip
+            if collect.said(m):
+                say(collect.said(m))
         m.save(path)
 
 
-def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM) -> None:
+def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM, path: Path, limits: Limits) -> None:
     """Download the output and error files; answered lines into the store, the rest into `m.errors`."""
     store = get_store(vlm.cache_dir)
-    c.output_file_id, c.error_file_id = batch.get("output_file_id"), batch.get("error_file_id")
+    ids = [batch.get("output_file_id"), batch.get("error_file_id")]
+    c.output_file_id, c.error_file_id = (i if isinstance(i, str) and i else None for i in ids)
     seen: set[str] = set()
-    for file_id in (c.output_file_id, c.error_file_id):
-        if file_id:
-            _ingest(api.content(file_id), m, store, seen)
+    asked = {k for chunk in m.chunks for k in chunk.keys}  # only this run's keys reach the store
+    cap = collect.download_cap(c, limits.max_download_bytes)
+    for file_id in dict.fromkeys(f for f in (c.output_file_id, c.error_file_id) if f):  # each file once
+        collect.fetch_and_ingest(file_id, api.download, cap, path, m, store, asked, seen)
     reason = {"failed": "batch failed: " + _batch_errors(batch), "expired": "batch expired before this request ran",
               "cancelled": "batch cancelled before this request ran"}.get(c.status, f"batch {c.status}: no result")  # fmt: skip
     for key in c.keys:
@@ -186,24 +215,11 @@ def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM) -> Non
     c.collected, c.ended_at = True, time.time()
 
 
-def _ingest(data: bytes, m: Manifest, store, seen: set[str]) -> None:
-    for key, reply, error in read_results(data):
-        if not key:
-            continue
-        seen.add(key)
-        if reply is not None:
-            store.put(key, StoredReply.of(reply, 1))
-            m.errors.pop(key, None)
-            m.collected_ok += 1
-            m.prompt_tokens += reply.prompt_tokens
-            m.completion_tokens += reply.completion_tokens
-        elif store.get(key) is None:
-            m.errors[key] = error or "batch: failed"
-
-
 def _batch_errors(batch: dict) -> str:
-    data = (batch.get("errors") or {}).get("data") or []
-    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in data[:3]) or "no reason given"
+    errors = batch.get("errors")
+    data = errors.get("data") if isinstance(errors, dict) else None
+    data = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in data[:3])[:300] or "no reason given"
 
 
 def export_requests(ds: Any, vlm: VLM, file: str | Path, request_kwargs: dict) -> tuple[int, int]:
@@ -216,20 +232,30 @@ def export_requests(ds: Any, vlm: VLM, file: str | Path, request_kwargs: dict) -
     return plan.to_send, size
 
 
-def import_results(vlm: VLM, file: str | Path, path: str | Path) -> Manifest:
-    """Read a results file (``vllm run-batch -o``, or a provider's output/error file) into the store;
-    its failed lines go into the manifest at `path` (created if missing)."""
+def import_results(vlm: VLM, file: str | Path, path: str | Path, asked: set[str] | None = None) -> Manifest:
+    """Read a results file (``vllm run-batch -o``, or a provider's output/error file) into the store,
+    line by line; its failed lines go into the manifest at `path` (created if missing). With `asked`
+    (the keys of this run's requests not yet stored), lines for other keys are ignored and counted."""
     path = Path(path)
     m = (
         Manifest.load(path)
         if path.exists()
         else Manifest(model=vlm.model, endpoint=_endpoint(vlm), window="import")
     )
+    m.ignored = {}  # this import's own counts
     try:
-        data = Path(file).read_bytes()
+        with open(file, "rb") as f:
+            collect.ingest(f, m, get_store(vlm.cache_dir), asked)
     except OSError as err:
         raise BatchError("cannot read the batch results file", received=f"{file}: {err.strerror}",
                          fix="pass the file vllm run-batch wrote with -o") from None  # fmt: skip
-    _ingest(data, m, get_store(vlm.cache_dir), set())
     m.save(path)
     return m
+
+
+def asked_keys(ds: Any, vlm: VLM, request_kwargs: dict) -> set[str]:
+    """The keys of every distinct request this input asks for (stored or not)."""
+    return {key for key, _line in iter_requests(ds, vlm, Plan(), keys_only=True, **request_kwargs)}
+
+
+__all__ += ["asked_keys"]

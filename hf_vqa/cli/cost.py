@@ -39,6 +39,11 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
                    help="send through /v1/files + /v1/batches (about half price, up to --batch-window); "
                         "rerun the same command to poll and collect")  # fmt: skip
     g.add_argument("--wait", action="store_true", help="with --batch: poll until every batch ended")
+    g.add_argument("--wait-timeout", type=float, default=25 * 3600.0, metavar="SECONDS",
+                   help="with --wait: stop polling after this long, naming the batch ids to collect later "
+                        "(default 90000 = 25 h)")  # fmt: skip
+    g.add_argument("--batch-max-download-bytes", type=int, default=None, metavar="N",
+                   help="largest batch output/error file to download (default: 64 MiB + 256 KiB per request)")  # fmt: skip
     g.add_argument(
         "--batch-poll", type=float, default=60.0, metavar="SECONDS", help="polling interval (default 60)"
     )
@@ -122,8 +127,9 @@ def batch_step(
 
     `wait` overrides `--wait` (the bundled mock's batches end with this process: always wait).
     """
+    from hf_vqa.batch.collect import said
     from hf_vqa.batch.manifest import manifest_path
-    from hf_vqa.batch.run import Limits, advance, export_requests, import_results
+    from hf_vqa.batch.run import Limits, advance, asked_keys, export_requests, import_results
 
     kwargs = _request_kwargs(args)
     path = manifest_path(args.output)
@@ -134,12 +140,15 @@ def batch_step(
             "then rerun with --batch-import results.jsonl)")  # fmt: skip
         return EXIT_OK
     if args.batch_import:
-        m = import_results(vlm, args.batch_import, path)
+        m = import_results(vlm, args.batch_import, path, asked=asked_keys(ds, vlm, kwargs))
         say(f"batch: imported {args.batch_import}: {m.collected_ok} answered, {len(m.errors)} failed")
+        if said(m):
+            say(said(m))
         mode = "batch file (vllm run-batch)"
     else:
         limits = Limits(max_requests=args.batch_max_requests, max_bytes=args.batch_max_bytes,
-                        window=args.batch_window, poll=args.batch_poll)  # fmt: skip
+                        window=args.batch_window, poll=args.batch_poll, max_wait=args.wait_timeout,
+                        max_download_bytes=args.batch_max_download_bytes)  # fmt: skip
         m = advance(ds, vlm, path, kwargs, limits=limits, wait=args.wait if wait is None else wait, cancel=args.batch_cancel,
                     retry_failed=args.retry_failed, say=say)  # fmt: skip
         if not m.done:

@@ -183,13 +183,40 @@ class Engine:
 
     async def _run_into(self, fut: concurrent.futures.Future, key: str, body: dict, payload) -> None:
         try:
-            reply = await self._run(key, body, payload)
+            shared = await self._answered_elsewhere(key)
+            reply = shared if shared is not None else await self._run(key, body, payload)
         except BaseException as err:  # cancelled at shutdown; `_run` itself never raises
             reply = Reply.failed(f"not sent: {type(err).__name__}")
             if not isinstance(err, Exception):
                 fut.set_result(reply)
                 raise
+        finally:
+            if self.store is not None:  # stored (or given up): another run may ask for it now
+                self.store.release(key)
         fut.set_result(reply)
+
+    def _claim_ttl(self) -> float:
+        """How long a claim on a key lasts without renewal: one attempt's deadline and some slack."""
+        return self.vlm.timeout + 60.0
+
+    async def _answered_elsewhere(self, key: str) -> Reply | None:
+        """Claim `key` in the shared store (`store_leases.py`). While another live process holds it,
+        wait for its answer (bounded by one claim's lifetime) and return that: never pay twice."""
+        if self.store is None:
+            return None
+        ttl, pause = self._claim_ttl(), 0.02
+        deadline = time.monotonic() + ttl
+        while not self.store.claim(key, ttl) and time.monotonic() < deadline:
+            hit = self.store.get(key)
+            if hit is not None:
+                break
+            await asyncio.sleep(pause)
+            pause = min(0.5, pause * 1.5)
+        hit = self.store.get(key)  # also: answered between the lookup and the claim
+        if hit is None:
+            return None
+        self.stats.cached += 1
+        return hit.reply()
 
     def _finished(self, key: str) -> None:
         self._inflight.pop(key, None)
@@ -258,6 +285,8 @@ class Engine:
         """One send: wait for the run's first request (`guard.py`; before taking a slot, so the waiting
         requests never hold the slots the first one needs), the rate limits and a slot, then POST."""
         await self.guard.enter(key)
+        if self.store is not None:  # renew this run's claim on the key for one more attempt
+            self.store.claim(key, self._claim_ttl())
         adapting = False
         try:
             estimate = await self._respect_rate_limits(body)

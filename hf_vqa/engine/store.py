@@ -5,6 +5,13 @@ the moment it arrives: SQLite in WAL mode, one row per request key (a hash of en
 params and messages with image hashes; never the API key). Failed requests are not stored, so a
 rerun retries only them.
 
+The store keeps the first answer to a key: an answer is never replaced by another (a conflict is
+logged), and every row read back is validated (`store_repair.row_problem`): one that is not an
+answer (empty text, wrong types, undecodable text) is treated as absent and asked again, with a
+warning. A ``replies`` table of another shape stops the run with what to do (``store --repair``).
+Keys being asked right now are claimed (`store_leases.py`), so two runs sharing a store wait for each
+other's answer instead of paying twice.
+
 A damaged store is found when it is opened, moved aside with a one-line warning and replaced by a
 new one holding every reply that could still be read (`store_repair.py`). A store that cannot be
 written (a full disk) never costs a reply: the reply still reaches the output, and a one-line warning
@@ -25,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -34,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_vqa.config import cache_folder
+from hf_vqa.engine import store_leases
 from hf_vqa.engine.replies import Reply
-from hf_vqa.engine.store_repair import SCHEMA, locked, repair
+from hf_vqa.engine.store_repair import SCHEMA, locked, repair, row_problem, shape_problem, text_or_bytes
 from hf_vqa.errors import ConfigError, one_line
 
 FILENAME = "replies.sqlite"
@@ -61,6 +70,7 @@ def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
                 raise
             time.sleep(0.01)
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.text_factory = text_or_bytes  # undecodable text reads as bytes (then refused), never raises
     return conn
 
 
@@ -110,13 +120,24 @@ class Store:
         self.path = self.dir / FILENAME
         self._local = threading.local()
         self.failing: str | None = None  # why the last write failed, once one did
+        self.bad = self.conflicts = 0  # rows read back that were not answers; answers not replaced
+        self.owner = store_leases.Owner.here()
         with locked(self.path):  # one process checks (and repairs) at a time
-            done = repair(self.path)
+            done = repair(self.path, shape=False)  # a damaged file; another shape is the user's call
             if done.problem is not None:
                 _warn(f"the request store {self.path} was damaged ({done.problem}): moved aside to "
                       f"{done.moved_to.name}; {done.recovered} replies recovered into a new store")  # fmt: skip
+            shape = shape_problem(self._conn())
+            if shape is not None:
+                raise ConfigError(
+                    f"the request store {self.path} cannot be used: {shape}",
+                    received="a store written by another program or version (its replies cannot be read)",
+                    fix="run `build_dataset.py store --repair` (moves it aside and keeps every reply it can "
+                    "read), or pass another --cache-dir",
+                )
             self._conn().execute(SCHEMA)
             self._conn().execute(REASONING_SCHEMA)
+            self._conn().execute(store_leases.SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -148,24 +169,73 @@ class Store:
         except sqlite3.Error as err:
             self._failed("read", err)
             return None
-        return StoredReply(*row) if row else None
+        if row is None:
+            return None
+        problem = row_problem(tuple(row[:5]))
+        if problem is not None:
+            self.bad += 1
+            if self.bad <= 3:
+                _warn(f"the request store {self.path} holds a row for request {key[:16]} that is not an answer "
+                      f"({problem}): it is asked again{'' if self.bad < 3 else ' (further ones not shown)'}")  # fmt: skip
+            return None
+        return StoredReply(*row[:5], reasoning=row[5] if isinstance(row[5], str) else None)
 
     def put(self, key: str, reply: StoredReply) -> bool:
         """Store a reply durably (committed before returning). False when the store cannot be written
-        (a full disk, a damaged file): the caller keeps the reply, and a warning says so once.
-        Its reasoning, if any, goes first, to its own table (a reply is never stored without it)."""
+        (a full disk, a damaged file) or the reply is not an answer: the caller keeps the reply, and a
+        warning says so once. Never replaces an answer already stored (see `add`)."""
+        return self.add(key, reply) != "failed"
+
+    def add(self, key: str, reply: StoredReply) -> str:
+        """Store a reply unless the key already holds an answer: ``"stored"``, ``"kept"`` (the same answer
+        was there), ``"conflict"`` (another answer was there: kept, and logged) or ``"failed"``.
+        A stored row that is not an answer is replaced. Its reasoning goes in the same transaction."""
+        if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+                        reply.attempts)) is not None:  # fmt: skip
+            return "failed"
+        conn = self._conn()
         try:
-            if reply.reasoning:
-                self._conn().execute("INSERT OR REPLACE INTO reasoning VALUES (?, ?)", (key, reply.reasoning))
-            self._conn().execute(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
-                 reply.attempts, time.time()),
-            )  # fmt: skip
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                old = conn.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
+                                   "FROM replies WHERE key=?", (key,)).fetchone()  # fmt: skip
+                if old is None or row_problem(tuple(old)) is not None:
+                    if reply.reasoning:
+                        conn.execute("INSERT OR REPLACE INTO reasoning VALUES (?, ?)", (key, reply.reasoning))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+                         reply.attempts, time.time()),
+                    )  # fmt: skip
+                    outcome = "stored"
+                else:
+                    outcome = "kept" if old[0] == reply.text else "conflict"
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except (sqlite3.Error, OSError) as err:
             self._failed("write", err)
-            return False
-        return True
+            return "failed"
+        if outcome == "conflict":
+            self.conflicts += 1
+            if self.conflicts <= 3:
+                _warn(f"the request store already holds another answer for request {key[:16]}: kept the first "
+                      "one (an answer is never replaced)" + ("" if self.conflicts < 3 else "; further ones not shown"))  # fmt: skip
+        return outcome
+
+    def claim(self, key: str, ttl: float) -> bool:
+        """Claim `key` before sending it (`store_leases.claim`); True also when the store cannot say."""
+        try:
+            return store_leases.claim(self._conn(), key, self.owner, ttl)
+        except sqlite3.Error:
+            return True  # never block a run on the claims table: at worst a key is paid twice
+
+    def release(self, key: str) -> None:
+        """End this process's claim on `key` (its answer is stored, or it gave up)."""
+        with contextlib.suppress(sqlite3.Error):
+            store_leases.release(self._conn(), key, self.owner)
 
     def _failed(self, what: str, err: BaseException) -> None:
         if self.failing is None:

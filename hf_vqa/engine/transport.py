@@ -72,6 +72,27 @@ def _too_large(received: int | str, cap: int) -> ReplyTooLarge:
                          "raise --max-reply-bytes / VLM(max_reply_bytes=...) if this is a real answer)")  # fmt: skip
 
 
+def _refuse_length(length: int | None, cap: int) -> None:
+    """A declared Content-Length over the cap: refused before a byte of the body is read."""
+    if length is not None and length > cap:
+        raise _too_large(f"Content-Length {length:,}", cap)
+
+
+async def _gather(chunks: Any, cap: int, sink: Any = None) -> bytes:
+    """The body from an async iterator of decoded chunks, counted as they arrive and cut at `cap`;
+    written to `sink` (then b"" is returned) or joined in memory."""
+    kept, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(f"{size:,}+", cap)
+        if sink is not None:
+            sink.write(chunk)
+        else:
+            kept.append(chunk)
+    return b"".join(kept)
+
+
 @functools.cache
 def kind() -> str:
     """``"aiohttp"`` when it can be used here, else ``"httpx"``.
@@ -245,11 +266,21 @@ class Transport:
         return Response(resp.status_code, resp.headers, body, resp.reason_phrase or "")
 
     async def call(
-        self, method: str, path: str, content: bytes = b"", content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        content: bytes = b"",
+        content_type: str = "application/json",
+        *,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        sink: Any = None,
     ) -> Response:
         """Any other request to the same API (the batch endpoints, `engine/batch_api.py`): `path`
         is relative to the base URL (``"files"``, ``"batches/b1/cancel"``). Same pool, headers and
-        errors as `post`.
+        errors as `post`. `deadline` (default `timeout`) bounds the whole call; `max_bytes` (default
+        `max_reply_bytes`) caps the body as its decoded bytes arrive (`ReplyTooLarge`); with `sink`
+        (a binary file) the body is written there as it arrives instead of kept in memory.
 
         Example:
             >>> (await t.call("GET", "batches/batch_1")).status  # doctest: +SKIP
@@ -257,28 +288,47 @@ class Transport:
         """
         url = self.url.rsplit("/chat/completions", 1)[0] + "/" + path.lstrip("/")
         headers = {**self.headers, "Content-Type": content_type}
-        if self.kind == "aiohttp":
-            import asyncio
+        limit = self.timeout if deadline is None else deadline
+        cap = self.max_reply_bytes if max_bytes is None else max_bytes
+        try:
+            async with asyncio.timeout(limit):  # a trickling reply cannot outlast it
+                if self.kind == "aiohttp":
+                    return await self._call_aiohttp(method, url, content, headers, cap, sink)
+                return await self._call_httpx(method, url, content, headers, cap, sink)
+        except TimeoutError:
+            raise TransportError(f"no whole reply within the {limit:g}s deadline", timeout=True) from None
 
-            import aiohttp
+    async def _call_aiohttp(self, method, url, content, headers, cap, sink) -> Response:
+        import aiohttp
 
-            try:
-                async with self._senders[0].request(method, url, data=content or None, headers=headers,
-                                                    proxy=self.proxy) as resp:  # fmt: skip
-                    return Response(resp.status, resp.headers, await resp.read(), resp.reason or "")
-            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
-                raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
-            except (aiohttp.ClientError, OSError) as err:
-                raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+        try:
+            async with self._senders[0].request(method, url, data=content or None, headers=headers,
+                                                proxy=self.proxy) as resp:  # fmt: skip
+                _refuse_length(resp.content_length, cap)
+                body = await _gather(resp.content.iter_any(), cap, sink)  # decoded bytes, counted
+                return Response(resp.status, resp.headers, body, resp.reason or "")
+        except aiohttp.ServerTimeoutError as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
+
+    async def _call_httpx(self, method, url, content, headers, cap, sink) -> Response:
         hx = httpx_module()
         try:
-            resp = await self._senders[0].request(method, url, content=content or None, headers=headers,
-                                                  timeout=self.timeout)  # fmt: skip
+            request = self._senders[0].build_request(method, url, content=content or None, headers=headers,
+                                                     timeout=self.timeout)  # fmt: skip
+            resp = await self._senders[0].send(request, stream=True)
+            try:
+                length = resp.headers.get("content-length")
+                _refuse_length(int(length) if length is not None and length.isdigit() else None, cap)
+                body = await _gather(resp.aiter_bytes(), cap, sink)
+            finally:
+                await resp.aclose()
         except hx.TimeoutException as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except hx.HTTPError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
-        return Response(resp.status_code, resp.headers, resp.content, resp.reason_phrase or "")
+        return Response(resp.status_code, resp.headers, body, resp.reason_phrase or "")
 
     async def aclose(self) -> None:
         """Close every pool (their connections)."""
