@@ -189,16 +189,17 @@ def _poll(m: Manifest, path: Path, api: BatchAPI, vlm: VLM, say, limits: Limits)
         counts = batch.get("request_counts")
         c.status, c.counts = str(batch.get("status", "?"))[:40], counts if isinstance(counts, dict) else {}
         if c.status in TERMINAL:
-            _collect(c, batch, m, api, vlm, path, limits)
-            say(f"batch: {c.batch_id} {c.status}: {_int(c.counts.get('completed'))} answered, "
+            answered = _collect(c, batch, m, api, vlm, path, limits)
+            say(f"batch: {c.batch_id} {c.status}: {answered} of {len(c.keys)} answered, "
                 f"{sum(1 for k in c.keys if k in m.errors)} failed")  # fmt: skip
             if collect.said(m):
                 say(collect.said(m))
         m.save(path)
 
 
-def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM, path: Path, limits: Limits) -> None:
-    """Download the output and error files; answered lines into the store, the rest into `m.errors`."""
+def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM, path: Path, limits: Limits) -> int:
+    """Download the output and error files; answered lines into the store, the rest into `m.errors`.
+    Returns how many of the chunk's requests got an answer (each counted once)."""
     store = get_store(vlm.cache_dir)
     ids = [batch.get("output_file_id"), batch.get("error_file_id")]
     c.output_file_id, c.error_file_id = (i if isinstance(i, str) and i else None for i in ids)
@@ -213,6 +214,7 @@ def _collect(c: Chunk, batch: dict, m: Manifest, api: BatchAPI, vlm: VLM, path: 
         if key not in seen and store.get(key) is None:
             m.errors[key] = reason
     c.collected, c.ended_at = True, time.time()
+    return sum(1 for k in c.keys if k in seen and k not in m.errors)
 
 
 def _batch_errors(batch: dict) -> str:

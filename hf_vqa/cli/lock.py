@@ -3,8 +3,12 @@
 The shards of a job array (`--shard I/N`) are separate runs: each has its own lock.
 
 Two runs on the same output would both pay for every request the store does not hold yet. The lock
-is an `flock` on ``<cache>/locks/<hash of the output path>.lock`` (the store's folder), held until
-the process ends (also on a kill), so it never goes stale; the file records who holds it.
+is a POSIX record lock (``fcntl.lockf``) on ``<cache>/locks/<hash of the output path>.lock`` (the
+store's folder). Such a lock belongs to the process that took it: forked ``--num-proc`` workers do
+not inherit it (an ``flock`` would be shared with them, and a worker outliving a killed main process
+would keep the output locked), and it ends when that process ends, also on SIGKILL, so it never goes
+stale. The file records who holds it. A POSIX lock also ends when its process closes *any* descriptor
+of the file, so this process never opens a lock file it holds a second time (`_HELD`).
 
 Example:
     >>> import tempfile
@@ -23,10 +27,14 @@ import fcntl
 import hashlib
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import IO
 
 __all__ = ["Busy", "hold"]
+
+# lock file path -> the open file holding its lock in this process (weak: the lock ends with the file)
+_HELD: weakref.WeakValueDictionary[str, IO] = weakref.WeakValueDictionary()
 
 
 class Busy(Exception):
@@ -42,10 +50,15 @@ def hold(output: str, cache_dir: str | None, scope: str = "") -> IO:
     folder.mkdir(parents=True, exist_ok=True)
     where = f"{Path(output).resolve()}|{scope}".encode("utf-8", "surrogateescape")
     name = hashlib.sha1(where).hexdigest()[:16]
-    f = open(folder / f"{name}.lock", "a+")  # noqa: SIM115  (held open for the whole run)
+    path = str(folder / f"{name}.lock")
+    held = _HELD.get(path)
+    if held is not None and not held.closed and _HELD_BY.get(path) == os.getpid():
+        raise Busy(f"another run is writing {output} (pid {os.getpid()}, this process); wait for it to finish, "
+                   "or pass another --output")  # fmt: skip
+    f = open(path, "a+")  # noqa: SIM115  (held open for the whole run)
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # EAGAIN / EACCES: another process holds it
         f.seek(0)
         holder = f.read().strip() or "pid unknown"
         f.close()
@@ -55,4 +68,8 @@ def hold(output: str, cache_dir: str | None, scope: str = "") -> IO:
     f.truncate()
     f.write(f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}")
     f.flush()
+    _HELD[path], _HELD_BY[path] = f, os.getpid()
     return f
+
+
+_HELD_BY: dict[str, int] = {}  # lock file path -> the pid that took it (a forked child holds nothing)

@@ -1,8 +1,10 @@
 """`build_dataset.py store --check | --repair [--cache-dir DIR]`: the request store's integrity.
 
-``--check`` says whether the store is healthy (exit 0) or damaged (exit 1, with SQLite's reason);
-``--repair`` moves a damaged store aside and copies every readable reply into a new one. A run
-does the same repair by itself when it opens a damaged store.
+``--check`` says whether the store is healthy (exit 0) or not (exit 1): SQLite's integrity check, the
+``replies`` table's shape, and every stored row's values (a row that is not an answer is asked again
+by the next run). ``--repair`` moves a damaged or wrong-shaped store aside and copies every readable
+reply into a new one, and drops the rows that are not answers. A run repairs a damaged file by
+itself; a wrong-shaped table stops it with this fix.
 
 Example:
     $ python scripts/build_dataset.py store --check
@@ -46,7 +48,7 @@ def run_store(args: argparse.Namespace) -> int:
     """
     from hf_vqa.config import cache_folder
     from hf_vqa.engine.store import FILENAME
-    from hf_vqa.engine.store_repair import check, locked, repair
+    from hf_vqa.engine.store_repair import bad_rows, check, drop_bad_rows, locked, repair
 
     path = cache_folder(args.cache_dir) / FILENAME
     if not path.exists():
@@ -57,16 +59,36 @@ def run_store(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"damaged: {path} ({problem}); fix: {command_line(['store', '--repair'])}", file=sys.stderr)
             return EXIT_INCOMPLETE
+        count, shown = _values(path, bad_rows)
+        if count:
+            print(f"damaged: {path}: {count:,} stored row(s) are not answers ({'; '.join(shown)}); a run asks "
+                  f"for them again; fix: {command_line(['store', '--repair'])} drops them", file=sys.stderr)  # fmt: skip
+            return EXIT_INCOMPLETE
         print(f"ok: {path} ({_count(path):,} replies, {_megabytes(path):.1f} MB)")
         return EXIT_OK
     with locked(path):
         done = repair(path)
+        dropped = _values(path, drop_bad_rows)
+    if dropped:
+        print(f"dropped {dropped:,} stored row(s) that were not answers (a run asks for them again)")
     if done.problem is None:
-        print(f"ok: {path} ({_count(path):,} replies; nothing to repair)")
+        print(f"ok: {path} ({_count(path):,} replies; nothing else to repair)")
     else:
         print(f"repaired: {path} was damaged ({done.problem}); moved aside to {done.moved_to.name}, "
               f"{done.recovered:,} replies recovered into a new store")  # fmt: skip
     return EXIT_OK
+
+
+def _values(path: Path, do):
+    """`do(conn)` on the store at `path` (texts that are not UTF-8 read as bytes)."""
+    from hf_vqa.engine.store_repair import text_or_bytes
+
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.text_factory = text_or_bytes
+    try:
+        return do(conn)
+    finally:
+        conn.close()
 
 
 def _count(path: Path) -> int:

@@ -18,6 +18,7 @@ import dataclasses
 import http
 import json
 import math
+import os
 import random
 import signal
 import subprocess
@@ -426,7 +427,8 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", json.dumps(value) if name == "faults" else str(value)]
     with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}  # it stops when this process is gone (a SIGKILL too)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         found: list[str] = []
         ready = threading.Event()
 
@@ -459,6 +461,25 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
     return proc, found[0]
 
 
+PARENT_ENV = "HF_VQA_MOCK_PARENT"  # set by `start_subprocess`: the pid whose end stops the mock
+
+
+def watch_parent(done: threading.Event, every: float = 0.5) -> None:
+    """When started by `start_subprocess`, set `done` once the parent process is gone (killed with
+    SIGKILL, it cannot stop us itself): a thread checks every `every` seconds whether we were
+    re-parented. (Not PR_SET_PDEATHSIG: it fires when the parent *thread* that started us ends.)"""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while not done.wait(every):
+            if os.getppid() != int(parent):  # re-parented: the process that started us died
+                done.set()
+
+    threading.Thread(target=watch, name="mock-vlm-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT: ``python -m hf_vqa.mock.server --port 8000 --fault-rate 0.1``."""
     parser = argparse.ArgumentParser(
@@ -478,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: done.set())
+    watch_parent(done)
     print(f"MOCK_VLM_READY {vlm.base_url}", flush=True)
     done.wait()
     vlm.stop()
