@@ -153,7 +153,9 @@ def test_a_batch_import_writes_only_keys_this_input_asks_for(tmp_path, hostile, 
     assert run(tmp_path, hostile, "--batch-export", str(exported)) == 0
     lines = [json.loads(x) for x in exported.read_text().splitlines()]
     extra = [answer_line(lines[0], "NOT MINE") | {"custom_id": "someone-elses-key"}]
-    (tmp_path / "results.jsonl").write_bytes(jsonl([answer_line(x) for x in lines] + extra + [answer_line(lines[0], "X")]))
+    (tmp_path / "results.jsonl").write_bytes(
+        jsonl([answer_line(x) for x in lines] + extra + [answer_line(lines[0], "X")])
+    )
     assert run(tmp_path, hostile, "--batch-import", str(tmp_path / "results.jsonl")) == 0
     assert "someone-elses-key" not in stored(tmp_path) and len(stored(tmp_path)) == 6
     said = capsys.readouterr().out
@@ -200,7 +202,11 @@ def test_a_replies_table_of_the_wrong_shape_fails_check_and_stops_the_run(tmp_pa
     assert "columns ['key', 'text', 'other']" in capsys.readouterr().err
     assert run(tmp_path, hostile, batch=False) == 2
     err = capsys.readouterr().err
-    assert "cannot be used: the replies table has columns" in err and "store --repair" in err and hostile.counts["chat"] == 0  # nothing paid
+    assert (
+        "cannot be used: the replies table has columns" in err
+        and "store --repair" in err
+        and hostile.counts["chat"] == 0
+    )  # nothing paid
     assert main(["store", "--repair", "--cache-dir", str(tmp_path / "store")]) == 0
     assert stored(tmp_path) == {"k": "an old answer"}  # kept, read by column name
     assert run(tmp_path, hostile, batch=False) == 0 and hostile.counts["chat"] == 6

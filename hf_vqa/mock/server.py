@@ -427,7 +427,10 @@ def start_subprocess(*, timeout: float = 30.0, **kwargs: Any) -> tuple[subproces
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", json.dumps(value) if name == "faults" else str(value)]
     with tempfile.TemporaryFile() as stderr:
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}  # it stops when this process is gone (a SIGKILL too)
+        env = {
+            **os.environ,
+            PARENT_ENV: str(os.getpid()),
+        }  # it stops when this process is gone (a SIGKILL too)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         found: list[str] = []
         ready = threading.Event()
