@@ -1,6 +1,8 @@
 import multiprocessing
+import os
 
 from hf_vqa.config import cache_folder
+from hf_vqa.engine import store_leases
 from hf_vqa.engine.store import Store, StoredReply, get_store
 
 R = StoredReply(text="answer", finish_reason="stop", prompt_tokens=10, completion_tokens=2, attempts=1)
@@ -40,3 +42,39 @@ def test_default_location_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     assert cache_folder() == tmp_path / "hf" / "hf_vqa"
     assert get_store(str(tmp_path)) is get_store(str(tmp_path))
+
+
+def test_the_first_answer_wins_and_a_conflict_is_logged(tmp_path, capsys):
+    s = Store(tmp_path)
+    assert s.add("k", R) == "stored"
+    other = StoredReply(text="another answer", finish_reason="stop", prompt_tokens=1, completion_tokens=1, attempts=1)
+    assert s.put("k", other) is True  # not a write failure: the answer is simply kept
+    assert s.get("k") == R and s.conflicts == 1
+    assert "kept the first one" in capsys.readouterr().err
+    assert s.add("k", R) == "kept" and s.conflicts == 1
+
+
+def test_a_reply_that_is_not_an_answer_is_never_stored_and_a_bad_row_is_replaced(tmp_path):
+    s = Store(tmp_path)
+    empty = StoredReply(text=" ", finish_reason="stop", prompt_tokens=1, completion_tokens=0, attempts=1)
+    assert s.put("k", empty) is False and s.get("k") is None
+    s._conn().execute("INSERT INTO replies VALUES ('k', '', 'stop', 1, 1, 1, 0)")  # written by something else
+    assert s.get("k") is None and s.bad == 1  # absent: asked again
+    assert s.add("k", R) == "stored" and s.get("k") == R
+
+
+def test_a_key_claimed_by_a_live_process_is_not_claimed_by_another(tmp_path):
+    a = Store(tmp_path)
+    conn = a._conn()
+    other = store_leases.Owner(a.owner.host, os.getppid(), "other")  # a live process, not this one
+    assert a.claim("k", ttl=60) is True
+    assert store_leases.claim(conn, "k", other, ttl=60) is False
+    a.release("k")
+    assert store_leases.claim(conn, "k", other, ttl=60) is True
+    assert a.claim("k", ttl=60) is False  # held by the other, live, process
+    dead = store_leases.Owner(a.owner.host, 2**22 + 12345, "dead")  # no such process
+    assert store_leases.claim(conn, "j", dead, ttl=60) is True
+    assert a.claim("j", ttl=60) is True  # its owner is gone: taken over at once
+    lapsed = store_leases.Owner("another-host", 1, "lapsed")
+    assert store_leases.claim(conn, "i", lapsed, ttl=-1) is True
+    assert a.claim("i", ttl=60) is True  # its time is up

@@ -121,7 +121,7 @@ class Store:
         self._local = threading.local()
         self.failing: str | None = None  # why the last write failed, once one did
         self.bad = self.conflicts = 0  # rows read back that were not answers; answers not replaced
-        self.owner = store_leases.Owner.here()
+        self._owner = store_leases.Owner.here()
         with locked(self.path):  # one process checks (and repairs) at a time
             done = repair(self.path, shape=False)  # a damaged file; another shape is the user's call
             if done.problem is not None:
@@ -224,6 +224,13 @@ class Store:
                 _warn(f"the request store already holds another answer for request {key[:16]}: kept the first "
                       "one (an answer is never replaced)" + ("" if self.conflicts < 3 else "; further ones not shown"))  # fmt: skip
         return outcome
+
+    @property
+    def owner(self) -> store_leases.Owner:
+        """Who this process is in the claims table (a forked worker that kept this object is itself)."""
+        if self._owner.pid != os.getpid():
+            self._owner = store_leases.Owner.here()
+        return self._owner
 
     def claim(self, key: str, ttl: float) -> bool:
         """Claim `key` before sending it (`store_leases.claim`); True also when the store cannot say."""
