@@ -193,8 +193,8 @@ class Store:
         if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
                         reply.attempts)) is not None:  # fmt: skip
             return "failed"
-        conn = self._conn()
         try:
+            conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 old = conn.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
