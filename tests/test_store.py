@@ -47,7 +47,9 @@ def test_default_location_follows_env(monkeypatch, tmp_path):
 def test_the_first_answer_wins_and_a_conflict_is_logged(tmp_path, capsys):
     s = Store(tmp_path)
     assert s.add("k", R) == "stored"
-    other = StoredReply(text="another answer", finish_reason="stop", prompt_tokens=1, completion_tokens=1, attempts=1)
+    other = StoredReply(
+        text="another answer", finish_reason="stop", prompt_tokens=1, completion_tokens=1, attempts=1
+    )
     assert s.put("k", other) is True  # not a write failure: the answer is simply kept
     assert s.get("k") == R and s.conflicts == 1
     assert "kept the first one" in capsys.readouterr().err

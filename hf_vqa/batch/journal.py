@@ -17,9 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
+
+from hf_vqa.errors import BatchError
 
 __all__ = ["Journal", "journal_path"]
 
@@ -52,16 +55,22 @@ class Journal:
 
     def reserve(self, file_id: str) -> int:
         """Append an empty slot for a batch about to be created from `file_id` (synced); its offset."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            offset = os.fstat(fd).st_size
-            offset -= offset % WIDTH  # a slot cut short by a crash is written over
-            os.ftruncate(fd, offset)
-            os.write(fd, _slot(file_id, None))
-            os.fsync(fd)
-            return offset
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                offset = os.fstat(fd).st_size
+                offset -= offset % WIDTH  # a slot cut short by a crash is written over
+                os.ftruncate(fd, offset)
+                if os.write(fd, _slot(file_id, None)) != WIDTH:
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+                return offset
+            finally:
+                os.close(fd)
+        except OSError as err:  # before the create: nothing was submitted, nothing is lost
+            raise BatchError(f"cannot write the batch journal {self.path} ({err.strerror or err})",
+                             fix=f"free some space in {self.path.parent}, then rerun the same command "
+                             "(nothing was submitted yet)") from None  # fmt: skip
 
     def fill(self, offset: int, file_id: str, batch_id: str) -> None:
         """Write `batch_id` into the slot at `offset`, in place (no new disk blocks needed), synced."""

@@ -107,7 +107,8 @@ class BatchAPI:
 
         deadline = self.vlm.timeout + max_bytes / MIN_RATE
         self._send("GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}",
-                   deadline=deadline, max_bytes=max_bytes, sink=sink, before=rewind, retry_timeouts=False)  # fmt: skip
+                   deadline=deadline, max_bytes=max_bytes, sink=_Sink(sink, file_id), before=rewind,
+                   retry_timeouts=False)  # fmt: skip
 
     # -- internals ----------------------------------------------------------------------------
     def _json(
@@ -149,9 +150,9 @@ class BatchAPI:
             try:
                 resp = asyncio.run(self._once(method, path, body, kind, deadline, max_bytes, sink))
             except ReplyTooLarge as err:  # the same file is as large the next time: never fetched again
+                flag = "--batch-max-download-bytes" if sink is not None else "--max-reply-bytes"
                 raise BatchError(f"{what}: refused a reply larger than its cap", received=str(err),
-                                 fix="check the endpoint; for a real batch output this large, raise "
-                                 "--batch-max-download-bytes") from None  # fmt: skip
+                                 fix=f"check the endpoint; if a real reply is this large, raise {flag}") from None  # fmt: skip
             except TransportError as err:
                 if attempt == ATTEMPTS or (err.timeout and not retry_timeouts):
                     raise BatchError(f"{what}: no reply from {self.vlm.base_url}", received=str(err),
@@ -182,6 +183,28 @@ class BatchAPI:
             )
         finally:
             await transport.aclose()
+
+
+class _Sink:
+    """A download's file: a failed write (a full disk) is a `BatchError` naming the file, never taken
+    for a dropped connection (and so never retried)."""
+
+    def __init__(self, f, file_id: str) -> None:
+        self.f, self.file_id = f, file_id
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.f.write(data)
+        except OSError as err:
+            name = getattr(self.f, "name", "a temporary file")
+            raise BatchError(f"cannot write the download of {self.file_id} to {name} ({err.strerror or err})",
+                             fix="free some space beside the --output, then rerun the same command (it resumes)") from None  # fmt: skip
+
+    def seek(self, offset: int) -> None:
+        self.f.seek(offset)
+
+    def read(self, size: int) -> bytes:
+        return self.f.read(size)
 
 
 def _id(reply: dict, what: str) -> str:

@@ -182,16 +182,16 @@ class Engine:
             task.add_done_callback(self._tasks.discard)
 
     async def _run_into(self, fut: concurrent.futures.Future, key: str, body: dict, payload) -> None:
+        reply = None
         try:
-            shared = await self._answered_elsewhere(key)
-            reply = shared if shared is not None else await self._run(key, body, payload)
+            reply = await self._answered_elsewhere(key) or await self._run(key, body, payload)
         except BaseException as err:  # cancelled at shutdown; `_run` itself never raises
             reply = Reply.failed(f"not sent: {type(err).__name__}")
             if not isinstance(err, Exception):
                 fut.set_result(reply)
                 raise
-        finally:
-            if self.store is not None:  # stored (or given up): another run may ask for it now
+        finally:  # an answer ended the claim as it was stored; a failure ends it here
+            if self.store is not None and (reply is None or reply.error is not None):
                 self.store.release(key)
         fut.set_result(reply)
 
@@ -215,6 +215,7 @@ class Engine:
         hit = self.store.get(key)  # also: answered between the lookup and the claim
         if hit is None:
             return None
+        self.store.release(key)
         self.stats.cached += 1
         return hit.reply()
 

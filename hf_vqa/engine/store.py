@@ -189,7 +189,8 @@ class Store:
     def add(self, key: str, reply: StoredReply) -> str:
         """Store a reply unless the key already holds an answer: ``"stored"``, ``"kept"`` (the same answer
         was there), ``"conflict"`` (another answer was there: kept, and logged) or ``"failed"``.
-        A stored row that is not an answer is replaced. Its reasoning goes in the same transaction."""
+        A stored row that is not an answer is replaced. Its reasoning goes in the same transaction, and
+        this process's claim on the key ends with it."""
         if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
                         reply.attempts)) is not None:  # fmt: skip
             return "failed"
@@ -210,6 +211,7 @@ class Store:
                     outcome = "stored"
                 else:
                     outcome = "kept" if old[0] == reply.text else "conflict"
+                store_leases.release(conn, key, self.owner)  # answered: the claim ends in the same commit
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
