@@ -6,7 +6,8 @@ and ``/v1/files``, ``/v1/batches`` like OpenAI, except where the test says other
 - ``output(lines) -> bytes``: the output file's bytes, from the uploaded request lines (parsed);
   default: one honest answer line per request (`answer_line`).
 - ``poll_trickle``: a poll reply sends its headers, then one byte every that many seconds.
-- ``content_claims``: the output download declares this Content-Length and streams zeros.
+- ``content_claims``: the output download declares this Content-Length and streams zeros (0: no
+  Content-Length, 128 MiB of zeros or until the client hangs up).
 - ``never_ends``: batches stay ``in_progress``.
 
 `counts` says how many calls of each kind came (``chat``, ``upload``, ``create``, ``poll``,
@@ -141,15 +142,16 @@ class HostileBatchServer:
             h.wfile.write(data)
             self.sent += len(data)
             return
-        _head(h, 200, self.content_claims)
+        _head(h, 200, self.content_claims or None)
         block = b"0" * 65536
-        while self.sent < self.content_claims:
+        while self.sent < (self.content_claims or 2**27):  # 128 MiB at most when unbounded
             h.wfile.write(block)
             self.sent += len(block)
 
 
-def _head(h, status: int, length: int) -> None:
-    h.wfile.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+def _head(h, status: int, length: int | None) -> None:
+    size = "" if length is None else f"Content-Length: {length}\r\n"
+    h.wfile.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{size}"
                   "Connection: close\r\n\r\n".encode())  # fmt: skip
     h.close_connection = True
 

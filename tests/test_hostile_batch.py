@@ -171,6 +171,15 @@ def test_a_download_claiming_2_gb_is_refused_once_not_read(tmp_path, hostile, ca
     assert hostile.counts["content"] == 1  # downloaded once, not retried
 
 
+def test_a_download_without_a_length_is_cut_at_the_cap_as_it_arrives(tmp_path, hostile, capsys):
+    hostile.content_claims = 0  # no Content-Length: zeros until the client hangs up
+    assert run(tmp_path, hostile, "--wait", "--batch-max-download-bytes", "1000000") == 2
+    err = capsys.readouterr().err
+    assert "larger than its cap" in err and "1,000,000 bytes" in err
+    assert hostile.counts["content"] == 1 and hostile.sent < 64 * 2**20  # cut early, not read on
+    assert not list(tmp_path.glob("*.download"))  # the partial download is removed
+
+
 def test_wait_is_bounded_in_time_and_names_the_batch_to_resume(tmp_path, hostile, capsys):
     hostile.never_ends = True
     assert run(tmp_path, hostile, "--wait", "--wait-timeout", "0.3") == 2
