@@ -63,6 +63,10 @@ def ingest(
             if store.get(key) is None:
                 m.errors[key] = error or "batch: failed"
             continue
+        if not (reply.text or "").strip():  # not an answer: never stored, the row fails
+            if store.get(key) is None:
+                m.errors[key] = "batch: empty answer (only whitespace)"
+            continue
         outcome = store.add(key, StoredReply.of(reply, 1))
         if outcome == "conflict":
             _count(m, "conflict")  # the answer stored first (online, or another output) is kept
