@@ -5,7 +5,8 @@ RSS, rows readable, exit code and the last line the user sees.
 
 Each case runs `scripts/build_dataset.py image-vqa` in a fresh subprocess against the loopback mock
 VLM with one hostile reply kind (`hf_vqa.mock.hostile`), or with a damaged store, a full disk (a 3 MB
-tmpfs; needs root, else that case is skipped), a lone surrogate in a prompt, or two runs at once.
+tmpfs; needs root, else that case is skipped), a lone surrogate in a prompt, two runs at once on one
+output, or two runs at once on different outputs sharing one request store (``shared_store``).
 Peak RSS is the CLI process's own `ru_maxrss` (from `wait4`).
 """
 
@@ -157,6 +158,16 @@ def two_runs(folder: Path) -> None:
         report("two_runs_at_once", server, results[0], out, second=results[1])
 
 
+def shared_store(folder: Path) -> None:
+    """Two runs at once writing different outputs through one request store (120 rows each)."""
+    records(folder, 120)
+    with MockVLM(latency=0.2) as server:
+        procs = [cli(folder, server.base_url, folder / f"out{i}.jsonl", "--max-concurrency", "8", wait=False)
+                 for i in range(2)]  # fmt: skip
+        results = [finish(p) for p in procs]
+        report("shared_store_two_outputs", server, results[0], folder / "out0.jsonl", second=results[1])
+
+
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str, case: str) -> Iterator[Path | None]:
     """A small tmpfs at `folder/small` (None, with a 'skipped' line, where it cannot be mounted)."""
@@ -216,6 +227,7 @@ CASES = {
     "damaged_store": damaged_store,
     "surrogate": surrogate,
     "two_runs": two_runs,
+    "shared_store": shared_store,
     "huge": hostile("huge", 10),  # last: the in-process mock's 20 MB replies grow this process, and a
 }  # forked child's ru_maxrss starts from its parent's
 
