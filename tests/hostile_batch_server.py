@@ -9,6 +9,7 @@ and ``/v1/files``, ``/v1/batches`` like OpenAI, except where the test says other
 - ``content_claims``: the output download declares this Content-Length and streams zeros (0: no
   Content-Length, 128 MiB of zeros or until the client hangs up).
 - ``never_ends``: batches stay ``in_progress``.
+- ``output_suffix``: appended to the output file id the poll names (e.g. ``"/../x\x00"``).
 
 `counts` says how many calls of each kind came (``chat``, ``upload``, ``create``, ``poll``,
 ``content``) and `sent` how many bytes the downloads sent.
@@ -20,6 +21,7 @@ import http.server
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +51,7 @@ class HostileBatchServer:
         self.poll_trickle: float | None = None
         self.content_claims: int | None = None
         self.never_ends = False
+        self.output_suffix = ""
         self.counts = {"chat": 0, "upload": 0, "create": 0, "poll": 0, "content": 0}
         self.sent = 0
         self.files: dict[str, list[dict]] = {}
@@ -124,7 +127,7 @@ class HostileBatchServer:
     def _poll(self, h, batch_id: str) -> None:
         if self.never_ends:
             return _send(h, 200, {"id": batch_id, "status": "in_progress", "request_counts": {"total": 1}})
-        reply = json.dumps({"id": batch_id, "status": "completed", "output_file_id": f"out-{batch_id}",
+        reply = json.dumps({"id": batch_id, "status": "completed", "output_file_id": f"out-{batch_id}{self.output_suffix}",
                             "error_file_id": None, "request_counts": {"total": 1, "completed": 1}}).encode()  # fmt: skip
         if self.poll_trickle is None:
             return _send(h, 200, reply)
@@ -135,7 +138,8 @@ class HostileBatchServer:
             time.sleep(self.poll_trickle)
 
     def _content(self, h, file_id: str) -> None:
-        lines = self.files[self.batches[file_id.removeprefix("out-")]]
+        batch_id = urllib.parse.unquote(file_id).removeprefix("out-")[: len("batch_0")]
+        lines = self.files[self.batches[batch_id]]
         if self.content_claims is None:
             data = self.output(lines)
             _head(h, 200, len(data))

@@ -180,6 +180,13 @@ def test_a_download_without_a_length_is_cut_at_the_cap_as_it_arrives(tmp_path, h
     assert not list(tmp_path.glob("*.download"))  # the partial download is removed
 
 
+def test_an_output_file_id_that_looks_like_a_path_stays_one_url_segment_and_no_file_name(tmp_path, hostile):
+    hostile.output_suffix = "/../../../etc/x\x00y"
+    assert run(tmp_path, hostile, "--wait") == 0
+    assert all(r["vqa"] for r in rows(tmp_path)) and hostile.counts["content"] == 1
+    assert not list(tmp_path.glob("*.download")) and not (tmp_path.parent / "etc").exists()
+
+
 def test_wait_is_bounded_in_time_and_names_the_batch_to_resume(tmp_path, hostile, capsys):
     hostile.never_ends = True
     assert run(tmp_path, hostile, "--wait", "--wait-timeout", "0.3") == 2

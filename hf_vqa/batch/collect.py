@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -91,7 +92,8 @@ def fetch_and_ingest(
 ) -> None:
     """Download `file_id` (at most `cap` bytes) to a temporary file beside the manifest `beside`, read it
     line by line into the store, then remove it."""
-    part = beside.with_name(f"{beside.name}.{file_id[:64].replace('/', '_')}.download")
+    name = hashlib.sha256(file_id.encode("utf-8", "replace")).hexdigest()[:16]  # never a path from the server
+    part = beside.with_name(f"{beside.name}.{name}.download")
     try:
         with open(part, "w+b") as f:
             download(file_id, f, cap)

@@ -104,9 +104,9 @@ def advance(
         if m.done or not wait:
             break
         running = [c for c in m.chunks if not c.collected]
-        done = sum(_int(c.counts.get("completed")) for c in running)
-        failed = sum(_int(c.counts.get("failed")) for c in running)
-        total = sum(len(c.keys) for c in running)
+        total = sum(len(c.keys) for c in running)  # the provider's counts, never more than was sent
+        done = min(total, sum(_int(c.counts.get("completed")) for c in running))
+        failed = min(total, sum(_int(c.counts.get("failed")) for c in running))
         states = ",".join(sorted({c.status for c in running}))
         elapsed = time.monotonic() - started
         say(f"batch: {states} completed={done}/{total} failed={failed} elapsed={elapsed:.0f}s")

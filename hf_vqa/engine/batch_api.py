@@ -84,16 +84,16 @@ class BatchAPI:
 
     def get(self, batch_id: str) -> dict:
         """GET /batches/{id}: status, request_counts, output_file_id, error_file_id."""
-        return self._json("GET", f"batches/{batch_id}", what=f"polling {batch_id}")
+        return self._json("GET", f"batches/{_seg(batch_id)}", what=f"polling {batch_id}")
 
     def cancel(self, batch_id: str) -> dict:
         """POST /batches/{id}/cancel."""
-        return self._json("POST", f"batches/{batch_id}/cancel", what=f"cancelling {batch_id}")
+        return self._json("POST", f"batches/{_seg(batch_id)}/cancel", what=f"cancelling {batch_id}")
 
     def content(self, file_id: str) -> bytes:
         """GET /files/{id}/content: the raw JSONL, in memory (capped like any reply)."""
         return self._send(
-            "GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}"
+            "GET", f"files/{_seg(file_id)}/content", b"", "application/json", f"downloading {file_id}"
         ).content
 
     def download(self, file_id: str, sink, max_bytes: int) -> None:
@@ -106,7 +106,7 @@ class BatchAPI:
             sink.truncate()
 
         deadline = self.vlm.timeout + max_bytes / MIN_RATE
-        self._send("GET", f"files/{file_id}/content", b"", "application/json", f"downloading {file_id}",
+        self._send("GET", f"files/{_seg(file_id)}/content", b"", "application/json", f"downloading {file_id}",
                    deadline=deadline, max_bytes=max_bytes, sink=_Sink(sink, file_id), before=rewind,
                    retry_timeouts=False)  # fmt: skip
 
@@ -183,6 +183,18 @@ class BatchAPI:
             )
         finally:
             await transport.aclose()
+
+
+def _seg(value: str) -> str:
+    """An id the provider gave, as one URL path segment (a hostile id cannot reach another path).
+
+    Example:
+        >>> _seg("../files/x?y")
+        '..%2Ffiles%2Fx%3Fy'
+    """
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
 
 
 class _Sink:
