@@ -190,8 +190,8 @@ class Engine:
             if not isinstance(err, Exception):
                 fut.set_result(reply)
                 raise
-        finally:  # an answer ended the claim as it was stored; a failure ends it here
-            if self.store is not None and (reply is None or reply.error is not None):
+        finally:  # an answer ended the claim as it was stored; a failure (or a store that fails) ends it here
+            if self.store is not None and (reply is None or reply.error is not None or self.store.failing):
                 self.store.release(key)
         fut.set_result(reply)
 
