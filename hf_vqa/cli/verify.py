@@ -78,6 +78,8 @@ def add_verify_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
         help="send the judge's requests as a batch (/v1/batches); rerun to collect",
     )
     p.add_argument("--wait", action="store_true", help="with --batch: poll until every batch ended")
+    p.add_argument("--wait-timeout", type=float, default=25 * 3600.0, metavar="SECONDS",
+                   help="with --wait: stop polling after this long, naming the batch ids (default 90000 = 25 h)")  # fmt: skip
     p.add_argument("--batch-poll", type=float, default=60.0, metavar="SECONDS", help="polling interval")
     p.add_argument("--batch-window", default="24h", help="completion window sent to the provider")
     p.add_argument("--batch-max-requests", type=int, default=50_000, help="requests per batch file")
@@ -221,7 +223,7 @@ def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) ->
         return out + (blind_requests(row, judge, qas_key=qas_key) if args.blind_check else [])
 
     limits = Limits(max_requests=args.batch_max_requests, max_bytes=args.batch_max_bytes, window=args.batch_window,
-                    poll=args.batch_poll)  # fmt: skip
+                    poll=args.batch_poll, max_wait=args.wait_timeout)  # fmt: skip
     path = manifest_path(args.output)
     m = advance(ds, judge, path, {"image_key": args.image_column, "requests_of": requests_of}, limits=limits,
                 wait=wait, retry_failed=args.retry_failed, say=_say)  # fmt: skip
