@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.cli.verify import run_verify
 
         return run_verify(args, argv)
+    if args.pipeline == "review":
+        from hf_vqa.cli.review import run_review
+
+        return run_review(args)
     mock_proc = None
     previous_handler = quiet_workers_on_ctrl_c()
     try:

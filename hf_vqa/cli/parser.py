@@ -32,6 +32,7 @@ from hf_vqa.cli.command import (
 from hf_vqa.cli.publish import add_publish_arguments, add_push_only_subcommand
 from hf_vqa.cli.quality import add_quality_arguments
 from hf_vqa.cli.report import add_report_subcommand
+from hf_vqa.cli.review import add_review_subcommand
 from hf_vqa.cli.sharding import add_ray_arguments
 from hf_vqa.cli.store import add_store_subcommand
 from hf_vqa.cli.verify import add_verify_subcommand
@@ -93,7 +94,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog=prog, description="Turn images into VQA data with any OpenAI-compatible VLM, "
                      "and publish it as a Hugging Face dataset.", epilog=ENVIRONMENT, formatter_class=_Help)  # fmt: skip
     sub = parser.add_subparsers(dest="pipeline", required=True, parser_class=_Parser, title="commands",
-                                metavar="{" + ",".join([*PIPELINE_NAMES, "verify", "push-only", "report", "store"]) + "}")  # fmt: skip
+                                metavar="{" + ",".join([*PIPELINE_NAMES, "verify", "push-only", "report", "review", "store"]) + "}")  # fmt: skip
     for spec in PIPELINES.values():
         example = (
             f"example:\n  {prog} {spec.name} --input examples/sample/records.json --output out/x --mock auto"
@@ -105,6 +106,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add_push_only_subcommand(sub, formatter_class=_Help, epilog=ENVIRONMENT)
     add_report_subcommand(sub, formatter_class=_Help)
     add_store_subcommand(sub, formatter_class=_Help)
+    add_review_subcommand(sub, formatter_class=_Help)
     return parser
 
 
