@@ -37,17 +37,23 @@ def add_review_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
                            parser_class=type(p))  # fmt: skip
     env = ("environment:\n  LABEL_STUDIO_API_KEY  the Label Studio token (a personal access token or a legacy "
            "token)\n  LABEL_STUDIO_URL      the default --url")  # fmt: skip
-    e = sub.add_parser("export", help="one task per sampled row, to Label Studio or a file", epilog=env, **parser_kwargs)
+    e = sub.add_parser(
+        "export", help="one task per sampled row, to Label Studio or a file", epilog=env, **parser_kwargs
+    )
     _common(e)
     e.add_argument("--to", nargs="+", required=True, metavar="TARGET",
                    help="'label-studio' (the server at --url), or 'label-studio-json FILE' (Label Studio's import "
                    "format, images inline; the labeling config goes beside it)")  # fmt: skip
     e.add_argument("--sample", type=int, help="how many rows (default: every row with pairs)")
-    e.add_argument("--seed", type=int, default=0, help="the sample's seed (the same seed picks the same rows)")
+    e.add_argument(
+        "--seed", type=int, default=0, help="the sample's seed (the same seed picks the same rows)"
+    )
     e.add_argument("--where", action="append", default=[], choices=_WHERE,
                    help="sample only rows that failed this check (repeatable: the sample is shared evenly "
                    "between them); not-verified and guessable need the verify pass's columns")  # fmt: skip
-    i = sub.add_parser("import", help="people's verdicts back, as the qa_human column", epilog=env, **parser_kwargs)
+    i = sub.add_parser(
+        "import", help="people's verdicts back, as the qa_human column", epilog=env, **parser_kwargs
+    )
     _common(i)
     i.add_argument("--from", dest="source", required=True, metavar="SOURCE",
                    help="'label-studio' (the server at --url), or FILE: Label Studio's JSON export")  # fmt: skip
@@ -63,7 +69,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="the output folder of an image-vqa or context-vqa run")
     p.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL"),
                    help="Label Studio's address, e.g. http://127.0.0.1:8080 (default: $LABEL_STUDIO_URL)")  # fmt: skip
-    p.add_argument("--project", help="the Label Studio project's title (default: 'hf_vqa review: <input name>')")
+    p.add_argument(
+        "--project", help="the Label Studio project's title (default: 'hf_vqa review: <input name>')"
+    )
     p.add_argument("--image-column", default="image", help="the column holding the image(s)")
     p.add_argument("--split", default="train", help="the split the folder holds")
 
@@ -129,4 +137,6 @@ def _need_url(args: argparse.Namespace, file: str | None) -> None:
     from hf_vqa.errors import InputError
 
     if file is None and not args.url:
-        raise InputError("Label Studio's address is missing", fix="pass --url http://HOST:PORT or set LABEL_STUDIO_URL")
+        raise InputError(
+            "Label Studio's address is missing", fix="pass --url http://HOST:PORT or set LABEL_STUDIO_URL"
+        )

@@ -107,7 +107,9 @@ class ImportReport:
     needs_image: int = 0
     fixes_applied: int = 0
     filter: dict = field(default_factory=dict)  # --filter human-approved: pairs/rows dropped, unreviewed kept
-    agreement: str | None = None  # the verify pass's judge against these people, when the data has qa_verdicts
+    agreement: str | None = (
+        None  # the verify pass's judge against these people, when the data has qa_verdicts
+    )
 
     def line(self) -> str:
         """The summary line the CLI prints."""
@@ -140,7 +142,9 @@ def human_column(ids: list[str], n_pairs: list[int], tasks: list[dict]) -> tuple
         if row is None or data.get("row") != row:
             report.stale_tasks += 1
             continue
-        done = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        done = [
+            a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
+        ]
         done.sort(key=lambda a: (str(a.get("created_at") or ""), a.get("id") or 0))
         report.annotations += len(done)
         report.annotated_tasks += bool(done)
@@ -279,4 +283,8 @@ def keep_approved(ds: Any, qas_key: str) -> tuple[Any, dict]:
     if emptied:
         out = out.select([i for i in range(len(out)) if i not in emptied])
     kept_unreviewed = sum(u for i, u in enumerate(unreviewed) if i not in emptied)
-    return out, {"pairs_dropped": sum(dropped), "rows_dropped": len(emptied), "unreviewed_kept": kept_unreviewed}
+    return out, {
+        "pairs_dropped": sum(dropped),
+        "rows_dropped": len(emptied),
+        "unreviewed_kept": kept_unreviewed,
+    }

@@ -124,7 +124,9 @@ class LabelStudio:
             body += data + b"\r\n"
         body += f"--{boundary}--\r\n".encode()
         kind = f"multipart/form-data; boundary={boundary}"
-        done = self.call("POST", f"/api/projects/{project_id}/import?commit_to_project=false", bytes(body), kind)
+        done = self.call(
+            "POST", f"/api/projects/{project_id}/import?commit_to_project=false", bytes(body), kind
+        )
         ids = done.get("file_upload_ids") if isinstance(done, dict) else None
         if not isinstance(ids, list) or len(ids) != len(files):
             raise LabelStudioError("Label Studio did not take every image", received=str(done)[:200],

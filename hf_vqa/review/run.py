@@ -20,7 +20,14 @@ from typing import Any
 
 from hf_vqa.errors import InputError
 from hf_vqa.review.export import build_task, check_where, labeling_config, pairs_at, row_id, sample_rows
-from hf_vqa.review.human import HUMAN_COLUMN, ImportReport, apply_fixes, human_column, human_feature, keep_approved
+from hf_vqa.review.human import (
+    HUMAN_COLUMN,
+    ImportReport,
+    apply_fixes,
+    human_column,
+    human_feature,
+    keep_approved,
+)
 
 __all__ = ["ExportReport", "default_project", "export_review", "import_review", "read_review_input"]
 
@@ -85,7 +92,11 @@ def _rows(ds: Any, qas_key: str, image_key: str) -> tuple[list[dict], list[str]]
     top = qas_key.split(".")[0]
     names = [c for c in (top, *_SAMPLE_COLUMNS) if c in ds.column_names]
     rows = [dict(r, row=i) for i, r in enumerate(ds.select_columns(names))]
-    digests = [[_digest(x) for x in _images(v)] for v in ds[image_key]] if image_key in ds.column_names else [[]] * len(rows)
+    digests = (
+        [[_digest(x) for x in _images(v)] for v in ds[image_key]]
+        if image_key in ds.column_names
+        else [[]] * len(rows)
+    )
     ids = []
     for i, row in enumerate(rows):
         article = (row.get(top) or {}).get("context") if "." in qas_key else None
