@@ -105,9 +105,7 @@ def test_task_holds_row_pairs_and_indices():
     data = build_task(row, "qas", images=["data:image/png;base64,AA"], hf_vqa_id="abc")["data"]
     assert data["row"] == 5 and data["hf_vqa_id"] == "abc" and "article" not in data
     assert [(p["index"], p["answer"]) for p in data["pairs"]] == [(0, "red"), (1, "round")]
-    assert row_id(5, row["qas"], None, ["d"]) != row_id(
-        5, [{"question": "Colour?", "answer": "blue"}], None, ["d"]
-    )
+    assert row_id(5, row["qas"], None) != row_id(5, [{"question": "Colour?", "answer": "blue"}], None)
 
 
 def test_sample_is_reproducible_stratified_and_skips_rows_without_pairs():
@@ -270,3 +268,28 @@ def test_cli_review_offline_in_a_fresh_process(tmp_path):
                           "--input", str(out), "--to", "label-studio", "--where", "guessable"],
                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin", "LABEL_STUDIO_URL": "http://127.0.0.1:1"})  # fmt: skip
     assert bad.returncode == 2 and "qa_blind column" in bad.stderr
+
+
+def test_verified_output_gets_judge_agreement_in_the_card(tmp_path):
+    pytest.importorskip(
+        "hf_vqa.quality.agreement", reason="the verify pass (hf_vqa.quality) is not merged yet"
+    )
+    out = make_output(tmp_path / "plain", rows=4, pairs=2)
+    ds = read_output_folder(out)
+    verdict = {
+        "answerable": datasets.Value("bool"),
+        "correct": datasets.Value("bool"),
+        "reason": datasets.Value("string"),
+    }
+    judged = [None if row["context_vqa"] is None else [{"answerable": True, "correct": k == 0, "reason": ""}
+              for k in range(2)] for row in ds]  # fmt: skip
+    ds = ds.add_column("qa_verdicts", judged, feature=datasets.List(verdict))
+    save_folder(ds, tmp_path / "verified", card="# verified\n")
+    export_review(tmp_path / "verified", file=tmp_path / "r.json")
+    tasks = read_tasks_file(tmp_path / "r.json")
+    rows = [t["data"]["row"] for t in tasks]
+    exported = annotate(tasks, {(r, k): ("correct", None) for r in rows for k in range(2)})
+    (tmp_path / "e.json").write_text(json.dumps(exported))
+    report = import_review(tmp_path / "verified", tmp_path / "reviewed", file=tmp_path / "e.json")
+    assert report.agreement and "n=6" in report.agreement  # 3 rows with pairs x 2 pairs
+    assert "Judge vs people" in (tmp_path / "reviewed" / "README.md").read_text()

@@ -35,7 +35,10 @@ TOKEN = "hfvqa-test-token-5f2e9c"
 
 def label_studio_executable() -> str | None:
     """`$HF_VQA_LABEL_STUDIO`, else `.venv-labelstudio/bin/label-studio`, else `label-studio` on PATH."""
-    for candidate in (os.environ.get("HF_VQA_LABEL_STUDIO"), ROOT / ".venv-labelstudio" / "bin" / "label-studio"):
+    for candidate in (
+        os.environ.get("HF_VQA_LABEL_STUDIO"),
+        ROOT / ".venv-labelstudio" / "bin" / "label-studio",
+    ):
         if candidate and Path(candidate).is_file():
             return str(candidate)
     return shutil.which("label-studio")
@@ -43,7 +46,9 @@ def label_studio_executable() -> str | None:
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.timeout(1500),  # Label Studio's first start migrates its SQLite database (minutes on 2 busy cores)
+    pytest.mark.timeout(
+        1500
+    ),  # Label Studio's first start migrates its SQLite database (minutes on 2 busy cores)
     pytest.mark.skipif(label_studio_executable() is None, reason=f"needs Label Studio: {INSTALL}"),
 ]
 
@@ -78,7 +83,9 @@ def label_studio(tmp_path_factory):
                         break
             except OSError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, (data / "server.log").read_text()[-3000:]
+            assert proc.poll() is None and time.monotonic() < deadline, (data / "server.log").read_text()[
+                -3000:
+            ]
             time.sleep(2)
         yield url, TOKEN
     finally:
@@ -113,23 +120,25 @@ def _click(ls: LabelStudio, task_id: int, verdicts: dict[int, tuple[str, str | N
 def test_round_trip_through_a_real_label_studio(label_studio, tmp_path, monkeypatch):
     url, token = label_studio
     out = make_output(tmp_path / "out", rows=8, pairs=3)
-    first = _cli("review", "export", "--input", out, "--to", "label-studio", "--url", url, "--project", "rt",
+    first = _cli("review", "export", "--input", out, "--to", "label-studio", "--url", url, "--project", "round trip",
                  "--sample", "6", "--seed", "1", token=token, tmp_path=tmp_path)  # fmt: skip
     assert "6 row(s) sampled, 6 task(s) made, 0 already there, 6 image(s) sent" in first.stdout
-    again = _cli("review", "export", "--input", out, "--to", "label-studio", "--url", url, "--project", "rt",
+    again = _cli("review", "export", "--input", out, "--to", "label-studio", "--url", url, "--project", "round trip",
                  "--sample", "6", "--seed", "1", token=token, tmp_path=tmp_path)  # fmt: skip
     assert "0 task(s) made, 6 already there" in again.stdout  # a rerun adds no duplicate task
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", token)
     ls = LabelStudio(url)
-    project = ls.find_project("rt")
+    project = ls.find_project("round trip")
     tasks = ls.export_tasks(project["id"])
     assert len(tasks) == 6 and len({t["data"]["hf_vqa_id"] for t in tasks}) == 6
     source = read_output_folder(out)
     task = tasks[0]
     with urllib.request.urlopen(urllib.request.Request(url + task["data"]["images"][0],
                                 headers={"Authorization": f"Token {token}"}), timeout=30) as reply:  # fmt: skip
-        assert reply.read() == source.with_format("arrow")[task["data"]["row"]]["image"][0][0]["bytes"].as_py()
+        assert (
+            reply.read() == source.with_format("arrow")[task["data"]["row"]]["image"][0][0]["bytes"].as_py()
+        )
 
     random.Random(5).shuffle(tasks)  # people work in any order; the import must not care
     expected: dict[tuple[int, int], tuple[bool, str | None]] = {}
@@ -144,7 +153,7 @@ def test_round_trip_through_a_real_label_studio(label_studio, tmp_path, monkeypa
             expected[(row, k)] = (choice == "correct", fix)
     unreviewed = tasks[5]["data"]["row"]
 
-    done = _cli("review", "import", "--input", out, "--from", "label-studio", "--url", url, "--project", "rt",
+    done = _cli("review", "import", "--input", out, "--from", "label-studio", "--url", url, "--project", "round trip",
                 "--output", tmp_path / "reviewed", token=token, tmp_path=tmp_path)  # fmt: skip
     assert "6 annotation(s) on 5 of 6 task(s)" in done.stdout
     human = read_output_folder(tmp_path / "reviewed")["qa_human"]
@@ -158,10 +167,12 @@ def test_round_trip_through_a_real_label_studio(label_studio, tmp_path, monkeypa
 
     # a personal access token (JWT) works as well as the legacy token
     pat = ls.call("POST", "/api/token/")["token"]
-    approved = _cli("review", "import", "--input", out, "--from", "label-studio", "--url", url, "--project", "rt",
+    approved = _cli("review", "import", "--input", out, "--from", "label-studio", "--url", url, "--project", "round trip",
                     "--output", tmp_path / "approved", "--filter", "human-approved", "--apply-fixes",
                     token=pat, tmp_path=tmp_path)  # fmt: skip
-    assert "2 answer(s) replaced" in approved.stdout and "human-approved: 3 pair(s) dropped" in approved.stdout
+    assert (
+        "2 answer(s) replaced" in approved.stdout and "human-approved: 3 pair(s) dropped" in approved.stdout
+    )
     kept = read_output_folder(tmp_path / "approved")
     assert len(kept) == 8
     for folder in (out, tmp_path / "reviewed", tmp_path / "approved"):  # the tokens never reach a file

@@ -44,7 +44,7 @@ def add_review_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
     e.add_argument("--to", nargs="+", required=True, metavar="TARGET",
                    help="'label-studio' (the server at --url), or 'label-studio-json FILE' (Label Studio's import "
                    "format, images inline; the labeling config goes beside it)")  # fmt: skip
-    e.add_argument("--sample", type=int, help="how many rows (default: every row with pairs)")
+    e.add_argument("--sample", type=_positive, help="how many rows (default: every row with pairs)")
     e.add_argument(
         "--seed", type=int, default=0, help="the sample's seed (the same seed picks the same rows)"
     )
@@ -63,6 +63,13 @@ def add_review_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
     i.add_argument("--apply-fixes", action="store_true",
                    help="replace answers with people's corrections (old answers kept in qa_human_fixes)")  # fmt: skip
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -115,7 +122,7 @@ def run_review(args: argparse.Namespace) -> int:
             _need_url(args, file)
             report = import_review(args.input, args.output, url=args.url, project=args.project, file=file,
                                    approved_only="human-approved" in args.filter, fixes=args.apply_fixes,
-                                   image_key=args.image_column, split=args.split)  # fmt: skip
+                                   split=args.split)  # fmt: skip
             line = report.line()
             if args.apply_fixes:
                 line += f"; {report.fixes_applied} answer(s) replaced by people's corrections"

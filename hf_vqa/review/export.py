@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hf_vqa.errors import InputError
@@ -69,16 +69,19 @@ def pairs_at(row: dict, qas_key: str) -> list[dict] | None:
     return value if isinstance(value, list) else None
 
 
-def row_id(row_index: int, pairs: Sequence[dict], article: str | None, image_digests: Iterable[str]) -> str:
-    """A stable id for a row as it was sent: its index, pairs, article and images. A rerun of the export
-    finds the tasks it already made by this id; an import ignores tasks whose row has changed since.
+def row_id(row_index: int, pairs: Sequence[dict], article: str | None) -> str:
+    """A stable id for a row as it was sent: its index, pairs and article (the images are not read: an
+    import of a large output stays cheap). A rerun of the export finds the tasks it already made by this
+    id; an import leaves out tasks whose row has changed since.
 
     Example:
-        >>> row_id(3, [{"question": "Q?", "answer": "A"}], None, ["ab"]) == row_id(3, [{"question": "Q?", "answer": "A"}], None, ["ab"])
+        >>> row_id(3, [{"question": "Q?", "answer": "A"}], None) == row_id(3, [{"question": "Q?", "answer": "A"}], None)
         True
+        >>> row_id(3, [{"question": "Q?", "answer": "A"}], None) == row_id(4, [{"question": "Q?", "answer": "A"}], None)
+        False
     """
     content = json.dumps(
-        [row_index, [[p.get("question"), p.get("answer")] for p in pairs], article, list(image_digests)],
+        [row_index, [[p.get("question"), p.get("answer")] for p in pairs], article],
         ensure_ascii=False,
     )
     return hashlib.sha256(content.encode("utf-8")).hexdigest()[:24]

@@ -237,7 +237,13 @@ class LabelStudio:
     def _refused(self, method: str, path: str, status: int, raw: bytes) -> LabelStudioError:
         try:
             detail = json.loads(raw)
-            detail = detail.get("detail") or detail.get("validation_errors") or detail
+            if isinstance(
+                detail, dict
+            ):  # Label Studio: {"detail": "Validation error", "validation_errors": {...}}
+                detail = (
+                    " ".join(str(detail[k]) for k in ("detail", "validation_errors") if detail.get(k))
+                    or detail
+                )
         except ValueError:
             detail = raw[:200].decode("utf-8", "replace")
         fix = {401: f"set ${self.token_env} to a Label Studio token (Account & Settings > Personal Access Token, "

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +51,25 @@ class ExportReport:
 
 
 def default_project(output: str | os.PathLike) -> str:
-    """The project's title when `--project` is not given: `hf_vqa review: <folder name>`.
+    """The project's title when `--project` is not given: `hf_vqa review: <folder name>` (cut to fit).
 
     Example:
         >>> default_project("runs/out/")
         'hf_vqa review: out'
     """
-    return f"hf_vqa review: {Path(str(output).rstrip('/')).name}"
+    return f"hf_vqa review: {Path(str(output).rstrip('/')).name}"[:TITLE_MAX]
+
+
+TITLE_MAX = 41  # Label Studio's titles are 3 to 50 characters; the companion "<title> (images)" must fit too
+
+
+def _title(project: str | None, folder: str | os.PathLike) -> str:
+    title = project or default_project(folder)
+    if not 3 <= len(title) <= TITLE_MAX:
+        raise InputError("the Label Studio project's title must be 3 to 41 characters long", received=title,
+                         fix="pass a shorter or longer --project (Label Studio allows 50, and the images' "
+                         "companion project adds ' (images)')")  # fmt: skip
+    return title
 
 
 def read_review_input(folder: str | os.PathLike, split: str = "train") -> tuple[Any, str]:
@@ -78,29 +89,26 @@ def read_review_input(folder: str | os.PathLike, split: str = "train") -> tuple[
                      received=ds.column_names, fix="pass the output of an image-vqa or context-vqa run")  # fmt: skip
 
 
-def _images(value: Any) -> list[bytes | str]:
-    items = value if isinstance(value, list) else [value]
-    return [i.get("bytes") or i.get("path") or b"" for i in items if isinstance(i, dict)]
+def _images(ds: Any, indices: list[int], image_key: str) -> dict[int, list[bytes]]:
+    """The encoded bytes of the images of rows `indices` (only those rows are read)."""
+    if image_key not in ds.column_names or not indices:
+        return {}
+    out = {}
+    for i, value in zip(indices, ds.select(indices)[image_key]):
+        items = value if isinstance(value, list) else [value]
+        out[i] = [x["bytes"] for x in items if isinstance(x, dict) and isinstance(x.get("bytes"), bytes)]
+    return out
 
 
-def _digest(item: bytes | str) -> str:
-    return hashlib.sha256(item if isinstance(item, bytes) else item.encode()).hexdigest()[:16]
-
-
-def _rows(ds: Any, qas_key: str, image_key: str) -> tuple[list[dict], list[str]]:
-    """Light row dicts (pairs, article, check columns) and each row's review id."""
+def _rows(ds: Any, qas_key: str) -> tuple[list[dict], list[str]]:
+    """Light row dicts (pairs, article, check columns; no images) and each row's review id."""
     top = qas_key.split(".")[0]
     names = [c for c in (top, *_SAMPLE_COLUMNS) if c in ds.column_names]
     rows = [dict(r, row=i) for i, r in enumerate(ds.select_columns(names))]
-    digests = (
-        [[_digest(x) for x in _images(v)] for v in ds[image_key]]
-        if image_key in ds.column_names
-        else [[]] * len(rows)
-    )
     ids = []
     for i, row in enumerate(rows):
         article = (row.get(top) or {}).get("context") if "." in qas_key else None
-        ids.append(row_id(i, pairs_at(row, qas_key) or [], article, digests[i]))
+        ids.append(row_id(i, pairs_at(row, qas_key) or [], article))
     return rows, ids
 
 
@@ -122,13 +130,13 @@ def export_review(
 
     ds, qas_key = read_review_input(folder, split)
     check_where(list(where), ds.column_names)
-    rows, ids = _rows(ds, qas_key, image_key)
+    rows, ids = _rows(ds, qas_key)
     picked = sample_rows(rows, qas_key, n=sample, seed=seed, where=list(where))
     no_pairs = sum(1 for r in rows if not pairs_at(r, qas_key))
     config = labeling_config(article="." in qas_key)
-    images = ds[image_key] if image_key in ds.column_names else [None] * len(rows)
     if file is not None:
-        tasks = [build_task(rows[i], qas_key, images=[data_url(b) for b in _images(images[i]) if isinstance(b, bytes)],
+        images = _images(ds, picked, image_key)
+        tasks = [build_task(rows[i], qas_key, images=[data_url(b) for b in images.get(i, [])],
                             hf_vqa_id=ids[i]) for i in picked]  # fmt: skip
         path = write_tasks_file(tasks, file, config)
         count = sum(len(t["data"]["images"]) for t in tasks)
@@ -136,16 +144,19 @@ def export_review(
     from hf_vqa.review.labelstudio import MEDIA_CONFIG, LabelStudio
 
     ls = LabelStudio(url or "")
-    title = project or default_project(folder)
+    title = _title(project, folder)
     target, _ = ls.ensure_project(title, config)
     there = {str((t.get("data") or {}).get("hf_vqa_id")) for t in ls.export_tasks(target["id"])}
     todo = [i for i in picked if ids[i] not in there]
     media = ls.ensure_project(f"{title} (images)", MEDIA_CONFIG)[0] if todo else None
+    images = _images(ds, todo, image_key)
     sent = 0
     for start in range(0, len(todo), _CHUNK):
         chunk = todo[start : start + _CHUNK]
-        files = {i: [(f"hfvqa-{ids[i]}-{j}.{image_mime(b)[1]}", b) for j, b in enumerate(_images(images[i]))
-                     if isinstance(b, bytes)] for i in chunk}  # fmt: skip
+        files = {
+            i: [(f"hfvqa-{ids[i]}-{j}.{image_mime(b)[1]}", b) for j, b in enumerate(images.get(i, []))]
+            for i in chunk
+        }
         urls = ls.upload_images(media["id"], [f for named in files.values() for f in named])
         sent += len(urls)
         tasks = [build_task(rows[i], qas_key, images=[urls[name] for name, _ in files[i]], hf_vqa_id=ids[i])
@@ -164,7 +175,6 @@ def import_review(
     file: str | os.PathLike | None = None,
     approved_only: bool = False,
     fixes: bool = False,
-    image_key: str = "image",
     split: str = "train",
 ) -> ImportReport:
     """Read people's annotations (Label Studio at `url`, project `project`; or Label Studio's JSON export
@@ -174,7 +184,7 @@ def import_review(
     from hf_vqa.publish.folder import save_folder
 
     ds, qas_key = read_review_input(folder, split)
-    rows, ids = _rows(ds, qas_key, image_key)
+    rows, ids = _rows(ds, qas_key)
     source = str(file)
     if file is not None:
         from hf_vqa.review.files import read_tasks_file
@@ -184,7 +194,7 @@ def import_review(
         from hf_vqa.review.labelstudio import LabelStudio
 
         ls = LabelStudio(url or "")
-        title = project or default_project(folder)
+        title = _title(project, folder)
         found = ls.find_project(title)
         if found is None:
             raise InputError("no such Label Studio project", received=f"{title!r} at {ls.host}",
