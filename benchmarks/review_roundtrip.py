@@ -95,7 +95,7 @@ async def screenshot(page_url: str, cookies: list[dict], path: Path, wait: float
     profile = tempfile.mkdtemp(prefix="chromium-")
     proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                              "--no-first-run", f"--user-data-dir={profile}", "--remote-debugging-port=9333",
-                             "--window-size=1400,2000", "about:blank"],
+                             "--window-size=1400,2600", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
