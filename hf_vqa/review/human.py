@@ -177,8 +177,8 @@ def _set_pairs(value: Any, qas_key: str, pairs: list[dict]) -> Any:
 
 def _recheck(value: dict, pairs: list[dict]) -> dict:
     """The check columns of a context-vqa row after its answers changed."""
-    from hf_vqa.checks import check_columns, check_wiki_qa
     from hf_vqa.parse.reply import QA, WikiQA
+    from hf_vqa.quality.checks import check_columns, check_wiki_qa
 
     wiki = WikiQA(value.get("context") or "", tuple(QA(p["question"], p["answer"]) for p in pairs))
     return check_columns(check_wiki_qa(wiki))
