@@ -28,6 +28,10 @@ def render(prog: str = PROG) -> str:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         for name, child in sub.choices.items():
             parts.append(f"### `{prog} {name} --help`\n\n```text\n{child.format_help().rstrip()}\n```\n")
+            nested = [a for a in child._actions if isinstance(a, argparse._SubParsersAction)]
+            for inner, grandchild in nested[0].choices.items() if nested else ():  # e.g. review export
+                text = grandchild.format_help().rstrip()
+                parts.append(f"### `{prog} {name} {inner} --help`\n\n```text\n{text}\n```\n")
     finally:
         if before is None:
             os.environ.pop("COLUMNS", None)

@@ -3,7 +3,9 @@
 
 - `PENDING` pages that are missing from `docs/` are dropped from the nav, and a link to one becomes its
   plain text. Any other missing page or broken link still fails the strict build.
-- `benchmarks/results/report.png` (written by `tests/test_report.py`) is published as `img/report.png`.
+- `benchmarks/results/report.png` (written by `tests/test_report.py`) is published as `img/report.png`, and
+  `benchmarks/results/label_studio_task.png` (written by `benchmarks/review_roundtrip.py`) as
+  `img/label_studio_task.png`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ PENDING = (
     "hostile-engine.md",
     "hostile-batch.md",
 )
-SHARED = {"img/report.png": "benchmarks/results/report.png"}  # site path: repository path
+SHARED = {  # site path: repository path
+    "img/report.png": "benchmarks/results/report.png",
+    "img/label_studio_task.png": "benchmarks/results/label_studio_task.png",  # benchmarks/review_roundtrip.py
+}
 
 
 def _missing(docs: Path) -> set[str]:
