@@ -293,3 +293,20 @@ def test_verified_output_gets_judge_agreement_in_the_card(tmp_path):
     report = import_review(tmp_path / "verified", tmp_path / "reviewed", file=tmp_path / "e.json")
     assert report.agreement and "n=6" in report.agreement  # 3 rows with pairs x 2 pairs
     assert "Judge vs people" in (tmp_path / "reviewed" / "README.md").read_text()
+
+
+def test_image_vqa_output_round_trips_without_an_article(tmp_path):
+    qas = datasets.List({"question": datasets.Value("string"), "answer": datasets.Value("string")})
+    features = datasets.Features({"image": datasets.List(datasets.Image()), "qas": qas})
+    records = [{"image": [{"bytes": _png((i, i, i)), "path": None}, {"bytes": _png((9, 9, i)), "path": None}],
+                "qas": [{"question": f"How many? {i}", "answer": str(i)}]} for i in range(3)]  # fmt: skip
+    save_folder(datasets.Dataset.from_list(records, features=features), tmp_path / "iv")
+    export_review(tmp_path / "iv", file=tmp_path / "iv.json")
+    tasks = read_tasks_file(tmp_path / "iv.json")
+    assert all("article" not in t["data"] and len(t["data"]["images"]) == 2 for t in tasks)
+    assert 'name="article"' not in (tmp_path / "iv.label_config.xml").read_text()
+    exported = annotate(tasks, {(1, 0): ("incorrect", "7")})
+    (tmp_path / "e.json").write_text(json.dumps(exported))
+    import_review(tmp_path / "iv", tmp_path / "out", file=tmp_path / "e.json", fixes=True, approved_only=True)
+    ds = read_output_folder(tmp_path / "out")
+    assert ds["qas"][1] == [{"question": "How many? 1", "answer": "7"}] and ds["qa_human"][0] is None
