@@ -292,7 +292,7 @@ def test_verified_output_gets_judge_agreement_in_the_card(tmp_path):
     (tmp_path / "e.json").write_text(json.dumps(exported))
     report = import_review(tmp_path / "verified", tmp_path / "reviewed", file=tmp_path / "e.json")
     assert report.agreement and "n=6" in report.agreement  # 3 rows with pairs x 2 pairs
-    assert "Judge vs people" in (tmp_path / "reviewed" / "README.md").read_text()
+    assert "The verify pass's judge vs people" in (tmp_path / "reviewed" / "README.md").read_text()
 
 
 def test_image_vqa_output_round_trips_without_an_article(tmp_path):

@@ -471,7 +471,7 @@ def human_review_section(report: dict, *, source: str, rows: int) -> str:
                      f"dropped, {kept.get('rows_dropped', 0)} row(s) left without pairs dropped; "
                      f"{kept.get('unreviewed_kept', 0)} unreviewed or undecided pair(s) kept")  # fmt: skip
     if report.get("agreement"):
-        lines.append(f"- Judge vs people: {report['agreement']}")
+        lines.append(f"- The verify pass's {report['agreement']}")
     return "\n".join([HUMAN_REVIEW[0], *lines, HUMAN_REVIEW[1]])
 
 
