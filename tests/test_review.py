@@ -310,3 +310,26 @@ def test_image_vqa_output_round_trips_without_an_article(tmp_path):
     import_review(tmp_path / "iv", tmp_path / "out", file=tmp_path / "e.json", fixes=True, approved_only=True)
     ds = read_output_folder(tmp_path / "out")
     assert ds["qas"][1] == [{"question": "How many? 1", "answer": "7"}] and ds["qa_human"][0] is None
+
+
+def test_verify_pair_filter_keeps_the_fixes_pointing_at_their_pairs(tmp_path):
+    from hf_vqa.quality.pairs import filter_pairs
+
+    out = make_output(tmp_path / "out", rows=3, pairs=3)
+    export_review(out, file=tmp_path / "r.json")
+    tasks = read_tasks_file(tmp_path / "r.json")
+    (tmp_path / "e.json").write_text(json.dumps(annotate(tasks, {(0, 2): ("incorrect", "Bergen")})))
+    import_review(out, tmp_path / "fixed", file=tmp_path / "e.json", fixes=True)
+    ds = read_output_folder(tmp_path / "fixed")
+    verdict = {
+        "answerable": datasets.Value("bool"),
+        "correct": datasets.Value("bool"),
+        "reason": datasets.Value("string"),
+    }
+    judged = [None if r["context_vqa"] is None else [{"answerable": True, "correct": k != 0, "reason": ""}
+              for k in range(3)] for r in ds]  # fmt: skip
+    ds = ds.add_column("qa_verdicts", judged, feature=datasets.List(verdict))
+    kept, report = filter_pairs(ds, ["verified"])  # the judge rejects pair 0 of every row
+    assert report.pairs_dropped == 2  # rows 0 and 1 (row 2 failed: no pairs)
+    assert kept[0]["qa_human_fixes"] == [{"pair": 1, "before": "Oslo", "after": "Bergen"}]
+    assert kept[0]["context_vqa"]["qas"][1]["answer"] == "Bergen"

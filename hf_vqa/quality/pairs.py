@@ -30,6 +30,7 @@ __all__ = [
 PAIR_FILTERS = ("verified", "not-guessable")  # `--filter` names that drop pairs
 PAIR_COLUMNS = ("qa_checks", "qa_verdicts", "qa_blind", "qa_human")  # aligned with the pairs
 _FLAGS = ("all_grounded", "has_duplicate", "has_leak")
+FIXES = "qa_human_fixes"  # per row, not per pair: its `pair` indices follow the pairs that are kept
 
 
 def qas_key_for(column_names: list[str] | Any) -> str:
@@ -79,6 +80,8 @@ def _drop(batch: dict[str, list], *, qas_key: str, filters: list[str]) -> dict[s
     columns = [c for c in PAIR_COLUMNS if c in batch]
     out: dict[str, list] = {top: [], "_pairs_dropped": [], **{c: [] for c in columns}}
     out |= {flag: [] for flag in _FLAGS if flag in batch}
+    if FIXES in batch:  # review import --apply-fixes: [{pair, before, after}] names pairs by index
+        out[FIXES] = []
     n = len(batch[top])
     for k in range(n):
         pairs = pairs_of({top: batch[top][k]}, qas_key)
@@ -97,6 +100,12 @@ def _drop(batch: dict[str, list], *, qas_key: str, filters: list[str]) -> dict[s
             items = batch[c][k]
             out[c].append(
                 items if keep is None or items is None else [items[j] for j in keep if j < len(items)]
+            )
+        if FIXES in batch:
+            new = {j: i for i, j in enumerate(keep)} if keep is not None else None
+            fixes = batch[FIXES][k] or []
+            out[FIXES].append(
+                fixes if new is None else [{**f, "pair": new[f["pair"]]} for f in fixes if f["pair"] in new]
             )
         if "qa_checks" in batch and keep is not None and len(keep) != len(pairs):
             checks = out["qa_checks"][-1] or []

@@ -21,6 +21,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hf_vqa.quality.pairs import FIXES as FIXES_COLUMN  # per row: [{pair, before, after}] (--apply-fixes)
+from hf_vqa.quality.pairs import (
+    PAIR_COLUMNS,  # qa_checks, qa_verdicts, qa_blind, qa_human: aligned with the pairs
+)
 from hf_vqa.review.export import CORRECT, DOES_NOT, INCORRECT, NEEDS_IMAGE
 
 __all__ = [
@@ -167,8 +171,6 @@ def human_column(ids: list[str], n_pairs: list[int], tasks: list[dict]) -> tuple
 
 
 # --- what the people's verdicts do to the data --------------------------------------------------------
-PAIR_COLUMNS = ("qa_checks", "qa_verdicts", "qa_blind", HUMAN_COLUMN)  # aligned one to one with the pairs
-FIXES_COLUMN = "qa_human_fixes"  # per row: [{pair, before, after}] for answers replaced by --apply-fixes
 
 
 def _set_pairs(value: Any, qas_key: str, pairs: list[dict]) -> Any:
