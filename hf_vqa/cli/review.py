@@ -33,8 +33,8 @@ def add_review_subcommand(subparsers: Any, **parser_kwargs: Any) -> argparse.Arg
     """Add `review export` and `review import` to the CLI's subcommands."""
     what = "send pairs to people for review (Label Studio) and bring their verdicts back"
     p = subparsers.add_parser("review", help=what, description=f"review: {what}.", **parser_kwargs)
-    sub = p.add_subparsers(dest="review_command", required=True, metavar="{export,import}",
-                           parser_class=type(p))  # fmt: skip
+    sub = p.add_subparsers(dest="review_command", required=True, metavar="{export,import}", parser_class=type(p),
+                           help="export: rows out to people; import: their verdicts back")  # fmt: skip
     env = ("environment:\n  LABEL_STUDIO_API_KEY  the Label Studio token (a personal access token or a legacy "
            "token)\n  LABEL_STUDIO_URL      the default --url")  # fmt: skip
     e = sub.add_parser(
