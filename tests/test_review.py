@@ -333,3 +333,26 @@ def test_verify_pair_filter_keeps_the_fixes_pointing_at_their_pairs(tmp_path):
     assert report.pairs_dropped == 2  # rows 0 and 1 (row 2 failed: no pairs)
     assert kept[0]["qa_human_fixes"] == [{"pair": 1, "before": "Oslo", "after": "Bergen"}]
     assert kept[0]["context_vqa"]["qas"][1]["answer"] == "Bergen"
+
+
+def test_a_reply_cut_off_midway_is_an_error_not_a_traceback(monkeypatch):
+    class _Cut(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'[{"id": 1')  # then the connection closes
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Cut)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "secret-token-123456")
+    try:
+        with pytest.raises(LabelStudioError, match="cut off"):
+            LabelStudio(f"http://127.0.0.1:{server.server_address[1]}", timeout=10).call(
+                "GET", "/api/projects/"
+            )
+    finally:
+        server.shutdown()

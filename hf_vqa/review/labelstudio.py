@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import os
@@ -220,10 +221,15 @@ class LabelStudio:
                     if time.monotonic() > deadline:
                         raise TimeoutError
                     chunks.append(chunk)
+                if (
+                    length and length.isdigit() and size != int(length)
+                ):  # a reply is complete or it is nothing
+                    raise LabelStudioError(f"{where}: the reply was cut off", received=f"{size} of {length} bytes",
+                                           fix="check the server and the network, and run the command again")  # fmt: skip
                 return reply.status or reply.code, b"".join(chunks)
         except LabelStudioError:
             raise
-        except (TimeoutError, OSError) as err:
+        except (TimeoutError, OSError, http.client.HTTPException) as err:  # HTTPException: a cut-off reply
             reason = getattr(err, "reason", None) or err
             text = "timed out" if isinstance(reason, TimeoutError) else str(reason)
             raise LabelStudioError(f"{where}: Label Studio could not be reached", received=text[:200],
