@@ -185,7 +185,7 @@ def import_review(
 
     ds, qas_key = read_review_input(folder, split)
     rows, ids = _rows(ds, qas_key)
-    source = str(file)
+    source = f"the file {Path(file).name}" if file is not None else ""  # no machine path in the card
     if file is not None:
         from hf_vqa.review.files import read_tasks_file
 
@@ -221,8 +221,6 @@ def _agreement(ds: Any) -> str | None:
     """The verify pass's judge against people (its `judge_agreement`), when the data was verified."""
     if "qa_verdicts" not in ds.column_names:
         return None
-    try:
-        from hf_vqa.quality.agreement import judge_agreement
-    except ImportError:  # the verify pass is not part of this install
-        return None
+    from hf_vqa.quality.agreement import judge_agreement
+
     return judge_agreement(ds, ds).line()
