@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from hf_vqa.errors import HfVqaError
 from hf_vqa.images.columns import decoded, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
+from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
 
 __all__ = ["SHARD_BYTES", "embed_images", "save_folder", "write_parquet"]
@@ -79,8 +80,9 @@ def write_parquet(ds: datasets.Dataset, path: str | os.PathLike) -> None:
 def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) -> datasets.Dataset:
     """Put every image's bytes into the table, so the data stands alone (parquet, the Hub).
 
-    Local files are read and URLs fetched with the safe fetcher. An image that cannot be read stays
-    a path (its row already carries the error), instead of failing the whole export.
+    Local files are read and URLs fetched with the safe fetcher. Only bytes that decode as an image
+    are kept (`images.verify`): an image that cannot be read or is not an image (a text file, a
+    symlink to a key) becomes null, and its row's `vqa_error` says why, so the output always loads.
 
     Example:
         >>> embedded = embed_images(ds)  # doctest: +SKIP
@@ -92,30 +94,51 @@ def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) ->
     return ds.map(
         _embed_batch,
         batched=True,
-        fn_kwargs={"columns": columns, "settings": settings or FetchSettings()},
+        fn_kwargs={"columns": columns, "settings": settings or FetchSettings(), "version": 2},
         features=ds.features,
         desc="Embedding images",
     )
 
 
-def _embed_batch(batch: dict[str, list], *, columns: list[str], settings: FetchSettings) -> dict[str, list]:
-    out = {}
+def _embed_batch(
+    batch: dict[str, list], *, columns: list[str], settings: FetchSettings, version: int = 2
+) -> dict[str, list]:
+    out: dict[str, list] = {}
+    errors = list(batch["vqa_error"]) if "vqa_error" in batch else None
     for name in columns:
-        out[name] = [
-            [_embed_one(v, settings) for v in value]
-            if isinstance(value, list)
-            else _embed_one(value, settings)
-            for value in batch[name]
-        ]
+        values = []
+        for row, value in enumerate(batch[name]):
+            reasons: list[str] = []
+            if isinstance(value, list):
+                value = [_embed_one(v, settings, reasons) for v in value]
+            else:
+                value = _embed_one(value, settings, reasons)
+            if reasons and errors is not None and not errors[row]:
+                errors[row] = f"{name}: left out of the output: " + "; ".join(reasons)
+            values.append(value)
+        out[name] = values
+    if errors is not None:
+        out["vqa_error"] = errors
     return out
 
 
-def _embed_one(value: dict | None, settings: FetchSettings) -> dict | None:
-    if not value or value.get("bytes") is not None or not value.get("path"):
+def _embed_one(value: dict | None, settings: FetchSettings, reasons: list[str]) -> dict | None:
+    """The value with its bytes embedded, or None (reason appended) when they are not an image."""
+    if not value:
         return value
-    path = value["path"]
-    try:
-        data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
-    except (OSError, HfVqaError):
-        return value
-    return {"bytes": data, "path": Path(path.split("?")[0]).name}
+    path = value.get("path")
+    data = value.get("bytes")
+    name = Path(path.split("?")[0]).name if path else None
+    if data is None:
+        if not path:
+            return None
+        try:
+            data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
+        except (OSError, HfVqaError) as err:
+            reasons.append(f"{name}: cannot be read ({type(err).__name__})")
+            return None
+    problem = image_problem(data)
+    if problem is not None:
+        reasons.append(f"{name or 'image'}: {problem}")
+        return None
+    return {"bytes": data, "path": name}

@@ -1,0 +1,60 @@
+"""Is this an image? The gate every image passes before its bytes enter a dataset.
+
+Only bytes that decode as an image are embedded in an output: a text file named `.png`, a symlink to a
+private key, a truncated photo are left out (the value becomes null and the row says why), so the
+output always loads and iterates, and nothing private is published. Complete JPEG/PNG/WEBP files are
+checked from their header and end marker (no pixel decode); anything else is decoded once.
+
+Example:
+    >>> image_problem(b"x\\n")
+    'not a recognised image'
+    >>> import io; from PIL import Image; buf = io.BytesIO(); Image.new("RGB", (2, 2)).save(buf, "PNG")
+    >>> image_problem(buf.getvalue()) is None
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["image_problem"]
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def image_problem(data: bytes) -> str | None:
+    """None when `data` decodes as an image; else a short reason (never quoting the content).
+
+    Example:
+        >>> image_problem(b"")
+        'empty file'
+    """
+    if not data:
+        return "empty file"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if _complete(im.format, data):
+                return None
+            im.load()  # other formats, and JPEG/PNG without their end marker: decode to be sure
+        return None
+    except UnidentifiedImageError:
+        return "not a recognised image"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "declares a size above Pillow's decompression-bomb limit"
+    except Exception as exc:  # truncated or damaged data: Pillow raises many kinds
+        return f"cannot be decoded ({type(exc).__name__})"
+
+
+def _complete(fmt: str | None, data: bytes) -> bool:
+    if fmt == "JPEG":
+        return data[-1024:].rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return data.endswith(_PNG_END)
+    if fmt == "WEBP":
+        return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
+    return False
