@@ -40,12 +40,26 @@ def test_patch_formula_matches_openais_examples_and_caps_at_1536_patches():
 
 @pytest.mark.parametrize(
     ("model", "name"),
-    [("gpt-4o", "openai-tile"), ("gpt-4o-mini-2024-07-18", "openai-tile:4o-mini"), ("gpt-4.1-nano", "openai-patch:nano"),
+    [("gpt-4o", "openai-tile"), ("gpt-4o-mini-2024-07-18", "openai-tile-4o-mini"), ("gpt-4.1-nano", "openai-patch-nano"),
      ("gpt-5-mini", "openai-patch"), ("claude-3-5-sonnet", "claude"), ("gemini-2.0-flash", "gemini"),
-     ("Qwen/Qwen2.5-VL-7B-Instruct", "qwen"), ("o3", "openai-tile:o"), ("my-model", "openai-tile")],
+     ("Qwen/Qwen2.5-VL-7B-Instruct", "qwen"), ("o3", "openai-tile-o"), ("my-model", "openai-tile"),
+     ("Qwen/Qwen3-VL-8B-Instruct", "qwen3"), ("qwen3-vl-plus", "qwen3")],
 )  # fmt: skip
 def test_formula_is_chosen_from_the_model_name(model, name):
     assert formula_for(model).name == name
+
+
+def test_every_formula_name_shown_is_one_image_tokens_accepts():
+    for model in ("gpt-4o-mini", "o3", "gpt-5", "gpt-4.1-nano", "o4-mini", "qwen3-vl-plus", "x"):
+        shown = formula_for(model).name  # what --dry-run prints
+        assert formula_for("anything", shown).name == shown  # --image-tokens takes it back
+
+
+def test_qwen3_vl_counts_one_token_per_32_px():
+    # 1024x1024 is a multiple of 32 and under 2560*32*32 pixels: 32*32 tokens, +2 for vision start/end
+    assert image_tokens("qwen3", 1024, 1024) == 32 * 32 + 2
+    assert image_tokens("qwen3", 640, 480) == 20 * 15 + 2
+    assert image_tokens("qwen", 640, 480) != image_tokens("qwen3", 640, 480)  # Qwen2-VL's 28 px differ
 
 
 def test_an_unknown_formula_name_is_a_config_error():

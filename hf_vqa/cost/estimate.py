@@ -74,7 +74,7 @@ def estimate(
     system_prompt, prompt = spec.instructions(system_prompt, prompt)
     response_format = spec.json_format if json_mode else None
     chosen = formula_for(vlm.model, image_tokens)
-    others = {f.name: f for f in FORMULAS.values() if f.name != "openai-tile:4o-mini"}
+    others = {f.name: f for f in FORMULAS.values() if f.name != "openai-tile-4o-mini"}
     others[chosen.name] = chosen
     est = Estimate(vlm.model, chosen.name, chosen.why, prices=prices, batch_discount=batch_discount)
     est.by_formula = dict.fromkeys(others, 0)

@@ -13,10 +13,15 @@ Formulas (width × height are the pixels *sent*, after hf_vqa's own caps):
   tokens (Anthropic, "Vision", section "Evaluate image size", docs.anthropic.com/en/docs/vision).
 - ``gemini``: 258 tokens when both sides are at most 384 px, else 258 per 768×768 tile (Google,
   "Understand and count tokens", ai.google.dev/gemini-api/docs/tokens, image section).
-- ``qwen``: one token per 28×28 px after Qwen2-VL's ``smart_resize`` (sides rounded to multiples of
-  28, pixels kept within min_pixels = 4·28² and max_pixels; DashScope's default max is 1280·28²),
-  plus 2 for the vision start/end tokens (Alibaba Model Studio, "Vision" / image token counting,
-  help.aliyun.com/zh/model-studio/vision; Qwen2-VL's ``qwen_vl_utils.smart_resize``).
+- ``qwen`` (Qwen2-VL, Qwen2.5-VL): 14-px patches merged 2×2, so one token per 28×28 px after
+  ``smart_resize`` (sides rounded to multiples of 28, pixels kept within min_pixels = 4·28² and
+  max_pixels; DashScope's default max is 1280·28²), plus 2 for the vision start/end tokens (Alibaba
+  Model Studio, "Vision" / image token counting, help.aliyun.com/zh/model-studio/vision; Qwen2-VL's
+  ``qwen_vl_utils.smart_resize``).
+- ``qwen3`` (Qwen3-VL): 16-px patches merged 2×2, so one token per 32×32 px after the same
+  ``smart_resize`` with factor 32 (min_pixels = 4·32², DashScope's default max 2560·32²), plus 2.
+
+Each formula's `name` is the key `--image-tokens` accepts (``openai-tile-4o-mini``, not a display form).
 
 Example:
     >>> image_tokens("openai-tile", 1024, 1024)
@@ -30,7 +35,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hf_vqa.errors import ConfigError
 
@@ -42,6 +47,7 @@ class Formula:
     """One family's rule: `name` (see the module doc), its constants, and why it was chosen."""
 
     name: str
+    family: str = ""
     base: float = 0.0
     per_unit: float = 1.0
     max_pixels: int = 0
@@ -50,7 +56,7 @@ class Formula:
     def tokens(self, width: int, height: int) -> int:
         """Prompt tokens for one image of `width` × `height` pixels."""
         w, h = max(1, int(width)), max(1, int(height))
-        family = self.name.split(":")[0]
+        family = self.family or self.name
         if family == "openai-tile":
             scale = min(1.0, 2048 / max(w, h))
             w, h = w * scale, h * scale
@@ -74,6 +80,9 @@ class Formula:
         if family == "qwen":
             rh, rw = _smart_resize(h, w, self.max_pixels or 1280 * 28 * 28)
             return rh * rw // (28 * 28) + 2
+        if family == "qwen3":
+            rh, rw = _smart_resize(h, w, self.max_pixels or 2560 * 32 * 32, 32, 4 * 32 * 32)
+            return rh * rw // (32 * 32) + 2
         raise ConfigError(
             "unknown image-token formula", received=self.name, fix=f"use one of {sorted(FORMULAS)}"
         )
@@ -94,19 +103,23 @@ def _smart_resize(height: int, width: int, max_pixels: int, factor: int = 28, mi
 
 
 FORMULAS: dict[str, Formula] = {
-    "openai-tile": Formula("openai-tile", 85, 170, why="gpt-4o / gpt-4.1 class: 85 + 170 per 512-px tile"),
-    "openai-tile-4o-mini": Formula(
-        "openai-tile:4o-mini", 2833, 5667, why="gpt-4o-mini: 2833 + 5667 per tile"
-    ),
-    "openai-tile-o": Formula("openai-tile:o", 75, 150, why="o1/o3: 75 + 150 per tile"),
-    "openai-tile-5": Formula("openai-tile:5", 70, 140, why="gpt-5: 70 + 140 per tile"),
-    "openai-patch": Formula("openai-patch", per_unit=1.62, why="32-px patches (max 1536) × 1.62"),
-    "openai-patch-nano": Formula("openai-patch:nano", per_unit=2.46, why="32-px patches (max 1536) × 2.46"),
-    "openai-patch-o4": Formula("openai-patch:o4", per_unit=1.72, why="32-px patches (max 1536) × 1.72"),
-    "claude": Formula("claude", why="w·h/750 after a 1568-px / ~1600-token resize"),
-    "gemini": Formula("gemini", why="258 per 768-px tile (258 when both sides <= 384)"),
-    "qwen": Formula("qwen", max_pixels=1280 * 28 * 28, why="one token per 28x28 px after smart_resize, +2"),
-}
+    f.name: f
+    for f in (
+        Formula("openai-tile", "openai-tile", 85, 170, why="gpt-4o / gpt-4.1 class: 85 + 170 per 512-px tile"),
+        Formula("openai-tile-4o-mini", "openai-tile", 2833, 5667, why="gpt-4o-mini: 2833 + 5667 per tile"),
+        Formula("openai-tile-o", "openai-tile", 75, 150, why="o1/o3: 75 + 150 per tile"),
+        Formula("openai-tile-5", "openai-tile", 70, 140, why="gpt-5: 70 + 140 per tile"),
+        Formula("openai-patch", "openai-patch", per_unit=1.62, why="32-px patches (max 1536) × 1.62"),
+        Formula("openai-patch-nano", "openai-patch", per_unit=2.46, why="32-px patches (max 1536) × 2.46"),
+        Formula("openai-patch-o4", "openai-patch", per_unit=1.72, why="32-px patches (max 1536) × 1.72"),
+        Formula("claude", "claude", why="w·h/750 after a 1568-px / ~1600-token resize"),
+        Formula("gemini", "gemini", why="258 per 768-px tile (258 when both sides <= 384)"),
+        Formula("qwen", "qwen", max_pixels=1280 * 28 * 28,
+                why="Qwen2/2.5-VL: one token per 28x28 px after smart_resize, +2"),
+        Formula("qwen3", "qwen3", max_pixels=2560 * 32 * 32,
+                why="Qwen3-VL: one token per 32x32 px (16-px patches merged 2x2) after smart_resize, +2"),
+    )
+}  # fmt: skip
 
 # model-name fragments, most specific first
 _RULES = (
@@ -119,6 +132,7 @@ _RULES = (
     (("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-4-turbo", "chatgpt-4o"), "openai-tile"),
     (("claude",), "claude"),
     (("gemini",), "gemini"),
+    (("qwen3-vl", "qwen3vl", "qwen3"), "qwen3"),
     (("qwen",), "qwen"),
 )
 
@@ -138,18 +152,14 @@ def formula_for(model: str, override: str | None = None) -> Formula:
             raise ConfigError("unknown image-token formula", received=override,
                               fix=f"use one of {', '.join(sorted(FORMULAS))}")  # fmt: skip
         f = FORMULAS[key]
-        return Formula(f.name, f.base, f.per_unit, f.max_pixels, f.why + " (chosen by --image-tokens)")
+        return replace(f, why=f.why + " (chosen by --image-tokens)")
     name = model.lower().rsplit("/", 1)[-1]
     for fragments, key in _RULES:
         if any(_has(name, frag) for frag in fragments):
             f = FORMULAS[key]
-            return Formula(
-                f.name, f.base, f.per_unit, f.max_pixels, f.why + f" (from the model name {model!r})"
-            )
+            return replace(f, why=f.why + f" (from the model name {model!r})")
     f = FORMULAS["openai-tile"]
-    return Formula(
-        f.name, f.base, f.per_unit, f.max_pixels, f.why + " (no rule matched the model name; the default)"
-    )
+    return replace(f, why=f.why + " (no rule matched the model name; the default)")
 
 
 def _has(name: str, fragment: str) -> bool:
