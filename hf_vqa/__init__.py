@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # editors and type checkers see the lazy names
     )
     from hf_vqa.generate import prompted_vqa
     from hf_vqa.inputs.load import load_image_folder, load_input, load_records
+    from hf_vqa.mock.local import mock_server
     from hf_vqa.pipeline import run_pipeline
     from hf_vqa.publish.card import RunInfo
     from hf_vqa.publish.hub import push_card, push_dataset, push_only
@@ -79,6 +80,7 @@ _EXPORTS = {
     "load_image_folder": "inputs.load",
     "load_input": "inputs.load",
     "load_records": "inputs.load",
+    "mock_server": "mock.local",
     "prompted_vqa": "generate",
     "refine_qa_pairs": "refine",
     "refine_wiki_qa": "refine",
@@ -129,6 +131,7 @@ __all__ = [
     "load_image_folder",
     "load_input",
     "load_records",
+    "mock_server",
     "prompted_vqa",
     "push_card",
     "push_dataset",

@@ -759,3 +759,31 @@ def test_start_subprocess_reports_bad_flags() -> None:
         start_subprocess(faults={"bogus": 1.0}, timeout=20)
     assert "unknown fault kind" in str(info.value)  # the child's own one-line error
     assert str(info.value).count("Fix:") == 1
+
+
+def test_a_mock_serving_named_models_refuses_others_like_a_real_server() -> None:
+    import hf_vqa
+
+    with hf_vqa.mock_server() as url:
+        api = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
+        listed = [m.id for m in api.models.list().data]
+        assert "mock-vlm" in listed and "gpt-4o-mini" in listed
+        with pytest.raises(openai.NotFoundError) as err:
+            api.chat.completions.create(model="gpt-4o-mnii", messages=[{"role": "user", "content": "hi"}])
+        assert err.value.code == "model_not_found" and "gpt-4o-mnii" in str(err.value)
+        ok = api.chat.completions.create(model="mock-vlm", messages=[{"role": "user", "content": "hi"}])
+        assert ok.choices[0].message.content
+
+
+def test_mock_server_runs_the_pipeline_from_python(tmp_path) -> None:
+    """The notebook recipe in docs/troubleshooting.md: the mock from Python, no key, no network."""
+    from fixtures_data import solid_image_bytes
+
+    import hf_vqa
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_bytes(solid_image_bytes((200, 30, 30)))
+    with hf_vqa.mock_server() as url:
+        vlm = hf_vqa.VLM(model="mock-vlm", base_url=url, api_key_env="", cache_dir=str(tmp_path / "store"))
+        ds, summary = hf_vqa.run_pipeline(hf_vqa.load_input(str(tmp_path / "imgs")), "image-vqa", vlm=vlm)
+    assert summary.rows == 1 and summary.succeeded == 1 and ds[0]["qas"]

@@ -102,13 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             None if ray else select_shard(load_input(source, split=args.split), args, shard)
         )  # before the mock
         if mock:
-            from hf_vqa.mock.server import start_subprocess
+            from hf_vqa.mock.server import SERVED_MODELS, start_subprocess
 
-            mock_proc, base_url = start_subprocess()
+            mock_proc, base_url = start_subprocess(models=",".join(SERVED_MODELS))
             _say(
                 f"MOCK: using hf_vqa's bundled mock VLM at {base_url} — answers are synthetic, not a real model"
             )
-            vlm = _vlm(args, base_url, model="mock-vlm", api_key_env="")
+            if ignored := args.base_url or os.environ.get("OPENAI_BASE_URL"):
+                from hf_vqa.images.fetch import display_url
+
+                where = "--base-url" if args.base_url else "$OPENAI_BASE_URL"
+                _say(f"MOCK: {where} {display_url(ignored)} is ignored: the mock answers instead "
+                     "(drop --mock to send to it)")  # fmt: skip
+            vlm = _vlm(args, base_url, model=mock_model(args), api_key_env="")
         if ray:
             from hf_vqa.cli.sharding import run_with_ray
 
@@ -270,6 +276,16 @@ def _check_quality_args(args: argparse.Namespace) -> None:
                          fix="run `verify --input OUTPUT --output VERIFIED` on the finished output")  # fmt: skip
     if args.judge_votes < 1:
         raise HfVqaError("--judge-votes must be 1 or more", received=args.judge_votes, fix="--judge-votes 3")
+
+
+def mock_model(args: argparse.Namespace) -> str:
+    """The model a `--mock` run asks for: `--model` when one was chosen, else the mock's own `mock-vlm`.
+
+    The mock answers its own name and a few well-known ids; any other name (a typo) gets 404, as from a
+    real server.
+    """
+    default = os.environ.get("HF_VQA_MODEL") or VLM.model
+    return args.model if args.model and args.model != default else "mock-vlm"
 
 
 def _uses_mock(args: argparse.Namespace) -> bool:

@@ -58,9 +58,12 @@ OUTCOMES = (
 )
 EXIT_OK, EXIT_USAGE = 0, 2  # as the hf-vqa command line (cli.command): done; bad arguments, one line
 _MODEL = {"id": "mock-vlm", "object": "model", "created": 0, "owned_by": "hf_vqa"}
+# what `--mock` serves: its own name and well-known vision model ids, so a typo is refused like a real server
+SERVED_MODELS = ("mock-vlm", "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5",
+                 "gpt-5-mini", "gpt-5-nano", "o3", "o4-mini")  # fmt: skip
 _FLAGS = {"host": str, "port": int, "latency": float, "jitter": float, "fault_rate": float, "seed": int}
 _FLAGS |= {"faults": json.loads, "max_concurrent": int, "retry_after": float, "slow_seconds": float}
-_FLAGS |= {"api_key": str, "profile": str}
+_FLAGS |= {"api_key": str, "profile": str, "models": str}
 _HELP = {
     "host": "address to listen on (default: 127.0.0.1; keep it on loopback)",
     "port": "port to listen on (default: 0, a free port; the ready line names it)",
@@ -73,6 +76,7 @@ _HELP = {
     "retry_after": "seconds its 429s ask the client to wait (default: 1)",
     "slow_seconds": "how long a 'slow' fault stalls (default: 30)",
     "api_key": "require this bearer key (default: accept any)",
+    "models": "comma-separated model names it serves; others get 404 model_not_found (default: any name)",
     "profile": "a provider's documented quirks: openai, openai-reasoning, stream-only-thinking, vllm, gateway, no-structured "
     "(default: openai; see hf_vqa/mock/profiles.py)",
 }
@@ -131,6 +135,7 @@ class MockVLM:
         api_key: str | None = None,
         profile: str = "openai",
         prose_rate: float = 0.0,
+        models: str | tuple[str, ...] | None = None,
     ) -> None:
         self._validate = mock_requests.request_validator()  # ConfigError when jsonschema is missing
         self.settings = Settings(
@@ -145,6 +150,9 @@ class MockVLM:
             prose_rate=prose_rate,
         )
         self.host, self.port, self.seed, self.api_key, self.base_url = host, port, seed, api_key, ""
+        if isinstance(models, str):
+            models = tuple(m.strip() for m in models.split(",") if m.strip())
+        self.models: tuple[str, ...] | None = models or None  # None: any model name is answered
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -320,7 +328,8 @@ class MockVLM:
                 return _Reply.error(405, f"use POST for {path}, not {method}")
             return await self._chat(headers, body)
         if method == "GET" and path in ("/v1/models", "/models"):
-            return _Reply.json(200, {"object": "list", "data": [_MODEL]})
+            listed = [{**_MODEL, "id": name} for name in self.models or ("mock-vlm",)]
+            return _Reply.json(200, {"object": "list", "data": listed})
         if (method, path) == ("GET", "/_stats"):
             return _Reply.json(200, self.stats())
         if (method, path) == ("POST", "/_reset"):
@@ -365,6 +374,10 @@ class MockVLM:
             self._count("invalid")
             return _Reply.error(400, f"request body is not valid JSON: {exc}")
         problem = self._validate(body)
+        if problem is None and self.models is not None and body.get("model") not in self.models:
+            self._count("invalid")  # as OpenAI answers an unknown model
+            return _Reply.error(404, f"The model `{body.get('model')}` does not exist or you do not have access "
+                                f"to it. The mock VLM serves: {', '.join(self.models)}", code="model_not_found")  # fmt: skip
         self._last_roles = [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)]
         rejected = profiles.reject(settings.profile, body) if problem is None else None
         if rejected is not None:
