@@ -86,6 +86,7 @@ class HubServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.requests: list[tuple[str, str, int]] = []
         self.rejected_tokens: dict[str, int] = {}
+        self.read_only_tokens: set[str] = set()  # whoami and reads work; writes get 403
         self._fail_commits: list[int] = []
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
@@ -119,8 +120,11 @@ class HubServer:
         with self._lock:
             self._fail_commits.extend([status] * n)
 
-    def reject_token(self, token: str, status: int = 401) -> None:
-        """Answer every request carrying ``token`` with ``status`` (401 or 403)."""
+    def reject_token(self, token: str, status: int = 401, *, reads_ok: bool = False) -> None:
+        """Answer every request carrying ``token`` with ``status`` (401 or 403); with ``reads_ok``, only
+        writes (POST/PUT/DELETE) are refused, as for a read-only token that `whoami` still accepts."""
+        if reads_ok:
+            self.read_only_tokens.add(token)
         self.rejected_tokens[token] = status
 
     def reset_faults(self) -> None:
@@ -128,6 +132,7 @@ class HubServer:
         with self._lock:
             self._fail_commits.clear()
             self.rejected_tokens.clear()
+            self.read_only_tokens.clear()
 
     def files(self, repo_id: str, repo_type: str = "dataset", revision: str = "main") -> dict[str, bytes]:
         """Files (path -> content) of a repo at ``revision``."""
@@ -257,7 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             auth = self.headers.get("Authorization", "")
             self.token = auth[7:].strip() if auth.startswith("Bearer ") else None
-            if self.token in self.hub.rejected_tokens:
+            reading = self.command in ("GET", "HEAD") or self.url.path == "/api/whoami-v2"
+            if self.token in self.hub.rejected_tokens and not (
+                reading and self.token in self.hub.read_only_tokens
+            ):
                 raise HubError(
                     self.hub.rejected_tokens[self.token], "Invalid credentials in Authorization header"
                 )

@@ -174,9 +174,10 @@ def test_cli_mock_build_push_load(hub_server: HubServer, hub_repo_id: str, tmp_p
 def test_cli_three_machines_at_once_with_a_failed_push(
     hub_server: HubServer, hub_repo_id: str, tmp_path: Path
 ) -> None:
-    """The README recipe: N=3 processes push shards concurrently; machine 1's token is refused, so it
-    exits 3 with its output intact and the printed push-only command finishes the job."""
-    hub_server.reject_token("hf_revoked", 401)
+    """The README recipe: N=3 processes push shards concurrently; machine 1's token can read but not write
+    (whoami accepts it, so the run starts), so it exits 3 with its output intact and the printed push-only
+    command finishes the job."""
+    hub_server.reject_token("hf_revoked", 401, reads_ok=True)
     procs, outs = [], [tmp_path / f"shard{i}" for i in range(3)]
     for i, out in enumerate(outs):
         env = {

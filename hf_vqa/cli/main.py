@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(("MOCK " if mock else "") + "done: " + done)
             return EXIT_OK
         from hf_vqa.cli.lock import Busy, hold
+        from hf_vqa.cli.output import check_hub_token, check_output
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.images.columns import undecoded
         from hf_vqa.inputs.load import load_input
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.runner.datasets_internals import fingerprint
 
         shard = check_publish_args(args)
+        check_output(args)  # before the lock, the mock and any request: nothing is paid for a doomed run
+        if not args.dry_run:
+            check_hub_token(args)
         try:  # one run per output (and shard: job-array tasks may share an --output name)
             lock = hold(args.output, args.cache_dir, scope=str(shard or ""))  # noqa: F841
         except Busy as err:

@@ -74,6 +74,9 @@ def write_parquet(ds: datasets.Dataset, path: str | os.PathLike) -> None:
     """
     table = ds.with_format("arrow")[:]
     table = table.replace_schema_metadata(ds.features.arrow_schema.metadata)
+    if not table.num_rows:  # no row group at all: `datasets` reads an empty row group as batch size 0
+        pq.ParquetWriter(str(path), table.schema).close()
+        return
     pq.write_table(table, str(path), row_group_size=100)
 
 

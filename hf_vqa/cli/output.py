@@ -1,0 +1,126 @@
+"""Settings that would fail after paying are refused before the first request (exit 2, one line).
+
+- `check_output(args)`: `--output` is `out.json`/`out.jsonl` (seed records) or a folder that is new,
+  empty, or an earlier output of the same pipeline. An existing regular file, a name like `x.csv`, a
+  non-empty folder hf_vqa did not make, or a folder made by the other pipeline are refused: nothing of
+  the user's is overwritten or mixed.
+- `check_hub_token(args)`: `--push-to-hub` needs a token the Hub accepts (`whoami`, with a deadline);
+  a missing or refused token is said before any image is sent.
+
+Example:
+    >>> import argparse
+    >>> check_output(argparse.Namespace(output="x.csv", pipeline="image-vqa"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hf_vqa.errors.ConfigError: --output x.csv names a .csv file, but a folder would be written ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import threading
+from pathlib import Path
+
+from hf_vqa.errors import ConfigError
+
+__all__ = ["RECORD_SUFFIXES", "check_hub_token", "check_output", "made_by"]
+
+RECORD_SUFFIXES = (".json", ".jsonl")
+# names that say "a file" to a reader, where hf_vqa would make a folder of that name
+_FILE_SUFFIXES = {".csv", ".tsv", ".parquet", ".arrow", ".txt", ".xlsx", ".xls", ".zip", ".tar", ".gz", ".tgz",
+                  ".html", ".htm", ".md", ".yaml", ".yml", ".png", ".jpg", ".jpeg", ".webp", ".pkl", ".npy",
+                  ".ndjson", ".sqlite", ".db"}  # fmt: skip
+_PIPELINE = re.compile(r"^\s+pipeline:\s*['\"]?([\w.-]+)", re.MULTILINE)
+WHOAMI_SECONDS = 20.0
+
+
+def made_by(folder: Path) -> str | None:
+    """The pipeline that wrote `folder` (from its card's `hf_vqa` YAML), '' for an hf_vqa card without
+    one, or None when the folder holds no hf_vqa card.
+
+    Example:
+        >>> made_by(Path("/nonexistent")) is None
+        True
+    """
+    readme = folder / "README.md"
+    try:
+        text = readme.read_text(encoding="utf-8", errors="replace")[:200_000]
+    except OSError:
+        return None
+    if "<!-- hf_vqa:start -->" not in text and "\nhf_vqa:" not in text:
+        return None
+    header = text.split("\n---", 1)[0] if text.startswith("---") else text  # the YAML front matter
+    found = _PIPELINE.search(header)
+    return found.group(1) if found else ""
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Raise `ConfigError` when writing `args.output` would fail or clobber something not hf_vqa's."""
+    out = Path(args.output)
+    pipeline = getattr(args, "pipeline", None)
+    if out.suffix.lower() in RECORD_SUFFIXES:
+        if out.is_dir():
+            raise ConfigError(f"--output {out} is an existing folder, but a .json/.jsonl name writes a file",
+                              fix="pick another --output, or a folder name without .json")  # fmt: skip
+        return
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--output {out} is an existing file, not a folder",
+                          fix="pass a folder name (parquet + card), or out.json / out.jsonl for records")  # fmt: skip
+    if out.suffix.lower() in _FILE_SUFFIXES:
+        raise ConfigError(f"--output {out} names a {out.suffix} file, but a folder would be written "
+                          "(parquet + README.md card)",
+                          fix=f"use a folder name such as {out.with_suffix('')}, or out.json / out.jsonl for records")  # fmt: skip
+    if not out.is_dir():
+        return
+    entries = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    maker = made_by(out)
+    if (
+        maker is None
+        and entries == ["data"]
+        and all(p.suffix == ".parquet" for p in (out / "data").iterdir())
+    ):
+        maker = ""  # another shard of this job moved its parquet in and has not written the card yet
+    if maker is None:
+        shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(f"--output {out} is a folder hf_vqa did not make (it holds {shown}); writing "
+                          "would mix data/ and README.md into it",
+                          fix="pass a new or empty folder")  # fmt: skip
+    if maker and pipeline and maker != pipeline:
+        raise ConfigError(f"--output {out} holds {maker} data; this {pipeline} run would replace it",
+                          fix=f"pass another --output for {pipeline} (or remove {out} first)")  # fmt: skip
+
+
+def check_hub_token(args: argparse.Namespace) -> None:
+    """Raise `ConfigError` when `--push-to-hub` has no token, or the Hub refuses it (401/403).
+
+    The Hub is asked once (`whoami`, at most `WHOAMI_SECONDS`); a Hub that cannot be reached is not
+    an error here (the push says so later, with the output intact).
+    """
+    if not getattr(args, "push_to_hub", None):
+        return
+    from huggingface_hub import HfApi, get_token
+
+    token = get_token()
+    if not token:
+        raise ConfigError("--push-to-hub needs a Hugging Face token, and none is set",
+                          fix="run `hf auth login`, or set HF_TOKEN to a token with write access")  # fmt: skip
+    result: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            HfApi().whoami(token=token)
+            result.append(None)
+        except BaseException as err:
+            result.append(err)
+
+    worker = threading.Thread(target=ask, name="hf-vqa-whoami", daemon=True)
+    worker.start()
+    worker.join(WHOAMI_SECONDS)
+    err = result[0] if result else None
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status in (401, 403):
+        raise ConfigError(f"the Hub refused the token (HTTP {status} from whoami)",
+                          fix="run `hf auth login` again, or set HF_TOKEN to a valid token with write access")  # fmt: skip
