@@ -208,9 +208,14 @@ def filter_rows(ds: datasets.Dataset, pipeline: str, filters: list[str]) -> data
         raise ConfigError("unknown filter", received=unknown, fix=f"use any of {', '.join(FILTER_NAMES)}")
     if not filters:
         return ds
+    spec = get_spec(pipeline)
+    if not_applying := [name for name in filters if name not in spec.filters]:
+        raise ConfigError(f"--filter {' '.join(not_applying)} does not apply to {pipeline} (its checks need "
+                          "an article, which only context-vqa writes)", received=not_applying,
+                          fix=f"for {pipeline}, use --filter {' or '.join(spec.filters)}")  # fmt: skip
     if set(filters) & set(PAIR_FILTERS):  # `verified`, `not-guessable`: they drop pairs (quality.pairs)
         ds, _ = filter_pairs(ds, filters)
-    key = get_spec(pipeline).refined
+    key = spec.refined
     wanted = [(check.column, check.passing) for check in ROW_CHECKS if check.filter in filters]
     parsed = "parsed" in filters
     columns = [key, *(column for column, _ in wanted if column in ds.column_names)]

@@ -64,6 +64,7 @@ class PipelineSpec:
     system_prompt: str | None
     description: str
     json_format: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    filters: tuple[str, ...] = ("parsed", *PAIR_FILTERS)  # the `--filter` names that apply to it
 
     def instructions(
         self, system_prompt: str | None, prompt: str | None, language: str = "en"
@@ -121,6 +122,13 @@ PIPELINES: dict[str, PipelineSpec] = {
             description="the VLM writes a Wikipedia-style article about the image, then question-answer "
             "pairs answered from it; parsed into `context_vqa: {context, qas}` with per-row checks.",
             json_format=_json_format("context_vqa", {"context": {"type": "string"}, "qas": _QAS}),
+            filters=(
+                "parsed",
+                "grounded",
+                "no-duplicate",
+                "no-leak",
+                *PAIR_FILTERS,
+            ),  # the checks need an article
         ),
     )
 }

@@ -77,3 +77,23 @@ def test_push_with_a_token_the_hub_refuses_is_refused_before_any_request(
         SERVER.reset_faults()
     assert code == 2 and "the Hub refused the token (HTTP 401" in err and counted.stats()["requests"] == 0
     assert "hf_revoked_token" not in err
+
+
+def test_a_filter_that_does_not_apply_is_refused_before_any_request(counted, tmp_path, capsys):
+    code, err = _run(counted, tmp_path / "out", "--filter", "grounded", capsys=capsys)
+    assert code == 2 and "--filter grounded does not apply to image-vqa" in err and "--filter parsed" in err
+    assert counted.stats()["requests"] == 0 and not (tmp_path / "out").exists()
+
+
+def test_a_filter_keeping_no_row_exits_1_with_the_counts_and_writes_nothing_unloadable(
+    counted, tmp_path, capsys
+):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_text("not an image")  # the row fails before sending: not parsed
+    out = tmp_path / "out"
+    code = main(["image-vqa", "--input", str(tmp_path / "imgs"), "--output", str(out), "--base-url",
+                 counted.base_url, "--api-key-env", "", "--model", "m", "--filter", "parsed"])  # fmt: skip
+    std = capsys.readouterr()
+    assert code == 1 and "filter: kept 0 of 1 rows (passing parsed: 0)" in std.out
+    assert "--filter parsed kept 0 of 1 rows; nothing was written" in std.err
+    assert not out.exists()

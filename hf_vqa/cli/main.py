@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(("MOCK " if mock else "") + "done: " + done)
             return EXIT_OK
         from hf_vqa.cli.lock import Busy, hold
-        from hf_vqa.cli.output import check_hub_token, check_output
+        from hf_vqa.cli.output import check_filters, check_hub_token, check_output, kept_line
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.images.columns import undecoded
         from hf_vqa.inputs.load import load_input
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.runner.datasets_internals import fingerprint
 
         shard = check_publish_args(args)
+        check_filters(args)
         check_output(args)  # before the lock, the mock and any request: nothing is paid for a doomed run
         if not args.dry_run:
             check_hub_token(args)
@@ -166,7 +167,21 @@ def main(argv: list[str] | None = None) -> int:
             judge = judge_from(args, vlm)
             ds, verification, counts = quality_step(ds, args, judge, verify=args.verify)
             summary.quality, judged_all = counts.line(), not counts.rows_failed
-        ds = filter_rows(ds, args.pipeline, [f for f in args.filter if f not in PAIR_FILTERS])
+        row_filters = [f for f in args.filter if f not in PAIR_FILTERS]  # pair filters: in quality_step
+        if row_filters:
+            before = len(ds)
+            passing = {
+                name: len(filter_rows(ds, args.pipeline, [name])) for name in dict.fromkeys(row_filters)
+            }
+            ds = filter_rows(ds, args.pipeline, row_filters)
+            _say(kept_line(before, len(ds), list(passing), passing))
+            if not len(
+                ds
+            ):  # `datasets` cannot load an empty split: write nothing rather than a broken folder
+                sys.stderr.write(f"error: --filter {' '.join(passing)} kept 0 of {before} rows; nothing was "
+                                 f"written to {args.output} (the answers stay in the request store, so a rerun "
+                                 "without that --filter sends nothing)\n")  # fmt: skip
+                return EXIT_INCOMPLETE
         stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hf_vqa.errors import ConfigError
 
-__all__ = ["RECORD_SUFFIXES", "check_hub_token", "check_output", "made_by"]
+__all__ = ["RECORD_SUFFIXES", "check_filters", "check_hub_token", "check_output", "kept_line", "made_by"]
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 # names that say "a file" to a reader, where hf_vqa would make a folder of that name
@@ -91,6 +91,29 @@ def check_output(args: argparse.Namespace) -> None:
     if maker and pipeline and maker != pipeline:
         raise ConfigError(f"--output {out} holds {maker} data; this {pipeline} run would replace it",
                           fix=f"pass another --output for {pipeline} (or remove {out} first)")  # fmt: skip
+
+
+def check_filters(args: argparse.Namespace) -> None:
+    """Raise `ConfigError` for a `--filter` that does not apply to the pipeline (e.g. `grounded` on
+    image-vqa, whose rows have no article to check against), before anything is sent."""
+    from hf_vqa.spec import PIPELINES
+
+    spec = PIPELINES[args.pipeline]
+    if not_applying := [name for name in getattr(args, "filter", None) or [] if name not in spec.filters]:
+        raise ConfigError(f"--filter {' '.join(not_applying)} does not apply to {spec.name} (its checks need an "
+                          "article, which only context-vqa writes)",
+                          fix=f"for {spec.name}, use --filter {' or '.join(spec.filters)}, or no --filter")  # fmt: skip
+
+
+def kept_line(before: int, after: int, filters: list[str], passing: dict[str, int]) -> str:
+    """One line on what `--filter` kept: `filter: kept 2 of 6 rows (grounded: 2, parsed: 6)`.
+
+    Example:
+        >>> kept_line(6, 0, ["grounded"], {"grounded": 0})
+        'filter: kept 0 of 6 rows (passing grounded: 0)'
+    """
+    each = ", ".join(f"{name}: {passing[name]}" for name in filters)
+    return f"filter: kept {after} of {before} rows (passing {each})"
 
 
 def check_hub_token(args: argparse.Namespace) -> None:
