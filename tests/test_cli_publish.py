@@ -99,8 +99,8 @@ def test_publish_exports_and_push(
     assert len(llava) == 5 and all(
         check_llava_record(r, folder, loader="llava-onevision") == [] for r in llava
     )
-    records = json.loads((tmp_path / "out_sharegpt" / "records.json").read_text())
-    assert len(records) == 6 and "vqa_usage" not in records[0] and records[0]["qas"] == ds[0]["qas"]
+    records = json.loads((tmp_path / "out_sharegpt" / "sharegpt.json").read_text())
+    assert len(records) == 5 and records[0]["conversations"][1]["value"] == ds[0]["qas"][0]["answer"]
 
     loaded = datasets.load_dataset(hub_repo_id, split="train", cache_dir=str(tmp_path / "hub"))
     assert loaded["vqa"] == ds["vqa"] and sizes(loaded) == sizes(ds)

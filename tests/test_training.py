@@ -51,8 +51,40 @@ def test_trl_multi_turn_and_context_vqa(tmp_path: Path) -> None:
     assert check_trl_row(row) == []
     assert [m["role"] for m in row["messages"]] == ["user", "assistant", "user", "assistant"]
     assert [p["type"] for p in row["messages"][0]["content"]] == ["image", "image", "text"]
+    first = row["messages"][0]["content"][-1]["text"]  # the article the answers come from, then the question
+    assert first == "Context:\nArticle 1. thing 1.0 thing 1.1\n\nQuestion: What is in image 1, part 0?"
     assert row["messages"][2]["content"] == [{"type": "text", "text": "What is in image 1, part 1?"}]
     assert len(row["images"]) == 2
+
+
+def test_every_training_export_of_context_vqa_puts_the_article_in_the_user_turn(tmp_path: Path) -> None:
+    ds = make_vqa_dataset(tmp_path / "img", pipeline="context-vqa")
+    article = "Context:\nArticle 3. thing 3.0 thing 3.1\n\nQuestion: What is in image 3, part 1?"
+    pairs = export_trl(ds)  # one pair per row: every row carries the article
+    assert all(r["messages"][0]["content"][-1]["text"].startswith("Context:\nArticle ") for r in pairs)
+    assert pairs[5]["messages"][0]["content"][-1]["text"] == article
+    prompt = export_trl_prompt_completion(ds)[5]
+    assert prompt["prompt"][0]["content"][-1]["text"] == article and check_trl_row(prompt) == []
+    records = json.loads(export_llava_onevision(ds, tmp_path / "ov").read_text())
+    assert records[2]["conversations"][0]["value"] == "<image>\n<image>\nContext:\nArticle 3. thing 3.0 thing 3.1" \
+        "\n\nQuestion: What is in image 3, part 0?"  # fmt: skip
+    assert all(check_llava_record(r, tmp_path / "ov", loader="llava-onevision") == [] for r in records)
+
+
+def test_sharegpt_writes_conversations_with_relative_image_paths(tmp_path: Path) -> None:
+    from hf_vqa.publish.exports import run_export
+
+    ds = make_vqa_dataset(tmp_path / "img", pipeline="context-vqa")
+    line = run_export("sharegpt", ds, tmp_path / "sg")
+    records = json.loads((tmp_path / "sg" / "sharegpt.json").read_text())
+    assert "5 conversations" in line and len(records) == len(OK_ROWS)
+    first = records[1]  # image row 1: two images, two pairs
+    assert [t["from"] for t in first["conversations"]] == ["human", "gpt", "human", "gpt"]
+    assert first["conversations"][0]["value"].startswith("<image>\n<image>\nContext:\nArticle 1.")
+    assert first["conversations"][1]["value"] == "thing 1.0"
+    assert all(not os.path.isabs(p) for r in records for p in r["images"])
+    assert all((tmp_path / "sg" / p).is_file() for r in records for p in r["images"])
+    assert len(first["images"]) == 2 and "vqa" not in first and "qas" not in first
 
 
 def test_trl_export_saves_and_loads(tmp_path: Path) -> None:

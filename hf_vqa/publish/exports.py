@@ -57,7 +57,10 @@ EXPORTS: dict[str, Export] = {
         "hf_vqa.publish.llava:write_llava_onevision",
         "LLaVA-OneVision JSON + image files (several images per record as a list)",
     ),
-    "sharegpt": Export("hf_vqa.publish.records:write_sharegpt", "the seed's JSON records (ShareGPT-style)"),
+    "sharegpt": Export(
+        "hf_vqa.publish.llava:write_sharegpt",
+        "ShareGPT conversations (human/gpt turns) + image files, paths relative to sharegpt.json",
+    ),
 }
 
 

@@ -28,7 +28,7 @@ import datasets
 
 from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.folder import embed_images
-from hf_vqa.publish.pairs import qa_pairs, resolve_qas_key
+from hf_vqa.publish.pairs import article_of, qa_pairs, resolve_qas_key, user_text
 
 __all__ = [
     "LOADERS",
@@ -38,9 +38,11 @@ __all__ = [
     "write_llava",
     "write_llava_json",
     "write_llava_onevision",
+    "write_sharegpt",
 ]
 
-LOADERS = ("llava", "llava-onevision")
+LOADERS = ("llava", "llava-onevision", "sharegpt")
+_FILE = {"llava": "llava.json", "llava-onevision": "llava.json", "sharegpt": "sharegpt.json"}
 
 
 def write_llava_json(
@@ -52,8 +54,12 @@ def write_llava_json(
     qas_key: str = "qas",
     image_key: str = "image",
 ) -> tuple[Path, int, int]:
-    """Write `folder/llava.json` + `folder/images/*` for `loader`; return (path, records, rows skipped
-    because they hold more images than the loader reads)."""
+    """Write `folder/llava.json` (`sharegpt.json`) + `folder/images/*` for `loader`; return (path, records,
+    rows skipped because they hold more images than the loader reads).
+
+    `sharegpt` writes ShareGPT conversations as LLaMA-Factory reads them: `conversations` (human and gpt
+    turns, `<image>` tokens in the first) and `images`, a list of paths relative to the JSON file.
+    """
     if loader not in LOADERS:
         raise ValueError(f"unknown LLaVA loader {loader!r}; use one of {LOADERS}")
     folder = Path(folder)
@@ -64,6 +70,7 @@ def write_llava_json(
     records, skipped = [], 0
     for index, row in enumerate(source):
         pairs = qa_pairs(row, qas_key)
+        article = article_of(row, qas_key)  # context-vqa: the article goes in the first human turn
         images = row[image_key] if isinstance(row[image_key], list) else [row[image_key]]
         if not pairs or not images or not all(im and im.get("bytes") for im in images):
             continue  # a failed row, or an image that could not be read
@@ -76,10 +83,14 @@ def write_llava_json(
             turns = []
             for turn, (question, answer) in enumerate(chunk):
                 prefix = "<image>\n" * len(names) if turn == 0 else ""
-                turns += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
+                text = user_text(question, article if turn == 0 else "")
+                turns += [{"from": "human", "value": prefix + text}, {"from": "gpt", "value": answer}]
             rid = f"{index:06d}" if multi_turn else f"{index:06d}_{k}"
-            records.append({"id": rid, "image": image, "conversations": turns})
-    path = folder / "llava.json"
+            if loader == "sharegpt":
+                records.append({"id": rid, "conversations": turns, "images": names})
+            else:
+                records.append({"id": rid, "image": image, "conversations": turns})
+    path = folder / _FILE[loader]
     with replacing(path) as tmp:  # the old file stays until the new one is complete
         tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
     return path, len(records), skipped
@@ -131,6 +142,13 @@ def write_llava(ds: datasets.Dataset, target: Path, *, image_key: str = "image")
         line += (f"; skipped {skipped} row(s) with several images, which the original LLaVA loader cannot "
                  "open (use --export llava-onevision for them)")  # fmt: skip
     return line
+
+
+def write_sharegpt(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
+    """The `sharegpt` export: ShareGPT conversations (one per image row, all its pairs as human/gpt turns)
+    in `target/sharegpt.json`, images in `target/images/` named relative to it."""
+    path, written, _ = write_llava_json(ds, target, loader="sharegpt", image_key=image_key)
+    return f"exported sharegpt: {path} ({written} conversations)"
 
 
 def write_llava_onevision(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:

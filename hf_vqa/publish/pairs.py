@@ -2,7 +2,8 @@
 
 Pairs live in `qas` (image-vqa) or `context_vqa.qas` (context-vqa); a pair with an empty question or
 answer is not a pair. Both `training` and `llava` read them from here, so neither imports the other
-for it.
+for it. A context-vqa pair is answered from the row's article (`context_vqa.context`): every export puts
+it in the first user turn (`user_text`), so a model learns to answer from it, not to invent knowledge.
 
 Example:
     >>> qa_pairs({"context_vqa": {"qas": [{"question": "Q?", "answer": "A"}]}}, "context_vqa.qas")
@@ -18,7 +19,7 @@ from hf_vqa.errors import InputError
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["qa_pairs", "resolve_qas_key"]
+__all__ = ["article_of", "qa_pairs", "resolve_qas_key", "user_text"]
 
 
 def qa_pairs(row: dict[str, Any], qas_key: str) -> list[tuple[str, str]]:
@@ -46,3 +47,27 @@ def resolve_qas_key(ds: datasets.Dataset, qas_key: str) -> str:
         received=ds.column_names,
         fix="export the output of a pipeline (image-vqa: qas; context-vqa: context_vqa.qas) or pass qas_key=",
     )
+
+
+def article_of(row: dict[str, Any], qas_key: str) -> str:
+    """The article a context-vqa row's pairs were answered from (`context_vqa.context`); '' otherwise.
+
+    Example:
+        >>> article_of({"context_vqa": {"context": " The Halden Collection ... ", "qas": []}}, "context_vqa.qas")
+        'The Halden Collection ...'
+    """
+    top, _, rest = qas_key.rpartition(".")
+    value = row.get(top) if top else None
+    text = value.get("context") if isinstance(value, dict) and rest == "qas" else None
+    return text.strip() if isinstance(text, str) else ""
+
+
+def user_text(question: str, article: str = "") -> str:
+    """The first user turn's text: the question, after the article when there is one (context-vqa), as
+    SK-VQA trains with its context document.
+
+    Example:
+        >>> user_text("Who catalogued it?", "The Halden Collection was catalogued by Ada Vee.")
+        'Context:\\nThe Halden Collection was catalogued by Ada Vee.\\n\\nQuestion: Who catalogued it?'
+    """
+    return f"Context:\n{article}\n\nQuestion: {question}" if article else question

@@ -18,7 +18,7 @@ from hf_vqa.errors import InputError
 from hf_vqa.images.columns import image_columns, undecoded
 from hf_vqa.publish.atomic import replacing, write_error
 
-__all__ = ["export_records", "write_sharegpt"]
+__all__ = ["export_records"]
 
 
 def export_records(
@@ -63,13 +63,6 @@ def _export(ds: datasets.Dataset, path: Path, columns: Iterable[str] | None) -> 
         else:
             json.dump(records, f, ensure_ascii=False, indent=2)
     return path
-
-
-def write_sharegpt(ds: datasets.Dataset, target: Path, *, image_key: str = "image") -> str:
-    """The `sharegpt` export: the seed's records (usage columns left out) in `target/records.json`."""
-    del image_key  # every image column is written as paths
-    columns = [c for c in ds.column_names if not c.endswith("_usage")]
-    return f"exported sharegpt: {export_records(ds, Path(target) / 'records.json', columns=columns)}"
 
 
 def _image_ref(value: dict, out: Path, stem: str) -> str:

@@ -13,7 +13,9 @@
 - The seed's JSON records are `export.export_records`.
 
 Rows without parsed pairs (failed requests, unparsable replies) are skipped. For context-vqa data the
-pairs are in `context_vqa.qas`; filter on the checks first if you like, e.g.
+pairs are in `context_vqa.qas`, and the article they were answered from goes in the (first) user turn
+(`Context:\\n<article>\\n\\nQuestion: <question>`, as SK-VQA trains), in every export; filter on the
+checks first if you like, e.g.
 `ds.filter(lambda r: r["all_grounded"] and not r["has_leak"])`.
 
 Example:
@@ -33,7 +35,7 @@ from datasets import Features, Image, List, Value
 from hf_vqa.errors import InputError
 from hf_vqa.publish.folder import embed_images
 from hf_vqa.publish.llava import check_llava_record, export_llava, export_llava_onevision, write_llava
-from hf_vqa.publish.pairs import qa_pairs, resolve_qas_key
+from hf_vqa.publish.pairs import article_of, qa_pairs, resolve_qas_key, user_text
 
 PART = {"type": Value("string"), "text": Value("string")}
 MESSAGES = List({"role": Value("string"), "content": List(PART)})
@@ -63,9 +65,10 @@ def export_trl(
             if not all(im and im.get("bytes") for im in images):
                 continue  # an image that could not be read: its row failed, or the file is gone
             pairs = qa_pairs({top: qas}, qas_key)
+            article = article_of({top: qas}, qas_key)  # context-vqa: the article goes in the user turn
             for chunk in [pairs] if multi_turn else [[p] for p in pairs]:
                 if chunk:
-                    out["messages"].append(_messages(chunk, len(images)))
+                    out["messages"].append(_messages(chunk, len(images), article))
                     out["images"].append(images)
         return out
 
@@ -184,11 +187,12 @@ def check_trl_row(row: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _messages(pairs: list[tuple[str, str]], n_images: int) -> list[dict]:
+def _messages(pairs: list[tuple[str, str]], n_images: int, article: str = "") -> list[dict]:
     messages = []
     for turn, (question, answer) in enumerate(pairs):
         parts = [{"type": "image", "text": None}] * (n_images if turn == 0 else 0)
-        messages.append({"role": "user", "content": [*parts, {"type": "text", "text": question}]})
+        text = user_text(question, article if turn == 0 else "")
+        messages.append({"role": "user", "content": [*parts, {"type": "text", "text": text}]})
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
     return messages
 
@@ -196,6 +200,7 @@ def _messages(pairs: list[tuple[str, str]], n_images: int) -> list[dict]:
 __all__ = [
     "PROMPT_COMPLETION_FEATURES",
     "TRL_FEATURES",
+    "article_of",
     "check_llava_record",
     "check_trl_row",
     "export_llava",
@@ -204,6 +209,7 @@ __all__ = [
     "export_trl_prompt_completion",
     "qa_pairs",
     "resolve_qas_key",
+    "user_text",
     "write_llava",
     "write_trl",
     "write_trl_multiturn",
