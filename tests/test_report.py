@@ -54,7 +54,14 @@ def _dataset() -> datasets.Dataset:
 
 
 # row index -> the filters that must show it
-EXPECTED = {"all": [0, 1, 2, 3, 4], "failed": [2], "ungrounded": [1], "duplicate": [3, 4], "leak": [3]}
+EXPECTED = {
+    "all": [0, 1, 2, 3, 4],
+    "failed": [2],
+    "ungrounded": [1],
+    "duplicate": [4],
+    "leak": [3],
+    "repeat": [3, 4],
+}
 
 
 def test_report_is_one_self_contained_file(tmp_path):
@@ -168,4 +175,34 @@ def test_report_of_image_vqa_rows_without_checks(tmp_path):
     html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa", max_rows=2).read_text(encoding="utf-8")
     assert html.count('<div class="row') == 2 and "Showing the first 2 of 3 rows." in html
     assert "no local image" in html and "https://example.com" not in html  # a URL image is never fetched
-    assert '<div class="row duplicate" data-row="1">' in html and "<b>1</b> failed" in html
+    assert '<div class="row repeat" data-row="1">' in html and "<b>1</b> failed" in html
+    # image-vqa runs no row checks: no grounded/duplicate/leak filter or count is offered
+    assert 'href="#ungrounded"' not in html and 'href="#leak"' not in html and 'href="#duplicate"' not in html
+    assert (
+        'href="#repeat"' in html and "<b>1</b> repeat an earlier question" in html and "Mock data" not in html
+    )
+
+
+def test_report_counts_name_the_checks_as_the_summary_and_card_do(tmp_path):
+    from hf_vqa.pipeline import summarize
+
+    ds = _dataset()
+    html = write_report(ds, tmp_path / "r.html", pipeline="context-vqa", mock=True).read_text(
+        encoding="utf-8"
+    )
+    full = ds.map(lambda r: {"vqa_usage": {**r["vqa_usage"], "cached": False, "attempts": 1}})
+    summary = summarize(full, "context_vqa")  # duplicate=1: one row repeats a question of its own
+    assert summary.checks["duplicate"] == 1 and f"<b>{summary.checks['duplicate']}</b> duplicate<" in html
+    assert f"<b>{summary.checks['leak']}</b> leak<" in html and "<b>2</b> repeat an earlier question" in html
+    assert "<b>Mock data.</b>" in html  # a mock run's report says so
+
+
+def test_report_rows_name_their_image_file(tmp_path):
+    ds = datasets.Dataset.from_list([
+        {"image": {"bytes": _png("red"), "path": "red_ball.jpg"}, "file_name": "photos/red_ball.jpg", "vqa": "t",
+         "qas": [{"question": "What is it?", "answer": "A"}]},
+        {"image": {"bytes": _png("red"), "path": "/data/sunset.png"}, "vqa": "t", "qas": None},
+    ])  # fmt: skip
+    html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa").read_text(encoding="utf-8")
+    assert '<div class="id">row 0 · photos/red_ball.jpg</div>' in html
+    assert '<div class="id">row 1 · sunset.png</div>' in html

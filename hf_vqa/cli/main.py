@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             from hf_vqa.cli.report import write_run_report
 
-            _say(write_run_report(ds, args.output, image_key=args.image_column))
+            _say(write_run_report(ds, args.output, image_key=args.image_column, mock=mock_proc is not None))
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
         if summary.rows and summary.failed == summary.rows:  # nothing answered: not a success
             sys.stderr.write(f"error: every row failed ({summary.failed}); see the vqa_error column\n")

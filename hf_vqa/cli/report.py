@@ -86,18 +86,31 @@ def diversity_lines(ds: Any, pipeline: str, dedupe: Any) -> tuple[list[str], str
     return lines, card
 
 
+def _mock_card(output: str) -> bool:
+    """True when the output folder's card says its answers came from the bundled mock."""
+    try:
+        text = (Path(output) / "README.md").read_text(encoding="utf-8", errors="replace")[:200_000]
+    except OSError:
+        return False
+    header = text.split("\n---", 1)[0] if text.startswith("---") else ""
+    return "\n- mock\n" in header or "mock: true" in header or "> **Mock data.**" in text
+
+
 def _pipeline_of(ds: Any) -> str:
     return "context-vqa" if "context_vqa" in ds.column_names else "image-vqa"
 
 
 def write_run_report(ds: Any, output: str, *, image_key: str = "image", max_rows: int = 500,
-                     html: str | None = None) -> str:  # fmt: skip
-    """Write the report of `ds` (the data a run just made); return the line to show the user."""
+                     html: str | None = None, mock: bool | None = None) -> str:  # fmt: skip
+    """Write the report of `ds` (the data a run just made); return the line to show the user.
+
+    `mock`: the bundled mock answered (None: read it from the output folder's card)."""
     from hf_vqa.publish.report import write_report
 
     target = Path(html) if html else default_report_path(output)
+    mock = _mock_card(output) if mock is None else mock
     path = write_report(ds, target, pipeline=_pipeline_of(ds), image_key=image_key, max_rows=max_rows,
-                        title=f"{_pipeline_of(ds)}: {Path(str(output).rstrip('/')).name}")  # fmt: skip
+                        title=f"{_pipeline_of(ds)}: {Path(str(output).rstrip('/')).name}", mock=mock)  # fmt: skip
     return f"report: {path} ({len(ds)} rows; open it in any browser, it needs no network)"
 
 

@@ -2,12 +2,15 @@
 
 `write_report(ds, "out_report.html", pipeline="context-vqa")` (or `build_dataset.py report --output OUT`,
 or `--report` after a run) writes a single file: thumbnails are embedded as `data:` URLs, the charts are
-inline SVG (`charts.py`), and the filters (all, failed, not grounded, duplicates, leaks) are plain links
-styled with CSS `:target` (`report.html#failed` opens filtered; after the verify and blind passes also
-"not verified" and "guessable"), so the page needs no network, no
-JavaScript and no library. Rows show the image, the
+inline SVG (`charts.py`), and the filters are plain links styled with CSS `:target` (`report.html#failed`
+opens filtered), so the page needs no network, no JavaScript and no library. The filters and counts are
+the output's own: failed, and rows with a question repeating an earlier one anywhere (what `--dedupe`
+drops) for both pipelines; not grounded, duplicate and leak (the row checks, named and counted as in the
+summary line and the card) for context-vqa only; "not verified" and "guessable" after the verify and
+blind passes. Rows show the row number and the image's file name, the image, the
 question-answer pairs with their check flags (and why an answer counted as grounded), the article,
-and any error. At most `max_rows` rows go into the gallery (the charts count every row).
+and any error. A mock run's report says so at the top. At most `max_rows` rows go into the gallery
+(the charts count every row).
 
 Example:
     >>> write_report(ds, "out_report.html", pipeline="image-vqa")  # doctest: +SKIP
@@ -25,23 +28,30 @@ from typing import Any
 
 from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.charts import bar_chart, histogram
-from hf_vqa.quality.checks import PAIR_CHECKS
+from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
 from hf_vqa.quality.dedupe import plan_dedupe
 from hf_vqa.quality.diversity import dataset_stats, read_pairs
 from hf_vqa.spec import PIPELINES
 
 __all__ = ["FILTERS", "read_output_folder", "thumbnail_data_url", "write_report"]
 
-# filter id -> (label, the row class it keeps)
+# filter id -> (label, the row class it keeps); the row checks' names are those of the summary and card
 FILTERS = {
     "all": ("All rows", ""),
     "failed": ("Failed", "failed"),
     "ungrounded": ("Not grounded", "ungrounded"),
-    "duplicate": ("Duplicates", "duplicate"),
-    "leak": ("Leaks", "leak"),
+    "duplicate": ("duplicate (in the row)", "duplicate"),
+    "leak": ("leak", "leak"),
+    "repeat": ("Repeats (--dedupe drops)", "repeat"),
     "unverified": ("Not verified", "unverified"),
     "guessable": ("Guessable", "guessable"),
 }
+REPEATS = (
+    "repeat an earlier question (--dedupe drops)"  # any row, this one included; not the `duplicate` check
+)
+_CHECK_FILTERS = ("ungrounded", "duplicate", "leak")  # only where the pipeline runs the row checks
+_MOCK_BANNER = ('<p class="mock"><b>Mock data.</b> Answers came from hf_vqa\'s bundled mock VLM, not a real '
+                "model.</p>")  # fmt: skip
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 24px 40px;color:#222;background:#fafafa}
 h1{font-size:20px;margin:16px 0 4px}.counts span{margin-right:14px}
@@ -60,12 +70,24 @@ font-size:12px;display:flex;align-items:center;justify-content:center}
 border-radius:8px;margin-left:4px;background:#e6f0e6}.flag.bad{background:#f8dada}
 .error{color:#b00;white-space:pre-wrap;clear:both}details{clear:both;margin-top:6px}
 .id{color:#777;font-size:12px}.reason{color:#555;font-size:12px}
+.mock{background:#fff3cd;border:1px solid #e0c060;padding:8px 12px;border-radius:6px}
 """
 
 
-def _filter_css() -> str:
+def _filters(pipeline: str, columns: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """The filters that apply: the row checks only where the pipeline runs them (context-vqa), the
+    verify and blind ones only when those passes ran (their columns are in `columns`)."""
+    checked = "grounded" in PIPELINES[pipeline].filters
+    have = set(columns or ())
+    skip = set() if checked else set(_CHECK_FILTERS)
+    skip |= set() if "qa_verdicts" in have else {"unverified"}
+    skip |= set() if "qa_blind" in have else {"guessable"}
+    return {fid: v for fid, v in FILTERS.items() if fid not in skip}
+
+
+def _filter_css(filters: dict[str, tuple[str, str]] = FILTERS) -> str:
     rules = []
-    for fid, (_, cls) in FILTERS.items():
+    for fid, (_, cls) in filters.items():
         rules.append(f'#{fid}:target~.filters a[href="#{fid}"]{{background:#222;color:#fff}}')
         if cls:
             rules.append(f"#{fid}:target~.gallery .row:not(.{cls}){{display:none}}")
@@ -152,8 +174,10 @@ def _row_html(
     if pairs is not None and checks:
         classes += [c for c, hit in (("ungrounded", not row.get("all_grounded", True)),
                                      ("leak", row.get("has_leak"))) if hit]  # fmt: skip
-    if row.get("has_duplicate") or repeats:
+    if row.get("has_duplicate"):
         classes.append("duplicate")
+    if repeats:
+        classes.append("repeat")
     judged = "qa_verdicts" in row and bool(pairs)
     verdicts, blinds = row.get("qa_verdicts") or [], row.get("qa_blind") or []
     if judged and not all(v and v.get("answerable") and v.get("correct") for v in _aligned(verdicts, pairs)):
@@ -162,10 +186,11 @@ def _row_html(
         classes.append("guessable")
     img = "".join(f'<img alt="row {index} image" src="{t}">' if t else '<div class="noimg">no local image</div>'
                   for t in thumbs) or '<div class="noimg">no image</div>'  # fmt: skip
+    names = _file_names(row, images)
     body = [
         f'<div class="{" ".join(classes)}" data-row="{index}">',
         img,
-        f'<div class="id">row {index}</div>',
+        f'<div class="id">row {index}{" · " + escape(names) if names else ""}</div>',
     ]
     if pairs:
         body.append('<ol class="pairs">')
@@ -194,6 +219,14 @@ def _aligned(items: list, pairs: list | None) -> list:
     return [_at(items, j) for j in range(len(pairs or []))]
 
 
+def _file_names(row: dict, images: list) -> str:
+    """The row's image file name(s), as the input named them (`file_name`, else the images' paths)."""
+    if isinstance(row.get("file_name"), str) and row["file_name"]:
+        return row["file_name"]
+    paths = [im.get("path") for im in images if isinstance(im, dict)]
+    return ", ".join(Path(p.split("?")[0]).name for p in paths if isinstance(p, str) and p)
+
+
 def write_report(
     ds: Any,
     target: str | os.PathLike,
@@ -202,14 +235,20 @@ def write_report(
     image_key: str = "image",
     max_rows: int = 500,
     title: str | None = None,
+    mock: bool = False,
 ) -> Path:
-    """Write the self-contained HTML report of `ds` (an hf_vqa output) to `target`; return its path."""
+    """Write the self-contained HTML report of `ds` (an hf_vqa output) to `target`; return its path.
+
+    `mock=True` (a run answered by the bundled mock) puts a "Mock data" banner at the top.
+    """
     refined = PIPELINES[pipeline].refined
     qas_key = refined if refined == "qas" else f"{refined}.qas"
     stats = dataset_stats(ds, qas_key)
     wanted = [c for c in ds.column_names if c != image_key]
     repeats = plan_dedupe(ds, qas_key)  # near-identical repeats of an earlier question, anywhere in ds
-    counts = {"rows": len(ds), "failed": 0, "not grounded": 0, "with duplicates": 0, "leaks": 0}
+    filters = _filters(pipeline, ds.column_names)
+    checked = [c for c in ROW_CHECKS if "ungrounded" in filters]  # the summary's and card's own names
+    counts = {"rows": len(ds), "failed": 0, **{c.name: 0 for c in checked}, REPEATS: 0}
     if "qa_verdicts" in ds.column_names or "qa_blind" in ds.column_names:
         from hf_vqa.quality.summary import count_verdicts
 
@@ -222,11 +261,9 @@ def write_report(
         for i in range(n):
             failed = batch.get("vqa", [None] * n)[i] is None or batch.get(refined, [None] * n)[i] is None
             counts["failed"] += failed
-            counts["not grounded"] += not failed and "all_grounded" in batch and not batch["all_grounded"][i]
-            row_index = len(tokens)
-            dup = bool(batch.get("has_duplicate", [False] * n)[i]) or row_index in repeats
-            counts["with duplicates"] += dup
-            counts["leaks"] += bool(batch.get("has_leak", [False] * n)[i])
+            for check in checked:  # counted as the summary counts them: flag set, on parsed rows
+                counts[check.name] += not failed and bool(batch.get(check.column, [False] * n)[i])
+            counts[REPEATS] += len(tokens) in repeats
             usage = batch.get("vqa_usage", [None] * n)[i] or {}
             tokens.append(int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0))
     shown = ds.select(range(min(len(ds), max_rows)))
@@ -237,8 +274,8 @@ def write_report(
         bar_chart("Question types", sorted(stats.types.items(), key=lambda kv: -kv[1])),
         histogram("Tokens per row (prompt + completion)", tokens),
     ]
-    anchors = "".join(f'<span class="anchor" id="{fid}"></span>' for fid in FILTERS)
-    links = "".join(f'<a href="#{fid}">{escape(label)}</a>' for fid, (label, _) in FILTERS.items())
+    anchors = "".join(f'<span class="anchor" id="{fid}"></span>' for fid in filters)
+    links = "".join(f'<a href="#{fid}">{escape(label)}</a>' for fid, (label, _) in filters.items())
     heading = escape(title or f"{pipeline} data")
     more = f"<p>Showing the first {len(shown)} of {len(ds)} rows.</p>" if len(shown) < len(ds) else ""
     summary = "".join(f"<span><b>{v}</b> {escape(k)}</span>" for k, v in counts.items())
@@ -246,8 +283,8 @@ def write_report(
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_CSS}{_filter_css()}</style></head>
-<body><h1>{heading}</h1><p class="counts">{summary}</p><p class="diversity">{div}</p>
+<style>{_CSS}{_filter_css(filters)}</style></head>
+<body><h1>{heading}</h1>{_MOCK_BANNER if mock else ""}<p class="counts">{summary}</p><p class="diversity">{div}</p>
 <div class="charts">{"".join(charts)}</div>
 {anchors}<div class="filters">Show: {links}</div>{more}
 <div class="gallery">{"".join(rows)}</div>

@@ -190,7 +190,9 @@ class RowCheck:
 # explains them and `--filter` keeps rows by them.
 ROW_CHECKS: tuple[RowCheck, ...] = (
     RowCheck("grounded", "all_grounded", "grounded", True, "every answer appears in the article"),
-    RowCheck("duplicate", "has_duplicate", "no-duplicate", False, "a question repeats another"),
+    RowCheck(
+        "duplicate", "has_duplicate", "no-duplicate", False, "a question repeats another of the same row"
+    ),
     RowCheck(
         "leak", "has_leak", "no-leak", False, "a question quotes 8+ consecutive words of the article verbatim"
     ),
