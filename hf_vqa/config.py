@@ -71,7 +71,9 @@ class VLM:
 
     `max_retries` caps retries of errors (5xx, timeouts, dropped connections, malformed replies).
     A 429 is different: the server asks us to wait, so it is retried, honouring Retry-After, for up
-    to `rate_limit_wait` seconds per row without using up `max_retries`.
+    to `rate_limit_wait` seconds per row without using up `max_retries`. When the endpoint is down
+    (the requests in flight all get no answer or a 5xx), every row pauses together and the run gives
+    up after `give_up_after` seconds without an answer (`engine/outage.py`), keeping what is done.
     """
 
     model: str = "gpt-4o-mini"
@@ -101,6 +103,7 @@ class VLM:
     max_reply_bytes: int = 8 * 1024 * 1024
     response_format: dict | None = field(default=None, hash=False)  # compared, not hashed (a dict)
     structured: bool = False
+    give_up_after: float = 180.0  # seconds without any answer (all rows paused together) before giving up
 
     def __post_init__(self) -> None:
         _normalize_extra_body(self)
@@ -130,7 +133,7 @@ class VLM:
             raise ConfigError(
                 "max_retries must be an int >= 0", received=self.max_retries, fix="max_retries=6"
             )
-        for name in ("timeout", "url_timeout", "rate_limit_wait"):
+        for name in ("timeout", "url_timeout", "rate_limit_wait", "give_up_after"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0", received=value, fix=f"{name}=60")

@@ -53,5 +53,34 @@ def invocation(argv0: str | None = None) -> list[str]:
 
 
 def command_line(args: list[str], *, argv0: str | None = None) -> str:
-    """`args` after the command that started this process, shell-quoted: a line the user can paste."""
-    return shlex.join([*invocation(argv0), *map(str, args)])
+    """`args` after the command that started this process, shell-quoted: a line the user can paste.
+
+    The values of `--header`/`--query` are shown as `<hidden>` (they may carry a secret) unless their
+    name is public by nature (`HTTP-Referer`, `x-litellm-model`, `api-version`, ...).
+
+    Example:
+        >>> command_line(["image-vqa", "--header", "api-key=s3cret", "--query=model=gpt-4o"], argv0="hf-vqa")
+        "hf-vqa image-vqa --header 'api-key=<hidden>' --query=model=gpt-4o"
+    """
+    return shlex.join([*invocation(argv0), *_hide_secrets([str(a) for a in args])])
+
+
+def _hide_secrets(args: list[str]) -> list[str]:
+    from hf_vqa.engine.gateway import shown_value  # light: no engine imports
+
+    out, hide_next = [], False
+    for arg in args:
+        option, eq, rest = arg.partition("=")
+        if hide_next or (eq and option in _SECRET_OPTIONS):
+            pair = arg if hide_next else rest
+            name, sep, value = pair.partition("=")
+            pair = f"{name}={shown_value(name, value)}" if sep else pair
+            arg = pair if hide_next else f"{option}={pair}"
+            hide_next = False
+        elif arg in _SECRET_OPTIONS:
+            hide_next = True
+        out.append(arg)
+    return out
+
+
+_SECRET_OPTIONS = ("--header", "--query")

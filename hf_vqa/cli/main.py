@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_handler = quiet_workers_on_ctrl_c()
     try:
         _check_quality_args(args)
+        _gateway(args)  # --header / --query: into the environment, like the key (never into a VLM)
         mock = _uses_mock(args)
         job = jobs.job_key(args, mock=mock)  # before any work: the input as this run will read it
         done = None if args.dry_run else jobs.finished(job, args.output, args.cache_dir)
@@ -247,6 +248,7 @@ def _vlm(
         timeout=args.timeout,
         max_reply_bytes=args.max_reply_bytes,
         max_retries=args.max_retries,
+        give_up_after=args.give_up_after,
         rpm=args.rpm,
         tpm=args.tpm,
         rate_limit_wait=args.rate_limit_wait,
@@ -295,6 +297,16 @@ def _check_quality_args(args: argparse.Namespace) -> None:
                          fix="run `verify --input OUTPUT --output VERIFIED` on the finished output")  # fmt: skip
     if args.judge_votes < 1:
         raise HfVqaError("--judge-votes must be 1 or more", received=args.judge_votes, fix="--judge-votes 3")
+
+
+def _gateway(args: argparse.Namespace) -> None:
+    """Send `--header`/`--query` with every request (merged over $HF_VQA_HEADERS/$HF_VQA_QUERY)."""
+    if not (args.header or args.query):
+        return
+    from hf_vqa.engine.gateway import extra_headers, extra_query, parse_pairs, set_gateway
+
+    set_gateway(headers={**extra_headers(), **parse_pairs(args.header, "--header")},
+                query={**extra_query(), **parse_pairs(args.query, "--query")})  # fmt: skip
 
 
 def mock_model(args: argparse.Namespace) -> str:

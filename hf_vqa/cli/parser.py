@@ -54,6 +54,7 @@ ENVIRONMENT = f"""environment:
   HF_ENDPOINT         the Hub's address (default https://huggingface.co)
   HTTPS_PROXY, NO_PROXY              proxies, read once
   HF_VQA_HTTP=httpx   send through the SDK's httpx client instead of aiohttp
+  HF_VQA_HEADERS, HF_VQA_QUERY       JSON objects of extra headers / query parameters (as --header / --query)
 
 exit codes:
   {EXIT_OK} done; {EXIT_INCOMPLETE} not all done (every row failed, no input rows, a Ray shard not in, a damaged store);
@@ -143,6 +144,16 @@ def _add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                    help="a larger reply is a failed row and nothing of it is kept")  # fmt: skip
     g.add_argument("--max-retries", type=int, default=_VLM["max_retries"],
                    help="retries of errors (5xx, timeouts, dropped connections)")  # fmt: skip
+    g.add_argument("--give-up-after", type=float, default=_VLM["give_up_after"], metavar="SECONDS",
+                   help="when the endpoint stops answering (every request in flight refused, timed out or "
+                   "5xx), all rows pause together; give up after this long without an answer, keeping what "
+                   "is done (an endpoint that never answered: at most 20 s)")  # fmt: skip
+    g.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                   help="add a header to every request (repeatable), e.g. for gateways: 'x-litellm-model=gpt-4o', "
+                   "'HTTP-Referer=https://me.example'; values are kept out of cards, logs and messages")  # fmt: skip
+    g.add_argument("--query", action="append", default=[], metavar="NAME=VALUE",
+                   help="add a query parameter to every request URL (repeatable), e.g. 'api-version=2024-10-21' "
+                   "or LiteLLM's 'model=gpt-4o'")  # fmt: skip
 
     g = p.add_argument_group("rate limits")
     g.add_argument("--rpm", type=int, help="requests per minute, shared by all processes (default: no limit)")

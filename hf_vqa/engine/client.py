@@ -37,6 +37,7 @@ import tenacity
 from hf_vqa.config import VLM
 from hf_vqa.engine.concurrency import AdaptiveLimiter
 from hf_vqa.engine.guard import SAME_400_STOP, STOP_STATUSES, Guard
+from hf_vqa.engine.outage import GaveUp, Outage
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
@@ -46,8 +47,7 @@ from hf_vqa.engine.transport import ReplyTooLarge, Transport, TransportError
 from hf_vqa.errors import RequestError, one_line
 
 _log = logging.getLogger(__name__)
-BREAKER_THRESHOLD = 8
-BREAKER_PROBE_SECONDS = 15.0
+OUTAGE_REQUESTS = 8  # failures of this many different requests in a row (fewer at low concurrency): down
 MAX_ADAPTATIONS = 4  # changes tried for one row before its 400 is final
 
 
@@ -56,6 +56,10 @@ class _Adapted(Transient):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 400, retry_after=0.0)
+
+
+class _Paused(Exception):
+    """The endpoint is down (`outage.py`): this row waits with all the others, its retries untouched."""
 
 
 class _Admission:
@@ -118,9 +122,8 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         # Backpressure: at most this many prepared requests (image data included) exist at once.
         self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
-        self._conn_failures = 0
-        self._breaker_open_until = 0.0
-        self._last_conn_error = ""
+        threshold = max(2, min(OUTAGE_REQUESTS, vlm.max_concurrency))
+        self.outage = Outage(vlm.base_url, give_up_after=vlm.give_up_after, threshold=threshold)
         folder = vlm.cache_folder
         name = f"{vlm.base_url}|{vlm.model}" + (f"|{vlm.rate_scope}" if vlm.rate_scope else "")
         if os.environ.get(PROGRESS_ENV):
@@ -152,12 +155,11 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
-        if self.guard.stopped or _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
+        stopped = self.guard.stopped or self.outage.gave_up
+        if stopped or _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
             why = (
-                f"not sent: the run was stopped ({self.guard.stopped})"
-                if self.guard.stopped
-                else "interrupted before it was sent"
+                f"not sent: the run was stopped ({stopped})" if stopped else "interrupted before it was sent"
             )
             done.set_result(Reply.failed(one_line(why)))
             return done
@@ -241,6 +243,8 @@ class Engine:
             while True:
                 try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
                     reply = await self._attempt(key, body, payload)
+                except _Paused:  # the endpoint is down: wait with everyone (`outage.py`), then again
+                    continue
                 except _Adapted:  # sent again at once, without the rejected parameter
                     adapted += 1
                     if adapted <= MAX_ADAPTATIONS:
@@ -265,7 +269,12 @@ class Engine:
                             raise failed
                         attempts += 1
                         self.stats.retries += 1
-                        reply = await self._attempt(key, body, payload)
+                        while True:  # an outage's shared pause does not use up this row's retries
+                            try:
+                                reply = await self._attempt(key, body, payload)
+                                break
+                            except _Paused:
+                                continue
             self.stats.ok += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
@@ -290,6 +299,10 @@ class Engine:
             self.store.claim(key, self._claim_ttl())
         adapting = False
         try:
+            try:
+                await self.outage.enter(key)  # the endpoint is down: wait with every other row
+            except GaveUp as err:
+                raise Fatal(str(err)) from None
             estimate = await self._respect_rate_limits(body)
             async with self._limiter.slot():
                 reply = await self._send(key, body, payload)
@@ -297,6 +310,7 @@ class Engine:
             adapting = True
             raise
         finally:
+            self.outage.leave(key)
             self.guard.leave(key, adapting=adapting)
         if self._tpm is not None:
             self._tpm.adjust(reply.prompt_tokens + reply.completion_tokens - estimate)
@@ -318,12 +332,13 @@ class Engine:
         return estimate
 
     async def _send(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
-        now = time.monotonic()
-        if self._breaker_open_until > now:
-            raise Fatal(f"endpoint unreachable: {self._last_conn_error} "
-                         f"({self._conn_failures} connection failures in a row; is {self.vlm.base_url} up?)")  # fmt: skip
         if self.guard.stopped:
             raise Fatal(f"not sent: the run was stopped ({self.guard.stopped})")
+        try:
+            if not self.outage.may_send(key):  # it went down while this one waited for a slot
+                raise _Paused("waiting for the endpoint")
+        except GaveUp as err:
+            raise Fatal(str(err)) from None
         if self._transport is None:
             self._transport = Transport.open(self.vlm.base_url, self._api_key, timeout=self.vlm.timeout,
                                              max_connections=self.vlm.max_concurrency + 8,
@@ -338,19 +353,19 @@ class Engine:
             raise Fatal(str(err), 200) from None
         except TransportError as err:  # refused, dropped, timed out
             if _log.isEnabledFor(logging.DEBUG):
-                _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url,
+                _log.debug("POST %s (%d bytes, key %.12s) failed after %.3fs: %s", self._transport.url.split("?")[0],
                            len(content), key, time.monotonic() - started, err)  # fmt: skip
             if err.timeout:
-                raise Transient(
-                    f"timed out after {self.vlm.timeout:g}s (deadline for the whole reply)"
-                ) from None
-            self._note_conn_failure(err)
-            raise Transient(f"connection error: {err}") from None
-        self._conn_failures = 0
-        self._breaker_open_until = 0.0
+                message = f"timed out after {self.vlm.timeout:g}s (deadline for the whole reply)"
+            else:
+                message = f"connection error: {one_line(str(err))}"
+            self._no_answer(key, message)
+            raise Transient(message) from None
         status = resp.status
+        if status < 500:
+            self.outage.succeeded()  # the endpoint answered
         if _log.isEnabledFor(logging.DEBUG):  # never the headers: they carry the key
-            _log.debug("POST %s (%d bytes, key %.12s) -> HTTP %d in %.3fs", self._transport.url, len(content),
+            _log.debug("POST %s (%d bytes, key %.12s) -> HTTP %d in %.3fs", self._transport.url.split("?")[0], len(content),
                        key, status, time.monotonic() - started)  # fmt: skip
         try:
             reply = judge(resp, self._api_key)
@@ -358,6 +373,8 @@ class Engine:
             if err.status == 429:
                 self.stats.rate_limited += 1
                 self._limiter.on_rate_limited(err.retry_after)
+            elif err.status and err.status >= 500:  # a gateway whose upstream is down answers 5xx
+                self._no_answer(key, one_line(f"HTTP {err.status}: {err}", 300))
             raise
         except Fatal as err:
             if err.status in (400, 422) and self.guard.adapt(resp.content, sent, str(err)):
@@ -398,11 +415,14 @@ class Engine:
                 asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
-    def _note_conn_failure(self, err: Exception) -> None:
-        self._conn_failures += 1
-        self._last_conn_error = one_line(str(err))  # TransportError: the underlying error's type and text
-        if self._conn_failures >= BREAKER_THRESHOLD and self.stats.ok == 0:
-            self._breaker_open_until = time.monotonic() + BREAKER_PROBE_SECONDS
+    def _no_answer(self, key: str, message: str) -> None:
+        """No usable answer (connection error, timeout, 5xx): count it towards an outage; once the
+        endpoint is down, the row waits with the others (`_Paused`), or fails when the run gave up."""
+        self.outage.failed(key, redact(message, self._api_key), pending=len(self._inflight))
+        if self.outage.gave_up:
+            raise Fatal(self.outage.gave_up)
+        if self.outage.active:
+            raise _Paused(message)
 
 
 _ENGINES: dict[tuple, Engine] = {}
@@ -468,9 +488,8 @@ atexit.register(close_engines)
 
 
 __all__ = [
-    "BREAKER_PROBE_SECONDS",
-    "BREAKER_THRESHOLD",
     "MAX_ADAPTATIONS",
+    "OUTAGE_REQUESTS",
     "SAME_400_STOP",
     "STOP_STATUSES",
     "Engine",

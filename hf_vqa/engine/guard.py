@@ -23,17 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info, record_path
 from hf_vqa.engine.replies import Fatal, redact
 from hf_vqa.errors import one_line
 
-__all__ = ["SAME_400_STOP", "STOP_STATUSES", "Guard"]
+__all__ = ["SAME_400_STOP", "STOP_STATUSES", "Guard", "looks_like_a_key_problem"]
 
 _log = logging.getLogger("hf_vqa.engine.client")
 STOP_STATUSES = (401, 403, 404)  # the key or the model/URL is wrong: every other request would fail too
 SAME_400_STOP = 8  # this many first requests all failing with the same 400 stop the run
+
+
+_KEY_WORDS = re.compile(
+    r"api[ _-]?key|invalid (?:key|token)|incorrect (?:key|token)|authenticat|unauthori[sz]ed|"
+    r"no connected db|credential|bearer|access token|virtual key|expired (?:key|token)",
+    re.IGNORECASE,
+)
+
+
+def looks_like_a_key_problem(message: str) -> bool:
+    """True when a 400's message is about the key (as some gateways say it), not about the request.
+
+    Example:
+        >>> looks_like_a_key_problem("No connected db."), looks_like_a_key_problem("max_tokens is too large")
+        (True, False)
+    """
+    return bool(_KEY_WORDS.search(message))
 
 
 class Guard:
@@ -98,6 +116,9 @@ class Guard:
         host = self.vlm.host
         if err.status in STOP_STATUSES:
             self.stopped = f"HTTP {err.status} from {host}: {message}. Fix: {self._fix_for(err.status)}"
+        elif err.status == 400 and ok == 0 and looks_like_a_key_problem(message):
+            # gateways answer a bad key with a 400 (LiteLLM without its database: "No connected db")
+            self.stopped = f"HTTP 400 from {host}: {message}. Fix: {self._fix_for(401)}"
         elif err.status == 400 and ok == 0:
             self._first_400s.append(message)
             if len(self._first_400s) >= SAME_400_STOP and len(set(self._first_400s)) == 1:

@@ -14,20 +14,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import tenacity
 
-from hf_vqa.engine import sse, thinking
+from hf_vqa.engine import gateway, sse, thinking
 from hf_vqa.engine.adapt import error_info
+from hf_vqa.engine.waits import MAX_RETRY_AFTER, retry_after  # every retry header a server may send
 from hf_vqa.errors import one_line
 
 NO_RETRY = {400, 401, 403, 404, 413, 422}
-MAX_RETRY_AFTER = 120.0
 
 
 # The `<output_key>_usage` column: one record per row, its fields and Arrow types.
@@ -207,12 +205,11 @@ def redact_reply(resp, api_key: str):
         >>> redact_reply(Response(200, {}, b"you sent sk-abc123456"), "sk-abc123456").content
         b'you sent <redacted>'
     """
-    if not _secret(api_key):
-        return resp
-    key = api_key.encode("utf-8", "replace")
-    if key not in resp.content:
-        return resp
-    return dataclasses.replace(resp, content=resp.content.replace(key, b"<redacted>"))
+    content = resp.content
+    for secret in [api_key, *gateway.secrets()]:  # the key, and --header/--query values
+        if _secret(secret) and (key := secret.encode("utf-8", "replace")) in content:
+            content = content.replace(key, b"<redacted>")
+    return resp if content is resp.content else dataclasses.replace(resp, content=content)
 
 
 def _raise_embedded_error(data: dict) -> None:
@@ -257,21 +254,6 @@ def wait(state: tenacity.RetryCallState) -> float:
 backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)  # 0.5, 1, 2, 4 s...
 
 
-def retry_after(headers) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    try:
-        if value is not None:
-            return min(MAX_RETRY_AFTER, max(0.0, float(value) / 1000))
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return None if when is None else min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
-
-
 def error_message(resp, api_key: str = "") -> str:
     """The server's own error message from an error response (any shape `adapt.error_info` reads:
     OpenAI, vLLM, DashScope, Gemini, plain text), else its reason phrase, on one line and without
@@ -286,8 +268,9 @@ def redact(text: str, api_key: str) -> str:
         >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
         'bad key: Bearer <redacted>'
     """
-    if _secret(api_key):
-        text = text.replace(api_key, "<redacted>")
+    for secret in [api_key, *gateway.secrets()]:  # the key, and --header/--query values
+        if _secret(secret):
+            text = text.replace(secret, "<redacted>")
     return text
 
 

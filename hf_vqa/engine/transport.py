@@ -24,6 +24,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import openai
 
@@ -190,9 +191,12 @@ class Transport:
             senders = [openai.DefaultAsyncHttpxClient(limits=per, timeout=timeout) for _ in range(count)]
         # The SDK only configures: its HTTP client here refuses to send (and loads no CA bundle).
         config_only = hx.AsyncClient(transport=hx.MockTransport(_never_sends), trust_env=False)
+        from hf_vqa.engine.gateway import extra_headers, extra_query  # --header / --query (gateways)
+
         sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
-                                 http_client=config_only)  # fmt: skip
-        url = str(sdk.base_url).rstrip("/") + "/chat/completions"
+                                 http_client=config_only, default_headers=extra_headers() or None)  # fmt: skip
+        query = urlencode(extra_query())
+        url = str(sdk.base_url).rstrip("/") + "/chat/completions" + (f"?{query}" if query else "")
         headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
         headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
         proxy = _proxy_for(url) if use == "aiohttp" else None
@@ -286,7 +290,9 @@ class Transport:
             >>> (await t.call("GET", "batches/batch_1")).status  # doctest: +SKIP
             200
         """
-        url = self.url.rsplit("/chat/completions", 1)[0] + "/" + path.lstrip("/")
+        base, _, query = self.url.partition("?")  # the --query parameters go with every call
+        url = base.rsplit("/chat/completions", 1)[0] + "/" + path.lstrip("/")
+        url += ("&" if "?" in url else "?") + query if query else ""
         headers = {**self.headers, "Content-Type": content_type}
         limit = self.timeout if deadline is None else deadline
         cap = self.max_reply_bytes if max_bytes is None else max_bytes
