@@ -195,16 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         code = publish(ds, args, info, shard)
         if not code and summary.rows and not summary.failed and judged_all:  # failed rows: never done
             jobs.remember(job, args.output, summary.line(), args.cache_dir)
-        hint = _parse_hint(ds, args, summary)
+        from hf_vqa.cli.failures import failed_errors, failure_lines, parse_hint
+
+        hint = parse_hint(ds, args, summary)
         if hint:
             _say(hint)
-        retry = argv if "--retry-failed" in argv else [*argv, "--retry-failed"]
-        if summary.failed and batch is not None:
-            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to resubmit only those: "
-                 f"{command_line(retry)} (as a new batch with --batch, or online without it)")  # fmt: skip
-        elif summary.failed:
-            _say(f"{summary.failed} row(s) failed (see the vqa_error column); to ask again for only those: "
-                 + command_line(retry))  # fmt: skip
+        errors = failed_errors(ds) if summary.failed else []
+        for line in failure_lines(errors, summary.failed, argv, batch=batch is not None):
+            _say(line)
         for line in stats:
             _say(line)
         if args.report:
@@ -213,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             _say(write_run_report(ds, args.output, image_key=args.image_column, mock=mock_proc is not None))
         _say(("MOCK " if mock_proc else "") + "done: " + summary.line())  # stays the last line
         if summary.rows and summary.failed == summary.rows:  # nothing answered: not a success
-            sys.stderr.write(f"error: every row failed ({summary.failed}); see the vqa_error column\n")
+            from hf_vqa.cli.failures import reasons_line
+
+            sys.stderr.write(f"error: every row failed ({summary.failed}): {reasons_line(errors, top=2)} "
+                             "(see the vqa_error column)\n")  # fmt: skip
             return code or EXIT_INCOMPLETE
         return code or (EXIT_OK if summary.rows else EXIT_INCOMPLETE)
     except HfVqaError as err:
@@ -265,25 +266,6 @@ def _vlm(
         structured=getattr(args, "structured", False),
     )
     return PIPELINES[args.pipeline].vlm_for(vlm)
-
-
-def _parse_hint(ds, args: argparse.Namespace, summary: Summary) -> str | None:
-    """Why (nearly) every reply failed to parse, and what to do; None when most replies parsed."""
-    if not summary.succeeded or summary.parse_failed < 0.9 * summary.succeeded:
-        return None
-    from hf_vqa.messages import human_turn
-
-    spec = PIPELINES[args.pipeline]
-    column = args.conversation_column
-    sample = ds.select_columns([column]).select(range(min(len(ds), 100))) if column in ds.column_names else []
-    own = any(human_turn(row[column]) for row in sample)
-    head = f"{summary.parse_failed} of {summary.succeeded} replies could not be parsed into `{spec.refined}`"
-    if own:
-        return (f"{head}: the records carry their own instructions (a human turn), which were sent instead of "
-                f"{spec.name}'s and ask for another layout. Fix: for {spec.name}, give records without a "
-                "conversation or an image folder (e.g. --input examples/sample/images), so its instruction is sent")  # fmt: skip
-    return (f"{head}: the model did not answer in the layout the instruction asks for. Fix: look at the raw "
-            "replies in the `vqa` column; try --json-mode if the endpoint supports it, or a clearer --prompt")  # fmt: skip
 
 
 def _check_quality_args(args: argparse.Namespace) -> None:

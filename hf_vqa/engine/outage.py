@@ -147,9 +147,9 @@ class Outage:
         kind = (
             "unreachable" if "connection" in self.last_error or "timed out" in self.last_error else "failing"
         )
+        never = "" if self.answered else "; it never answered in this run"
         self.gave_up = (f"endpoint {kind}: gave up after {seconds:.1f}s without an answer from {self.url} "
-                        f"({self.failures} attempts in a row failed; --give-up-after "
-                        f"{self.give_up_after:g}); last error: {self.last_error}")  # fmt: skip
+                        f"({self.failures} attempts in a row failed{never}); last error: {self.last_error}")  # fmt: skip
         self._notify()
 
     def _notify(self) -> None:
