@@ -775,15 +775,15 @@ def test_a_mock_serving_named_models_refuses_others_like_a_real_server() -> None
         assert ok.choices[0].message.content
 
 
-def test_mock_server_runs_the_pipeline_from_python(tmp_path) -> None:
-    """The notebook recipe in docs/troubleshooting.md: the mock from Python, no key, no network."""
-    from fixtures_data import solid_image_bytes
+def test_the_notebook_mock_snippet_in_the_docs_runs(tmp_path, monkeypatch, capsys) -> None:
+    """docs/troubleshooting.md's "The mock from Python" snippet, run as written (from the repo root)."""
+    from pathlib import Path
 
-    import hf_vqa
-
-    (tmp_path / "imgs").mkdir()
-    (tmp_path / "imgs" / "a.png").write_bytes(solid_image_bytes((200, 30, 30)))
-    with hf_vqa.mock_server() as url:
-        vlm = hf_vqa.VLM(model="mock-vlm", base_url=url, api_key_env="", cache_dir=str(tmp_path / "store"))
-        ds, summary = hf_vqa.run_pipeline(hf_vqa.load_input(str(tmp_path / "imgs")), "image-vqa", vlm=vlm)
-    assert summary.rows == 1 and summary.succeeded == 1 and ds[0]["qas"]
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    marker = "tested by tests/test_mock_server.py::test_the_notebook_mock_snippet_in_the_docs_runs"
+    snippet = text.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HF_VQA_CACHE", str(tmp_path / "store"))
+    exec(compile(snippet, "docs/troubleshooting.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("rows=6 succeeded=6 failed=0")
