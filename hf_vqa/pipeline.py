@@ -26,7 +26,8 @@ from hf_vqa.engine.progress import ProgressBar
 from hf_vqa.engine.store import get_store
 from hf_vqa.errors import ConfigError
 from hf_vqa.generate import prompted_vqa
-from hf_vqa.images.columns import decoded, undecoded
+from hf_vqa.images.columns import decoded, image_columns, undecoded
+from hf_vqa.images.verify import drop_non_images
 from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.quality.pairs import PAIR_FILTERS, filter_pairs
 from hf_vqa.runner.datasets_internals import fingerprint
@@ -157,6 +158,9 @@ def run_pipeline(
                     features=features_after(ds, repair.repair_parse), desc="Repairing replies",
                     fn_kwargs=repair_kwargs)  # fmt: skip
     summary = summarize(ds, spec.refined, seconds=time.monotonic() - start, prices=prices)
+    if summary.failed and (columns := image_columns(ds)):  # failed rows' non-images never get published
+        ds = ds.map(drop_non_images, batched=True, features=ds.features, desc="Checking failed rows' images",
+                    fn_kwargs={"columns": columns, "error_column": "vqa_error", "version": 1})  # fmt: skip
     summary.adapted = Adaptations.load(record_path(vlm.cache_folder, vlm.base_url, vlm.model)).describe()
     return decoded(ds), summary  # images decodable again: a plain push_to_hub embeds them
 

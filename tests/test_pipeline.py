@@ -116,3 +116,30 @@ def test_a_new_step_version_invalidates_the_arrow_cache(tmp_path, mock_vlm_sessi
     monkeypatch.setattr(importlib.import_module(f"hf_vqa.{step}"), "STEP_VERSION", "test-bump")
     bumped, _ = hf_vqa.run_pipeline(ds, "image-vqa", vlm=vlm)
     assert bumped._fingerprint != first._fingerprint
+
+
+@pytest.mark.hub
+def test_a_plain_push_of_run_pipeline_output_never_publishes_a_file_that_is_not_an_image(
+    tmp_path, hub_server, hub_repo_id
+):
+    """#25.8: a symlink in an image folder to a private key: the row fails, and its bytes stay out of the
+    dataset even through datasets' own push_to_hub(embed_external_files=True)."""
+    import os
+
+    import hf_vqa
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "ok.jpg").write_bytes((ROOT / "examples" / "sample" / "images" / "red_ball.jpg").read_bytes())
+    key = tmp_path / "id_ed25519"
+    key.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    os.symlink(key, photos / "link.png")
+    with hf_vqa.mock_server() as url:
+        vlm = hf_vqa.VLM(model="mock-vlm", base_url=url, api_key_env="", cache_dir=str(tmp_path / "store"))
+        ds, summary = hf_vqa.run_pipeline(hf_vqa.load_input(str(photos)), "image-vqa", vlm=vlm)
+    assert summary.failed == 1 and ds[0]["image"] == [None]  # link.png sorts first
+    ds.push_to_hub(hub_repo_id, embed_external_files=True)
+    pushed = b"".join(v for k, v in hub_server.files(hub_repo_id).items() if k.endswith(".parquet"))
+    assert pushed and b"PRIVATE KEY" not in pushed and b"b3BlbnNzaC1rZXkt" not in pushed

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["image_problem"]
+__all__ = ["drop_non_images", "image_problem"]
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -58,3 +60,40 @@ def _complete(fmt: str | None, data: bytes) -> bool:
     if fmt == "WEBP":
         return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
     return False
+
+
+def drop_non_images(
+    batch: dict[str, list], *, columns: list[str], error_column: str, version: int = 1
+) -> dict:
+    """Batched map function: in failed rows, an image that is a local file (or bytes) that does not decode
+    as an image becomes None, so a plain `push_to_hub(embed_external_files=True)` can never publish it
+    (a symlink to a key, a text file named .png). Rows that succeeded and URL images are left as they are.
+
+    Example:
+        >>> drop_non_images({"image": [{"bytes": b"x", "path": None}], "vqa_error": ["image x: bad"]},
+        ...                 columns=["image"], error_column="vqa_error")["image"]
+        [None]
+    """
+    out: dict[str, list] = {}
+    for name in columns:
+        values = []
+        for value, error in zip(batch[name], batch[error_column]):
+            if error:
+                value = [_checked(v) for v in value] if isinstance(value, list) else _checked(value)
+            values.append(value)
+        out[name] = values
+    return out
+
+
+def _checked(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    data, path = value.get("bytes"), value.get("path")
+    if data is None and isinstance(path, str) and path and "://" not in path:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None
+    if data is None:
+        return value  # a URL: the folder writer fetches and checks it
+    return value if image_problem(data) is None else None
