@@ -206,3 +206,17 @@ def test_report_rows_name_their_image_file(tmp_path):
     html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa").read_text(encoding="utf-8")
     assert '<div class="id">row 0 · photos/red_ball.jpg</div>' in html
     assert '<div class="id">row 1 · sunset.png</div>' in html
+
+
+def test_report_of_an_output_holding_bytes_that_are_not_an_image_does_not_crash(tmp_path):
+    """Outputs written before #22.1 hold such bytes; `report --output` must still work on them."""
+    features = datasets.Features({"image": datasets.List(datasets.Image()), "vqa": datasets.Value("string"),
+                                  "qas": datasets.List({"question": datasets.Value("string"),
+                                                        "answer": datasets.Value("string")})})  # fmt: skip
+    ds = datasets.Dataset.from_dict(
+        {"image": [[{"bytes": b"x\n", "path": "fake.png"}], [{"bytes": _png("red"), "path": "ok.png"}]],
+         "vqa": [None, "t"], "qas": [None, [{"question": "What?", "answer": "A"}]]},
+        features=features,
+    )  # fmt: skip
+    html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa").read_text(encoding="utf-8")
+    assert html.count('<div class="row') == 2 and "no local image" in html and "row 0 · fake.png" in html

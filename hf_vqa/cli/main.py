@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             _say(("MOCK " if mock else "") + "done: " + done)
             return EXIT_OK
         from hf_vqa.cli.lock import Busy, hold
-        from hf_vqa.cli.output import check_filters, check_hub_token, check_output, kept_line
+        from hf_vqa.cli.output import check_filters, check_hub_token, check_output
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
         from hf_vqa.images.columns import undecoded
         from hf_vqa.inputs.load import load_input
-        from hf_vqa.pipeline import filter_rows, run_pipeline
+        from hf_vqa.pipeline import run_pipeline
         from hf_vqa.runner.datasets_internals import fingerprint
 
         shard = check_publish_args(args)
@@ -170,18 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             summary.quality, judged_all = counts.line(), not counts.rows_failed
         row_filters = [f for f in args.filter if f not in PAIR_FILTERS]  # pair filters: in quality_step
         if row_filters:
-            before = len(ds)
-            passing = {
-                name: len(filter_rows(ds, args.pipeline, [name])) for name in dict.fromkeys(row_filters)
-            }
-            ds = filter_rows(ds, args.pipeline, row_filters)
-            _say(kept_line(before, len(ds), list(passing), passing))
-            if not len(
-                ds
-            ):  # `datasets` cannot load an empty split: write nothing rather than a broken folder
-                sys.stderr.write(f"error: --filter {' '.join(passing)} kept 0 of {before} rows; nothing was "
-                                 f"written to {args.output} (the answers stay in the request store, so a rerun "
-                                 "without that --filter sends nothing)\n")  # fmt: skip
+            from hf_vqa.cli.output import apply_filters
+
+            ds, summary = apply_filters(ds, args, summary, row_filters, prices=prices, say=_say)
+            if not len(ds):  # `datasets` cannot load an empty split: nothing is written (exit 1)
                 return EXIT_INCOMPLETE
         stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
         info = None

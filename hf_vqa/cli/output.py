@@ -20,11 +20,21 @@ from __future__ import annotations
 import argparse
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hf_vqa.errors import ConfigError
 
-__all__ = ["RECORD_SUFFIXES", "check_filters", "check_hub_token", "check_output", "kept_line", "made_by"]
+__all__ = [
+    "RECORD_SUFFIXES",
+    "apply_filters",
+    "check_filters",
+    "check_hub_token",
+    "check_output",
+    "kept_line",
+    "made_by",
+]
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 # names that say "a file" to a reader, where hf_vqa would make a folder of that name
@@ -114,6 +124,30 @@ def kept_line(before: int, after: int, filters: list[str], passing: dict[str, in
     """
     each = ", ".join(f"{name}: {passing[name]}" for name in filters)
     return f"filter: kept {after} of {before} rows (passing {each})"
+
+
+def apply_filters(
+    ds: Any, args: argparse.Namespace, summary: Any, *, prices: Any, say: Callable[[str], None]
+):
+    """Keep the rows passing every `--filter`; say what each kept. Returns `(ds, summary)`, the summary
+    counted again over the rows kept (the card describes the data in the folder). With 0 rows kept it
+    also says, on stderr, that nothing is written (the caller exits 1)."""
+    import sys
+
+    from hf_vqa.pipeline import filter_rows, summarize
+    from hf_vqa.spec import PIPELINES
+
+    before = len(ds)
+    passing = {name: len(filter_rows(ds, args.pipeline, [name])) for name in dict.fromkeys(args.filter)}
+    ds = filter_rows(ds, args.pipeline, args.filter)
+    say(kept_line(before, len(ds), list(passing), passing))
+    if not len(ds):
+        sys.stderr.write(f"error: --filter {' '.join(passing)} kept 0 of {before} rows; nothing was written "
+                         f"to {args.output} (the answers stay in the request store, so a rerun without that "
+                         "--filter sends nothing)\n")  # fmt: skip
+    elif len(ds) < before:
+        summary = summarize(ds, PIPELINES[args.pipeline].refined, seconds=summary.seconds, prices=prices)
+    return ds, summary
 
 
 def check_hub_token(args: argparse.Namespace) -> None:

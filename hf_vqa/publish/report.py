@@ -241,6 +241,9 @@ def write_report(
 
     `mock=True` (a run answered by the bundled mock) puts a "Mock data" banner at the top.
     """
+    from hf_vqa.images.columns import undecoded
+
+    ds = undecoded(ds)  # thumbnails read the bytes themselves: an unreadable image is a grey box, not a crash
     refined = PIPELINES[pipeline].refined
     qas_key = refined if refined == "qas" else f"{refined}.qas"
     stats = dataset_stats(ds, qas_key)
