@@ -127,26 +127,34 @@ def kept_line(before: int, after: int, filters: list[str], passing: dict[str, in
 
 
 def apply_filters(
-    ds: Any, args: argparse.Namespace, summary: Any, *, prices: Any, say: Callable[[str], None]
+    ds: Any,
+    args: argparse.Namespace,
+    summary: Any,
+    filters: list[str],
+    *,
+    prices: Any,
+    say: Callable[[str], None],
 ):
-    """Keep the rows passing every `--filter`; say what each kept. Returns `(ds, summary)`, the summary
-    counted again over the rows kept (the card describes the data in the folder). With 0 rows kept it
-    also says, on stderr, that nothing is written (the caller exits 1)."""
+    """Keep the rows passing every row filter in `filters`; say what each kept. Returns `(ds, summary)`,
+    the summary counted again over the rows kept (the card describes the data in the folder). With 0 rows
+    kept it also says, on stderr, that nothing is written (the caller exits 1)."""
     import sys
 
     from hf_vqa.pipeline import filter_rows, summarize
     from hf_vqa.spec import PIPELINES
 
     before = len(ds)
-    passing = {name: len(filter_rows(ds, args.pipeline, [name])) for name in dict.fromkeys(args.filter)}
-    ds = filter_rows(ds, args.pipeline, args.filter)
+    passing = {name: len(filter_rows(ds, args.pipeline, [name])) for name in dict.fromkeys(filters)}
+    ds = filter_rows(ds, args.pipeline, filters)
     say(kept_line(before, len(ds), list(passing), passing))
     if not len(ds):
         sys.stderr.write(f"error: --filter {' '.join(passing)} kept 0 of {before} rows; nothing was written "
                          f"to {args.output} (the answers stay in the request store, so a rerun without that "
                          "--filter sends nothing)\n")  # fmt: skip
     elif len(ds) < before:
-        summary = summarize(ds, PIPELINES[args.pipeline].refined, seconds=summary.seconds, prices=prices)
+        kept = summarize(ds, PIPELINES[args.pipeline].refined, seconds=summary.seconds, prices=prices)
+        kept.adapted, kept.quality = summary.adapted, summary.quality  # what the run did, not per row
+        summary = kept
     return ds, summary
 
 
