@@ -46,7 +46,7 @@ def test_retries_and_reruns_of_a_folder_output_never_bring_back_recovered_failur
     server = make_mock_vlm(faults={"500": 0.5}, seed=3)
     out = tmp_path / "out"
     run = ["image-vqa", "--input", SAMPLE, "--output", out, "--base-url", server.base_url, "--api-key-env", "",
-           "--max-retries", "0", "--give-up-after", "2"]  # fmt: skip
+           "--max-retries", "0"]  # fmt: skip
 
     def failed_rows() -> int:
         table = datasets.Dataset.from_parquet(sorted(str(p) for p in (out / "data").glob("train-*.parquet")))

@@ -4,6 +4,7 @@ the first answer, and the run gives up after `give_up_after` with one message na
 from __future__ import annotations
 
 import threading
+import time
 
 from fixtures_vlm import chat_body, engine_for
 
@@ -49,3 +50,28 @@ def test_one_row_that_always_fails_does_not_pause_the_run(tmp_path, make_mock_vl
     assert outage.active
     outage.succeeded()
     assert not outage.active and outage.failures == 0
+
+
+def test_after_giving_up_a_later_run_in_the_same_process_finds_the_endpoint_again(
+    tmp_path, make_mock_vlm, monkeypatch
+):
+    from hf_vqa.engine import outage
+
+    monkeypatch.setattr(outage, "PROBE_AFTER_GIVE_UP", 0.3)
+    server = make_mock_vlm(faults={"500": 1.0})
+    engine = engine_for(server, tmp_path, max_concurrency=4, max_retries=3, give_up_after=0.5)
+    assert all("gave up" in f.result(60).error for f in _submit(engine, 8))
+    server.configure(faults={})  # the endpoint is back; the notebook runs the cell again
+    time.sleep(0.4)
+    assert [
+        f.result(60).error for f in [engine.submit(f"again{i}", chat_body(f"x{i}")) for i in range(8)]
+    ] == [None] * 8
+
+
+def test_max_retries_0_means_nothing_waits_on_a_dead_endpoint(tmp_path, make_mock_vlm):
+    server = make_mock_vlm(faults={"500": 1.0})
+    engine = engine_for(server, tmp_path, max_concurrency=4, max_retries=0, give_up_after=60)
+    t0 = time.monotonic()
+    replies = [f.result(60) for f in _submit(engine, 8)]
+    assert all(r.error.startswith("HTTP 500 after 1 attempt(s)") for r in replies)
+    assert time.monotonic() - t0 < 10 and server.stats()["requests"] == 8

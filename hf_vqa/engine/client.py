@@ -122,7 +122,8 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         # Backpressure: at most this many prepared requests (image data included) exist at once.
         self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
-        threshold = max(2, min(OUTAGE_REQUESTS, vlm.max_concurrency))
+        # max_retries=0 asks for no retries: then nothing waits on an outage either (an unreachable threshold)
+        threshold = max(2, min(OUTAGE_REQUESTS, vlm.max_concurrency)) if vlm.max_retries else 0
         self.outage = Outage(vlm.base_url, give_up_after=vlm.give_up_after, threshold=threshold)
         folder = vlm.cache_folder
         name = f"{vlm.base_url}|{vlm.model}" + (f"|{vlm.rate_scope}" if vlm.rate_scope else "")
@@ -155,7 +156,7 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
-        stopped = self.guard.stopped or self.outage.gave_up
+        stopped = self.guard.stopped  # an outage's give-up fails rows in `_attempt` (it still probes)
         if stopped or _STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
             why = (
