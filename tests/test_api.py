@@ -42,6 +42,7 @@ PUBLIC = [
     "load_image_folder",
     "load_input",
     "load_records",
+    "mock_server",
     "prompted_vqa",
     "push_card",
     "push_dataset",
