@@ -77,6 +77,10 @@ def test_a_sharded_job_carries_no_key_and_its_run_key_names_the_run(monkeypatch,
     from hf_vqa.shards.on_ray import _runtime_env  # the key travels as an environment variable of the Ray job
 
     assert _runtime_env(job, None, local=True)["env_vars"]["MY_VLM_KEY"] == "sk-secret-value-123"
+    monkeypatch.setenv("HF_VQA_HEADERS", '{"x-litellm-model": "gpt-4o"}')  # --header reaches the shards too
+    assert (
+        _runtime_env(job, None, local=True)["env_vars"]["HF_VQA_HEADERS"] == '{"x-litellm-model": "gpt-4o"}'
+    )
     same = ShardJob("image-vqa", job.source, VLM(model="m", base_url="http://other:1/v1", max_concurrency=3,
                                                  api_key_env="MY_VLM_KEY"), num_shards=4, repo_id="me/y")  # fmt: skip
     assert same.run_key != job.run_key  # another host

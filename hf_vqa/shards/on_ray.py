@@ -32,7 +32,8 @@ from hf_vqa.shards.progress import ShardState, describe, progress_line, record, 
 __all__ = ["RayRun", "run_on_ray"]
 
 FORWARDED_ENV = ("HF_TOKEN", "HF_ENDPOINT", "HF_HUB_DISABLE_XET", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
-                 "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "HF_VQA_CACHE")  # fmt: skip
+                 "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "HF_VQA_CACHE",
+                 "HF_VQA_HEADERS", "HF_VQA_QUERY")  # --header / --query (engine/gateway.py)  # fmt: skip
 
 
 @dataclass
