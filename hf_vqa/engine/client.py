@@ -36,7 +36,7 @@ import tenacity
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.concurrency import AdaptiveLimiter
-from hf_vqa.engine.guard import SAME_400_STOP, STOP_STATUSES, Guard
+from hf_vqa.engine.guard import MAX_CHANGES, SAME_400_STOP, STOP_STATUSES, Guard
 from hf_vqa.engine.outage import GaveUp, Outage
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
@@ -48,7 +48,7 @@ from hf_vqa.errors import RequestError, one_line
 
 _log = logging.getLogger(__name__)
 OUTAGE_REQUESTS = 8  # failures of this many different requests in a row (fewer at low concurrency): down
-MAX_ADAPTATIONS = 4  # changes tried for one row before its 400 is final
+MAX_ADAPTATIONS = MAX_CHANGES  # changes tried for one row before its 400 is final
 
 
 class _Adapted(Transient):
@@ -246,13 +246,12 @@ class Engine:
                     reply = await self._attempt(key, body, payload)
                 except _Paused:  # the endpoint is down: wait with everyone (`outage.py`), then again
                     continue
-                except _Adapted:  # sent again at once, without the rejected parameter
+                except _Adapted as err:  # sent again at once, without the rejected parameter
                     adapted += 1
-                    if adapted <= MAX_ADAPTATIONS:
+                    if adapted <= MAX_ADAPTATIONS:  # each resend lacks one more parameter: bounded anyway
                         continue
-                    raise Fatal(
-                        "the endpoint kept rejecting parameters: " + self.guard.adaptations.describe(), 400
-                    ) from None
+                    raise Fatal(f"{err} (still rejected after {MAX_ADAPTATIONS} changes: "
+                                f"{self.guard.adaptations.describe()})", 400) from None  # fmt: skip
                 except Transient as err:
                     first = err
                 break
@@ -289,6 +288,8 @@ class Engine:
                 self.guard.judge(err, ok=self.stats.ok)
         except Exception as err:  # never let anything escape the engine
             error = RequestError(f"{type(err).__name__}: {err}", attempts=attempts)
+        finally:  # however this request ended, it no longer holds the others back
+            self.guard.done(key)
         self.stats.failed += 1
         return Reply.failed(one_line(redact(str(error), self._api_key)), attempts=attempts)
 

@@ -3,10 +3,14 @@ that cannot succeed.
 
 `Guard` sits between the engine and `transport.py`, one per `Engine` (one per process):
 
-- **The first request goes alone** (`enter`/`leave`): the others wait for its answer, so a wrong
-  key, model or parameter costs one request, not one per concurrency slot.
+- **The first request goes alone** (`enter`/`leave`/`done`): the others wait for its answer, so a wrong
+  key, model or parameter costs one request, not one per concurrency slot. The gate opens when that
+  request ends, however it ends (an answer, an error, a spent budget, a cancellation: `done`), and a
+  waiting request goes anyway after `gate_seconds`.
 - **Adapting** (`rewrite`, `adapt`): a 400 that names a parameter changes every later request (see
-  `adapt.py`); the change is shared with the run's other processes through the cache folder.
+  `adapt.py`); the change is shared with the run's other processes through the cache folder. The run
+  has a fixed budget: each parameter is changed at most once, and at most `MAX_CHANGES` changes in all;
+  past that, the 400 is the row's final error, in the server's words.
 - **Stopping** (`judge`): a 401/403/404, or the same 400 for the first `SAME_400_STOP` requests, sets
   `stopped` (one line: the server's message and the fix, never the key); nothing more is sent.
 
@@ -30,11 +34,12 @@ from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info, rec
 from hf_vqa.engine.replies import Fatal, redact
 from hf_vqa.errors import one_line
 
-__all__ = ["SAME_400_STOP", "STOP_STATUSES", "Guard", "looks_like_a_key_problem"]
+__all__ = ["MAX_CHANGES", "SAME_400_STOP", "STOP_STATUSES", "Guard", "looks_like_a_key_problem"]
 
 _log = logging.getLogger("hf_vqa.engine.client")
 STOP_STATUSES = (401, 403, 404)  # the key or the model/URL is wrong: every other request would fail too
 SAME_400_STOP = 8  # this many first requests all failing with the same 400 stop the run
+MAX_CHANGES = 12  # adaptations a run may make in all (each parameter at most once)
 
 
 _KEY_WORDS = re.compile(
@@ -65,6 +70,7 @@ class Guard:
         self._first_400s: list[str] = []
         self._prober: str | None = None
         self._gate: asyncio.Event | None = None  # made in the engine's loop, at the first request
+        self.gate_seconds = 2 * vlm.timeout + 5  # a bound on the wait, whatever the first request does
 
     # -- the first request goes alone ------------------------------------------------------------
     async def enter(self, key: str) -> None:
@@ -75,11 +81,20 @@ class Guard:
             if self._prober is None:
                 self._prober = key
             elif self._prober != key:
-                await self._gate.wait()
+                try:
+                    await asyncio.wait_for(self._gate.wait(), self.gate_seconds)
+                except TimeoutError:  # the first request is slow: the others go rather than wait on
+                    pass
 
     def leave(self, key: str, *, adapting: bool) -> None:
-        """The request `key` is done; if it was the first and needs no new attempt, let the others go."""
-        if key == self._prober and not adapting and self._gate is not None:
+        """An attempt of `key` is over; if it was the first and needs no new attempt, let the others go."""
+        if not adapting:
+            self.done(key)
+
+    def done(self, key: str) -> None:
+        """The request `key` has ended, whatever way (answer, error, budget spent, cancelled): if it was
+        the first, the others go. The engine calls this in a ``finally``."""
+        if key == self._prober and self._gate is not None:
             self._gate.set()
 
     # -- adapting --------------------------------------------------------------------------------
@@ -89,16 +104,19 @@ class Guard:
 
     def adapt(self, content: bytes, sent: dict, message: str) -> bool:
         """True when a 400 with this error `content` (for the body `sent`) names something to change:
-        the change then holds for the rest of the run, and the row should be sent again."""
+        the change then holds for the rest of the run, and the row should be sent again. False when it
+        names nothing to change, or the run's budget of changes (`MAX_CHANGES`) is spent."""
         change = change_for(error_info(content), sent)
         if change is None:
+            return False
+        if change in self.adaptations.changes:
+            return True  # another row already adapted while this one was on the wire
+        if len(self.adaptations.changes) >= MAX_CHANGES:
             return False
         self._remember(change, message)
         return True
 
     def _remember(self, change: Change, message: str) -> None:
-        if change in self.adaptations.changes:
-            return  # another row already adapted while this one was on the wire
         self.adaptations.add(change)
         with contextlib.suppress(OSError):
             self.adaptations.save(self._path)
