@@ -82,7 +82,7 @@ class _Handler(socketserver.BaseRequestHandler):
             data += got
         top, _, rest = data.partition(b"\r\n\r\n")
         lines = top.decode("latin-1").split("\r\n")
-        method, path, _ = (lines[0].split(" ") + ["", ""])[:3]
+        method, path, _ = [*lines[0].split(" "), "", ""][:3]
         headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
         size = int(headers.get("content-length") or 0)
         while len(rest) < size:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from raw_server import RawServer, Request, completion, http
+from raw_server import RawServer, Request, chunk, completion, head, http
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine
@@ -55,7 +55,9 @@ def test_an_endpoint_naming_a_new_parameter_each_time_is_adapted_to_and_the_run_
     with RawServer(names_a_present_parameter) as srv:
         eng = engine(srv.base_url, tmp_path, max_concurrency=4)
         futures = [eng.submit(f"k{i}", every_knob(f"row {i}")) for i in range(6)]
-        replies = [f.result(30) for f in futures]  # before: the first row gave up after 4, the gate stayed shut
+        replies = [
+            f.result(30) for f in futures
+        ]  # before: the first row gave up after 4, the gate stayed shut
     assert all(r.text == "Q: a? A: b" for r in replies), [r.error for r in replies]
     assert eng.guard.adaptations.describe() == (
         "no temperature, no top_p, no max_tokens, no reasoning_effort, no response_format, no top_k"
@@ -86,7 +88,9 @@ def test_the_gate_opens_when_the_first_request_ends_whatever_way(tmp_path):
         await guard.enter("first")
         waiter = asyncio.ensure_future(guard.enter("second"))
         await asyncio.sleep(0.01)
-        guard.leave("first", adapting=True)  # an adaptation: the first request goes again, the gate stays shut
+        guard.leave(
+            "first", adapting=True
+        )  # an adaptation: the first request goes again, the gate stays shut
         await asyncio.sleep(0.01)
         shut = not waiter.done()
         end(guard)
@@ -100,3 +104,87 @@ def test_the_gate_opens_when_the_first_request_ends_whatever_way(tmp_path):
         guard.leave("first", adapting=False)
 
     assert asyncio.run(scenario(cancelled)) and asyncio.run(scenario(answered))
+
+
+# -- 5. partial replies are not answers; 6. surrogate pairs split over deltas ----------------------------
+
+QA = "Q: What is in the picture? A: A red square."
+EMOJI = "\U0001f600"
+
+
+def _stream(*events: bytes):
+    """A handler sending these SSE events, then closing (no Content-Length: the body ends at close)."""
+
+    def handler(req: Request):
+        yield head() + b"".join(events)
+
+    return handler
+
+
+def _ask(handler, tmp_path, key: str = "k", **kw):
+    with RawServer(handler) as srv:
+        eng = engine(srv.base_url, tmp_path, **kw)
+        reply = eng.submit(key, every_knob("row")).result(30)
+    return reply, eng, len(srv.requests)
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize(
+    ("events", "says", "sends"),
+    [
+        pytest.param((chunk("Q: What is"), b'event: error\ndata: {"message": "upstream overloaded"}\n\n', DONE),
+                     "upstream overloaded", 2, id="error-event-mid-stream"),
+        pytest.param((chunk("Q: What is"), chunk(" in the pic"),), "without data: [DONE]", 2,
+                     id="cut-without-finish-or-done"),
+        pytest.param((chunk("Q: What is"), chunk(None, "content_filter"), DONE), "content filter", 1,
+                     id="half-then-content-filter"),
+    ],
+)  # fmt: skip
+def test_a_partial_stream_is_a_failed_row_that_keeps_its_text(tmp_path, events, says, sends):
+    reply, eng, sent = _ask(_stream(*events), tmp_path, max_retries=1)
+    assert reply.text is None and says in reply.error, reply.error
+    assert "partial reply" in reply.error and "Q: What is" in reply.error, reply.error
+    assert sent == sends  # a cut or failed stream is retried; a filtered one would be filtered again
+    assert eng.store.get("k") is None  # nothing stored: a rerun (or --retry-failed) asks again
+
+
+def test_an_empty_answer_is_not_an_answer_even_when_it_is_already_stored(tmp_path):
+    from hf_vqa.engine.store import StoredReply
+
+    reply, eng, sent = _ask(_stream(chunk(""), chunk("  ", "stop"), DONE), tmp_path, max_retries=0)
+    assert reply.text is None and "empty reply" in reply.error and sent == 1
+    eng.store.put("old", StoredReply(text="", finish_reason="stop", prompt_tokens=1, completion_tokens=0,
+                                     attempts=1))  # fmt: skip
+    assert eng.store.get("old") is None and eng.lookup("old") is None  # before: a stored "" was an answer
+
+
+def test_one_event_over_two_data_lines_is_one_chunk(tmp_path):
+    event = (b'data: {"choices": [{"index": 0,\ndata: "delta": {"content": "' + QA.encode() + b'"},\n'
+             b'data: "finish_reason": "stop"}]}\n\n')  # fmt: skip
+    reply, _eng, sent = _ask(_stream(event, DONE), tmp_path, max_retries=0)
+    assert reply.error is None and reply.text == QA and sent == 1
+
+
+@pytest.mark.parametrize("use_store", [True, False])
+def test_an_emoji_split_over_two_deltas_is_one_character_again(tmp_path, use_store):
+    events = (
+        chunk("Q: How does it look? A: "),
+        chunk(raw="\\ud83d"),
+        chunk(raw="\\ude00", finish="stop"),
+        DONE,
+    )
+    reply, eng, _sent = _ask(_stream(*events), tmp_path, max_retries=0, use_store=use_store)
+    assert reply.error is None and reply.text == "Q: How does it look? A: " + EMOJI, reply.error
+    reply.text.encode("utf-8")  # before: UnicodeEncodeError on every row, a crash with --no-cache
+    if use_store:
+        assert eng.store.get("k").text.endswith(EMOJI)
+
+
+def test_a_lone_surrogate_in_a_plain_reply_becomes_a_replacement_character(tmp_path):
+    body = (
+        b'{"choices": [{"index": 0, "message": {"content": "Q: x? A: \\ud83d y"}, "finish_reason": "stop"}]}'
+    )
+    reply, _eng, _sent = _ask(lambda req: [http(200, body)], tmp_path, max_retries=0)
+    assert reply.text == "Q: x? A: \ufffd y"

@@ -49,6 +49,7 @@ from hf_vqa.errors import RequestError, one_line
 _log = logging.getLogger(__name__)
 OUTAGE_REQUESTS = 8  # failures of this many different requests in a row (fewer at low concurrency): down
 MAX_ADAPTATIONS = MAX_CHANGES  # changes tried for one row before its 400 is final
+PARTIAL_CHARS = 4000  # of a partial reply's text, kept in the row's error for a person to read
 
 
 class _Adapted(Transient):
@@ -282,7 +283,11 @@ class Engine:
                 self.store.put(key, StoredReply.of(reply, attempts))
             return replace(reply, attempts=attempts)
         except (Transient, Fatal) as err:
-            error = RequestError(str(err), status=err.status, attempts=attempts,
+            partial = err.partial[:PARTIAL_CHARS]
+            kept = (
+                f" | partial reply ({len(err.partial):,} chars, not an answer): {partial}" if partial else ""
+            )
+            error = RequestError(str(err) + kept, status=err.status, attempts=attempts,
                                  retryable=isinstance(err, Transient))  # fmt: skip
             if isinstance(err, Fatal):
                 self.guard.judge(err, ok=self.stats.ok)
@@ -291,7 +296,9 @@ class Engine:
         finally:  # however this request ended, it no longer holds the others back
             self.guard.done(key)
         self.stats.failed += 1
-        return Reply.failed(one_line(redact(str(error), self._api_key)), attempts=attempts)
+        return Reply.failed(
+            one_line(redact(str(error), self._api_key), 400 + PARTIAL_CHARS), attempts=attempts
+        )
 
     async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         """One send: wait for the run's first request (`guard.py`; before taking a slot, so the waiting

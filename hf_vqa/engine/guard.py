@@ -81,10 +81,9 @@ class Guard:
             if self._prober is None:
                 self._prober = key
             elif self._prober != key:
-                try:
+                # the first request is slow: after the bound, the others go rather than wait on
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._gate.wait(), self.gate_seconds)
-                except TimeoutError:  # the first request is slow: the others go rather than wait on
-                    pass
 
     def leave(self, key: str, *, adapting: bool) -> None:
         """An attempt of `key` is over; if it was the first and needs no new attempt, let the others go."""

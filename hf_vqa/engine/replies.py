@@ -98,19 +98,22 @@ class Reply:
 
 
 class Transient(Exception):
-    """A retryable failure inside the engine (never leaves it)."""
+    """A retryable failure inside the engine (never leaves it). `partial`: text a cut or failed
+    stream had given so far (kept in the row's error for a person to read, never as its answer)."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: float | None = None, partial: str = ""
+    ):
         super().__init__(message)
-        self.status, self.retry_after = status, retry_after
+        self.status, self.retry_after, self.partial = status, retry_after, partial
 
 
 class Fatal(Exception):
-    """A final failure (a 4xx the server will answer the same way again)."""
+    """A final failure (a 4xx the server will answer the same way again); `partial` as in `Transient`."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, partial: str = ""):
         super().__init__(message)
-        self.status = status
+        self.status, self.partial = status, partial
 
 
 def judge(resp, api_key: str = "") -> Reply:
@@ -134,11 +137,15 @@ def parse(resp) -> Reply:
     events joined by `sse.assemble`). Reasoning (``reasoning_content``, ``reasoning``, a leading
     ``<think>`` block) is kept apart from the text (`thinking.split`).
 
-    `Fatal` (sending again gets the same): a refusal (its text kept), content filtering, no choices,
-    a body that is not UTF-8 or JSON that is not a completion. `Transient`: a body cut short, or empty
-    content. Usage values that are not numbers count as unknown (0); the answer is kept. A 2xx whose
-    body is an error (some gateways answer so) is judged like that error: `Fatal` for a 4xx code in
-    it, else `Transient`.
+    A reply is an answer only when it is complete and not empty. `Fatal` (sending again gets the
+    same): a refusal (its text kept), content filtering (``finish_reason=content_filter``, even after
+    half an answer: the half is kept as `partial`), no choices, a body that is not UTF-8 or JSON that
+    is not a completion. `Transient`: a body cut short, a stream that stopped with neither a
+    ``finish_reason`` nor ``data: [DONE]`` (either one says it was not cut), an error event in the middle of a stream (`partial` keeps the text so far), or
+    empty content. Usage values that are not numbers count as unknown (0); the answer is kept. A 2xx
+    whose body is an error (some gateways answer so) is judged like that error: `Fatal` for a 4xx
+    code in it, else `Transient`. Surrogate pairs split across stream deltas are joined again, and
+    a lone surrogate becomes U+FFFD (`sse.join_text`), so the text always encodes.
     """
     status, content = resp.status, resp.content
     try:
@@ -146,11 +153,12 @@ def parse(resp) -> Reply:
     except UnicodeDecodeError as err:
         raise Fatal(f"reply is not UTF-8 (byte {content[err.start:err.start + 1]!r} at offset {err.start} "
                     f"of {len(content)}): {content[:60]!r}", status) from None  # fmt: skip
+    stream = sse.is_event_stream(getattr(resp, "headers", None), content)
     try:
-        stream = sse.is_event_stream(getattr(resp, "headers", None), content)
         data = sse.assemble(content) if stream else json.loads(text_body)
     except ValueError:
-        raise Transient(f"malformed reply (HTTP {status}): {content[:80]!r}", status) from None
+        what = "stream" if stream else "reply"
+        raise Transient(f"malformed {what} (HTTP {status}): {content[:80]!r}", status) from None
     if isinstance(data, dict) and data.get("error") and not data.get("choices"):
         _raise_embedded_error(data)
     choices = data.get("choices") if isinstance(data, dict) else None
@@ -162,17 +170,33 @@ def parse(resp) -> Reply:
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     text, reason = message.get("content"), choice.get("finish_reason") or ""
     if isinstance(text, list):  # content parts
-        text = "".join(p.get("text") or "" for p in text if isinstance(p, dict)) or None
+        text = (
+            "".join(
+                p.get("text") or "" for p in text if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+            or None
+        )
     thought = message.get("reasoning_content") or message.get("reasoning")
+    thought = sse.join_text([thought]) if isinstance(thought, str) else None
+    if isinstance(text, str):
+        text = sse.join_text([text])
     if isinstance(text, str) or text is None:
-        text, reasoning = thinking.split(text, thought if isinstance(thought, str) else None)
+        text, reasoning = thinking.split(text, thought)
     else:
         reasoning = None
+    partial = text if isinstance(text, str) else ""
+    if not isinstance(reason, str):
+        reason = str(reason)
+    if reason == "content_filter":
+        raise Fatal(
+            "blocked by the provider's content filter (finish_reason=content_filter)", status, partial
+        )
+    if stream and not reason and not data.get("stream_done"):  # cut: neither end of answer nor of stream
+        raise Transient("the stream ended before the answer was complete (no finish_reason, without "
+                        "data: [DONE])", status, partial=partial)  # fmt: skip
     if not isinstance(text, str) or not text.strip():
         if message.get("refusal"):
             raise Fatal(f"refused by the model: {message['refusal']}", status)
-        if reason == "content_filter":
-            raise Fatal("blocked by the provider's content filter (finish_reason=content_filter)", status)
         if text is not None and not isinstance(text, str):
             raise Fatal(f"reply content is not text: {content[:80]!r}", status)
         raise Transient(f"empty reply (finish_reason={reason or 'unknown'})", status)
@@ -215,17 +239,20 @@ def redact_reply(resp, api_key: str):
 def _raise_embedded_error(data: dict) -> None:
     """A 200 holding ``{"error": {...}}``: `Fatal` when its code is a 4xx (not 408/429), else `Transient`.
 
-    `data` is the parsed reply (a plain body or assembled stream chunks), read by `error_info`.
+    `data` is the parsed reply (a plain body or assembled stream chunks, with the text a stream had
+    given before its error as ``partial``), read by `error_info`.
     """
-    info = error_info(json.dumps(data).encode())
+    partial = data.get("partial") if isinstance(data.get("partial"), str) else ""
+    info = error_info(json.dumps({"error": data["error"]}).encode())
     try:
         code = int(info.code or 0)
     except ValueError:
         code = 0
-    message = one_line(f"error in a 200 reply: {info.message}")
+    where = "in the middle of the stream" if partial else "in a 200 reply"
+    message = one_line(f"error {where}: {info.message}")
     if 400 <= code < 500 and code not in (408, 409, 425, 429):
-        raise Fatal(message, code)
-    raise Transient(message, code or None)
+        raise Fatal(message, code, partial)
+    raise Transient(message, code or None, partial=partial)
 
 
 class Stop:
