@@ -5,12 +5,17 @@ hidden in decoded text. Each test failed on the code before its fix (issue #25).
 
 from __future__ import annotations
 
+import functools
 import json
+import resource
+import struct
+import zlib
 
 import pytest
 from raw_server import RawServer, Request, chunk, completion, head, http
 
 from hf_vqa.config import VLM
+from hf_vqa.engine import transport
 from hf_vqa.engine.client import Engine
 
 OPTIONAL = ("temperature", "top_p", "max_tokens", "reasoning_effort", "response_format", "top_k")
@@ -188,3 +193,60 @@ def test_a_lone_surrogate_in_a_plain_reply_becomes_a_replacement_character(tmp_p
     )
     reply, _eng, _sent = _ask(lambda req: [http(200, body)], tmp_path, max_retries=0)
     assert reply.text == "Q: x? A: \ufffd y"
+
+
+# -- 7. compressed replies are capped as they inflate; every call has a whole-call deadline --------------
+
+MB = 1 << 20
+
+
+@functools.cache
+def bomb(encoding: str, megabytes: int = 512) -> bytes:
+    """~0.5 MB of `encoding` (gzip or deflate) that inflates to `megabytes` MB of zeros, built in a second
+    from one compressed megabyte repeated (each block starts fresh after a full flush)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(bytes(MB)) + c.flush(zlib.Z_FULL_FLUSH)
+    raw = block * megabytes + b"\x03\x00"  # the final, empty block
+    crc, adler = 0, 1
+    for _ in range(megabytes):
+        crc, adler = zlib.crc32(bytes(MB), crc), zlib.adler32(bytes(MB), adler)
+    if encoding == "gzip":
+        return (
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+            + raw
+            + struct.pack("<II", crc, (megabytes * MB) % 2**32)
+        )
+    return b"\x78\xda" + raw + struct.pack(">I", adler)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+def test_a_compression_bomb_is_cut_at_the_cap_counting_inflated_bytes(tmp_path, monkeypatch, kind, encoding):
+    monkeypatch.setattr(transport, "kind", lambda: kind)
+    body = bomb(encoding)
+    before = _peak_rss_mb()
+    handler = lambda req: [http(200, body, headers={"Content-Encoding": encoding})]  # noqa: E731
+    reply, eng, sent = _ask(handler, tmp_path, max_retries=2, max_reply_bytes=MB)
+    grew = _peak_rss_mb() - before
+    assert reply.text is None and "larger than the cap" in reply.error, reply.error
+    assert sent == 1 and len(eng.store) == 0  # final: the same request would get the same bomb
+    assert grew < 200, f"peak RSS grew {grew:.0f} MB reading a {len(body):,}-byte {encoding} reply"
+
+
+def _trickle(req: Request):
+    """A stream whose every byte is on time for a read timeout, yet that would take a minute in all."""
+    yield head()
+    for byte in chunk(QA, "stop") * 4:
+        yield bytes([byte])
+        yield 0.4
+
+
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+def test_a_stream_trickling_a_byte_at_a_time_is_cut_by_the_whole_call_deadline(tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(transport, "kind", lambda: kind)
+    reply, _eng, sent = _ask(_trickle, tmp_path, max_retries=0, timeout=1.0)
+    assert reply.text is None and "timed out after 1s" in reply.error and sent == 1, reply.error

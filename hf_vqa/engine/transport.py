@@ -225,19 +225,15 @@ class Transport:
                 cap, length = self.max_reply_bytes, resp.content_length
                 if length is not None and length > cap:
                     raise _too_large(f"Content-Length {length:,}", cap)
-                if length is not None:
-                    body = await resp.read()
-                    if len(body) > cap:  # a compressed body that grew
-                        raise _too_large(f"{len(body):,}", cap)
-                else:  # chunked or until close: count as it arrives
-                    chunks, size = [], 0
-                    async for chunk in resp.content.iter_any():
-                        size += len(chunk)
-                        if size > cap:
-                            raise _too_large(f"{size:,}+", cap)
-                        chunks.append(chunk)
-                    body = b"".join(chunks)
-                return Response(resp.status, resp.headers, body, resp.reason or "")
+                # Count as it arrives, decompressed (aiohttp inflates gzip/deflate in bounded pieces):
+                # a Content-Length counts compressed bytes, and 0.5 MB of gzip can be 512 MB.
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_any():
+                    size += len(chunk)
+                    if size > cap:
+                        raise _too_large(f"{size:,}+ decompressed", cap)
+                    chunks.append(chunk)
+                return Response(resp.status, resp.headers, b"".join(chunks), resp.reason or "")
         except aiohttp.ServerTimeoutError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except (aiohttp.ClientError, OSError) as err:
@@ -258,7 +254,7 @@ class Transport:
                 async for chunk in resp.aiter_bytes():  # decoded: the cap holds after gzip too
                     size += len(chunk)
                     if size > cap:
-                        raise _too_large(f"{size:,}+", cap)
+                        raise _too_large(f"{size:,}+ decompressed", cap)
                     chunks.append(chunk)
             finally:
                 await resp.aclose()
