@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from hf_vqa.errors import ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "VLM", "cache_folder"]
+__all__ = ["DEFAULT_BASE_URL", "VLM", "cache_folder", "public_url"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -112,12 +112,20 @@ class VLM:
             raise ConfigError(
                 "image_detail must be low, high or auto", received=self.image_detail, fix="image_detail='low'"
             )
-        scheme = urlsplit(self.base_url).scheme
-        if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
                 "base_url must be an http(s) URL of an OpenAI-compatible API",
-                received=self.base_url,
+                received=public_url(self.base_url),
                 fix="pass base_url='http://localhost:8000/v1' (or set OPENAI_BASE_URL)",
+            )
+        if "@" in parts.netloc:  # http://user:KEY@host/v1: the key would be in every log and hint
+            raise ConfigError(
+                "base_url holds a user name or password (not shown, so it stays out of logs); "
+                "hf_vqa sends the key as a header, never in the URL",
+                received=public_url(self.base_url),
+                fix="remove 'user:password@' from --base-url / OPENAI_BASE_URL and export the key in "
+                f"${self.api_key_env or 'OPENAI_API_KEY'} (--api-key-env names the variable)",
             )
         if not self.model or not isinstance(self.model, str):
             raise ConfigError("model must be a non-empty string", received=self.model, fix="pass model='...'")
@@ -177,6 +185,9 @@ class VLM:
                 fix=f"export {self.api_key_env}=... (or pass api_key_env='' / --api-key-env '' "
                 "for an endpoint without auth)",
             )
+        from hf_vqa.engine import redaction
+
+        redaction.remember(key)  # redacted from all this process stores and writes
         return key
 
     def generation_params(self) -> dict:
@@ -204,6 +215,21 @@ class VLM:
         return asdict(self)
 
 
+def public_url(url: str) -> str:
+    """`url` without its user name and password (safe to print).
+
+    Example:
+        >>> public_url("http://me:sk-secret@127.0.0.1:8000/v1")
+        'http://***@127.0.0.1:8000/v1'
+        >>> public_url("https://api.openai.com/v1")
+        'https://api.openai.com/v1'
+    """
+    parts = urlsplit(str(url))
+    if "@" not in parts.netloc:
+        return str(url)
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _looks_like_a_key(name: str) -> bool:
     """True for names that are probably a pasted key (``gsk_...``, long mixed-case with digits).
 
@@ -225,11 +251,14 @@ def _normalize_extra_body(vlm: VLM) -> None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as err:
-            raise ConfigError("extra_body is not valid JSON", received=vlm.extra_body,
-                              fix='pass a JSON object, e.g. --extra-body \'{"enable_thinking": false}\'') from err  # fmt: skip
+        except ValueError as err:  # never echo the text: it may hold a key
+            where = f"{err.msg} at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else "unreadable"  # fmt: skip
+            raise ConfigError("extra_body is not valid JSON (its text is not shown: it may hold a key)",
+                              received=f"{len(value)} characters; {where}",
+                              fix='pass a JSON object, e.g. --extra-body \'{"enable_thinking": false}\'') from None  # fmt: skip
     if not isinstance(value, dict):
-        raise ConfigError("extra_body must be a JSON object", received=value, fix='extra_body={"top_k": 20}')
+        raise ConfigError("extra_body must be a JSON object", received=f"a JSON {type(value).__name__}",
+                          fix='extra_body={"top_k": 20}')  # fmt: skip
     if {"model", "messages"} & value.keys():
         raise ConfigError("extra_body cannot replace model or messages", received=sorted(value),
                           fix="use --model and the conversation instead")  # fmt: skip

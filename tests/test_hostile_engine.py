@@ -250,3 +250,100 @@ def test_a_stream_trickling_a_byte_at_a_time_is_cut_by_the_whole_call_deadline(t
     monkeypatch.setattr(transport, "kind", lambda: kind)
     reply, _eng, sent = _ask(_trickle, tmp_path, max_retries=0, timeout=1.0)
     assert reply.text is None and "timed out after 1s" in reply.error and sent == 1, reply.error
+
+
+# -- 2. keys: redacted from decoded text in every form, before anything is stored or written --------------
+
+KEY = "sk-hfvqa-SECRET-0123456789abcdef"
+NEEDLES = (KEY, "hfvqa-SECRET", "SECRET-0123456789abcdef")
+
+
+def _escaped(text: str) -> str:
+    """`text` as JSON escapes (``\\u0073\\u006b...``), the way a server may echo a header."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
+def _files_with_the_key(root) -> list[str]:
+    import sqlite3
+
+    found = []
+    for path in (p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        text = data.decode("utf-8", "replace")
+        if path.name.endswith(".sqlite"):
+            conn = sqlite3.connect(path)
+            text += " ".join(str(v) for t in ("replies", "reasoning") for r in conn.execute(f"SELECT * FROM {t}")
+                             for v in r)  # fmt: skip
+            conn.close()
+        if any(n in text for n in NEEDLES):
+            found.append(str(path))
+    return found
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param((chunk("Q: key? A: you sent sk-hfvqa-SEC"), chunk("RET-0123456789abcdef", "stop"), DONE),
+                     id="split-across-deltas"),
+        pytest.param((chunk(raw="Q: key? A: " + _escaped(KEY)), chunk(None, "stop"), DONE), id="json-escaped"),
+        pytest.param((chunk(raw="Q: key? A: sk-" + _escaped("hfvqa-SECRET") + "-0123456789abcdef"),
+                      chunk(None, "stop"), DONE), id="partly-escaped"),
+        pytest.param((chunk("Q: key? A: sk-hfvqa-SEC"), chunk("RET-0123456789abcdef"),), id="in-a-partial-reply"),
+    ],
+)  # fmt: skip
+def test_a_key_echoed_in_any_form_reaches_no_answer_error_or_file(tmp_path, monkeypatch, events):
+    monkeypatch.setenv("HOSTILE_ENGINE_KEY", KEY)
+    reply, _eng, _sent = _ask(_stream(*events), tmp_path, api_key_env="HOSTILE_ENGINE_KEY", max_retries=0)
+    shown = f"{reply.text} {reply.error} {reply.reasoning}"
+    assert "<redacted>" in shown and not [n for n in NEEDLES if n in shown], shown
+    assert not _files_with_the_key(tmp_path)
+
+
+def test_batch_import_answers_and_errors_are_redacted_before_they_are_stored(tmp_path, monkeypatch):
+    from hf_vqa.batch.run import import_results
+    from hf_vqa.engine.store import get_store
+
+    monkeypatch.setenv("HOSTILE_ENGINE_KEY", KEY)
+    answer = {"choices": [{"index": 0, "message": {"content": "Q: key? A: " + KEY}, "finish_reason": "stop"}]}
+    lines = [
+        {"custom_id": "a", "response": {"status_code": 200, "body": answer}},
+        {
+            "custom_id": "b",
+            "response": {"status_code": 401, "body": {"error": {"message": f"bad key {KEY}"}}},
+        },
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join(json.dumps(x).replace(KEY, _escaped(KEY)) for x in lines) + "\n")
+    vlm = VLM(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="HOSTILE_ENGINE_KEY",
+              cache_dir=str(tmp_path / "store"))  # fmt: skip
+    m = import_results(vlm, results, tmp_path / "out.batch.json")
+    assert get_store(vlm.cache_dir).get("a").text == "Q: key? A: <redacted>"
+    assert "<redacted>" in m.errors["b"] and KEY not in m.errors["b"]
+    assert (
+        not _files_with_the_key(tmp_path.joinpath("store"))
+        and KEY not in (tmp_path / "out.batch.json").read_text()
+    )
+
+
+def test_a_url_with_userinfo_is_refused_without_showing_it(monkeypatch):
+    import pickle
+
+    from hf_vqa.cli.command import command_line
+    from hf_vqa.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:  # before: accepted; every row failed, the retry hint showed it
+        VLM(model="m", base_url=f"http://user:{KEY}@127.0.0.1:9/v1")
+    said = f"{info.value} {info.value!r} {pickle.dumps(info.value)!r}"
+    assert "user name or password" in said and "http://***@127.0.0.1:9/v1" in said and KEY not in said
+    line = command_line(["image-vqa", "--base-url", f"http://u:{KEY}@h/v1"], argv0="hf-vqa")
+    assert KEY not in line and "http://***@h/v1" in line
+
+
+def test_an_invalid_extra_body_is_not_echoed():
+    from hf_vqa.errors import ConfigError
+
+    for text in (f'{{"api_key": "{KEY}", oops}}', f'["{KEY}"]'):
+        with pytest.raises(ConfigError) as info:
+            VLM(model="m", base_url="http://127.0.0.1:9/v1", extra_body=text)
+        said = f"{info.value} {info.value!r} {info.value.__cause__!r}"
+        assert "extra_body" in said and KEY not in said, said

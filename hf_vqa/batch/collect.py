@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hf_vqa.batch.lines import read_results
 from hf_vqa.batch.manifest import Chunk, Manifest
+from hf_vqa.engine import redaction
 from hf_vqa.engine.store import StoredReply
 
 __all__ = ["download_cap", "fetch_and_ingest", "ingest"]
@@ -62,7 +63,7 @@ def ingest(
         seen.add(key)
         if reply is None:
             if store.get(key) is None:
-                m.errors[key] = error or "batch: failed"
+                m.errors[key] = redaction.scrub(error) or "batch: failed"
             continue
         if not (reply.text or "").strip():  # not an answer: never stored, the row fails
             if store.get(key) is None:

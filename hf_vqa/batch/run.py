@@ -27,6 +27,7 @@ from hf_vqa.batch.journal import Journal, journal_path
 from hf_vqa.batch.lines import Plan, iter_requests, split_lines
 from hf_vqa.batch.manifest import Chunk, Manifest
 from hf_vqa.config import VLM
+from hf_vqa.engine import redaction
 from hf_vqa.engine.batch_api import TERMINAL, BatchAPI
 from hf_vqa.engine.store import get_store
 from hf_vqa.errors import BatchError
@@ -245,6 +246,7 @@ def import_results(vlm: VLM, file: str | Path, path: str | Path, asked: set[str]
         else Manifest(model=vlm.model, endpoint=_endpoint(vlm), window="import")
     )
     m.ignored = {}  # this import's own counts
+    redaction.remember_env(vlm.api_key_env)  # no key is read to import, but one exported is still redacted
     try:
         with open(file, "rb") as f:
             collect.ingest(f, m, get_store(vlm.cache_dir), asked)

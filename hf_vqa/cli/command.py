@@ -56,13 +56,17 @@ def command_line(args: list[str], *, argv0: str | None = None) -> str:
     """`args` after the command that started this process, shell-quoted: a line the user can paste.
 
     The values of `--header`/`--query` are shown as `<hidden>` (they may carry a secret) unless their
-    name is public by nature (`HTTP-Referer`, `x-litellm-model`, `api-version`, ...).
+    name is public by nature (`HTTP-Referer`, `x-litellm-model`, `api-version`, ...). A URL's user name
+    and password never reach it (`config.public_url`).
 
     Example:
         >>> command_line(["image-vqa", "--header", "api-key=s3cret", "--query=model=gpt-4o"], argv0="hf-vqa")
         "hf-vqa image-vqa --header 'api-key=<hidden>' --query=model=gpt-4o"
     """
-    return shlex.join([*invocation(argv0), *_hide_secrets([str(a) for a in args])])
+    from hf_vqa.config import public_url
+
+    shown = [public_url(str(a)) if "://" in str(a) else str(a) for a in args]
+    return shlex.join([*invocation(argv0), *_hide_secrets(shown)])
 
 
 def _hide_secrets(args: list[str]) -> list[str]:

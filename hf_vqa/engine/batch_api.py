@@ -23,7 +23,7 @@ import json
 import time
 import uuid
 
-from hf_vqa.config import VLM
+from hf_vqa.config import VLM, public_url
 from hf_vqa.engine.replies import redact, retry_after
 from hf_vqa.engine.transport import ReplyTooLarge, Response, Transport, TransportError
 from hf_vqa.errors import BatchError, one_line
@@ -155,7 +155,8 @@ class BatchAPI:
                                  fix=f"check the endpoint; if a real reply is this large, raise {flag}") from None  # fmt: skip
             except TransportError as err:
                 if attempt == ATTEMPTS or (err.timeout and not retry_timeouts):
-                    raise BatchError(f"{what}: no reply from {self.vlm.base_url}", received=str(err),
+                    raise BatchError(f"{what}: no reply from {public_url(self.vlm.base_url)}",
+                                     received=redact(str(err), self._key),
                                      fix="check --base-url, then rerun the same command (it resumes)") from None  # fmt: skip
                 time.sleep(self.pause * attempt)
                 continue

@@ -41,7 +41,7 @@ from hf_vqa.engine.outage import GaveUp, Outage
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
-from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, wait
+from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, redact_text, wait
 from hf_vqa.engine.store import StoredReply, get_store
 from hf_vqa.engine.transport import ReplyTooLarge, Transport, TransportError
 from hf_vqa.errors import RequestError, one_line
@@ -279,6 +279,7 @@ class Engine:
             self.stats.ok += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
+            reply = redact_text(reply, self._api_key)  # judged replies are; this holds for any path
             if self.store is not None:  # durable before anyone sees the reply
                 self.store.put(key, StoredReply.of(reply, attempts))
             return replace(reply, attempts=attempts)

@@ -20,7 +20,7 @@ from typing import Any
 
 import tenacity
 
-from hf_vqa.engine import gateway, sse, thinking
+from hf_vqa.engine import gateway, redaction, sse, thinking
 from hf_vqa.engine.adapt import error_info
 from hf_vqa.engine.waits import MAX_RETRY_AFTER, retry_after  # every retry header a server may send
 from hf_vqa.errors import one_line
@@ -129,7 +129,7 @@ def judge(resp, api_key: str = "") -> Reply:
         if status in NO_RETRY or (400 <= status < 500 and status not in (408, 409, 425)):
             raise Fatal(message, status)
         raise Transient(message, status, retry_after(resp.headers))
-    return parse(resp)
+    return redact_text(parse(resp), api_key)
 
 
 def parse(resp) -> Reply:
@@ -222,7 +222,8 @@ def tokens(value: object) -> int:
 
 
 def redact_reply(resp, api_key: str):
-    """`resp` with the API key replaced by ``<redacted>`` wherever it occurs in the body.
+    """`resp` with the API key replaced by ``<redacted>`` wherever it occurs in the body, plainly or
+    JSON-escaped (`redaction.redact_bytes`).
 
     Example:
         >>> from hf_vqa.engine.transport import Response
@@ -231,9 +232,23 @@ def redact_reply(resp, api_key: str):
     """
     content = resp.content
     for secret in [api_key, *gateway.secrets()]:  # the key, and --header/--query values
-        if _secret(secret) and (key := secret.encode("utf-8", "replace")) in content:
-            content = content.replace(key, b"<redacted>")
+        content = redaction.redact_bytes(content, secret)
     return resp if content is resp.content else dataclasses.replace(resp, content=content)
+
+
+def redact_text(reply: Reply, api_key: str = "") -> Reply:
+    """`reply` with the key (`api_key`, and every key this process has read) removed from its decoded
+    text and reasoning: a key split across stream deltas, or escaped in JSON, is whole only there.
+
+    Example:
+        >>> redact_text(Reply("Q: key? A: sk-abc" + "123456"), "sk-abc123456").text
+        'Q: key? A: <redacted>'
+    """
+    text = redact(reply.text, api_key) if reply.text else reply.text
+    reasoning = redact(reply.reasoning, api_key) if reply.reasoning else reply.reasoning
+    if text == reply.text and reasoning == reply.reasoning:
+        return reply
+    return dataclasses.replace(reply, text=text, reasoning=reasoning)
 
 
 def _raise_embedded_error(data: dict) -> None:
@@ -289,21 +304,16 @@ def error_message(resp, api_key: str = "") -> str:
 
 
 def redact(text: str, api_key: str) -> str:
-    """`text` without the API key: some servers and gateways echo the Authorization header back.
+    """`text` without the API key (plain or JSON-escaped), nor any other key this process has read:
+    some servers and gateways echo the Authorization header back.
 
     Example:
         >>> redact("bad key: Bearer sk-abc123456", "sk-abc123456")
         'bad key: Bearer <redacted>'
     """
     for secret in [api_key, *gateway.secrets()]:  # the key, and --header/--query values
-        if _secret(secret):
-            text = text.replace(secret, "<redacted>")
-    return text
-
-
-def _secret(api_key: str) -> bool:
-    """True for a key worth redacting: not empty, not the keyless placeholder, not too short to be unique."""
-    return bool(api_key) and api_key != "EMPTY" and len(api_key) >= 8
+        text = redaction.redact(text, secret)
+    return redaction.scrub(text) or text
 
 
 __all__ = [
@@ -318,6 +328,8 @@ __all__ = [
     "judge",
     "parse",
     "redact",
+    "redact_reply",
+    "redact_text",
     "retry_after",
     "wait",
 ]

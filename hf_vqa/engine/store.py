@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import sys
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_vqa.config import cache_folder
-from hf_vqa.engine import store_leases
+from hf_vqa.engine import redaction, store_leases
 from hf_vqa.engine.replies import Reply
 from hf_vqa.engine.store_repair import SCHEMA, locked, repair, row_problem, shape_problem, text_or_bytes
 from hf_vqa.errors import ConfigError, one_line
@@ -190,7 +191,11 @@ class Store:
         """Store a reply unless the key already holds an answer: ``"stored"``, ``"kept"`` (the same answer
         was there), ``"conflict"`` (another answer was there: kept, and logged) or ``"failed"``.
         A stored row that is not an answer is replaced. Its reasoning goes in the same transaction, and
-        this process's claim on the key ends with it."""
+        this process's claim on the key ends with it. Every key this process has read is removed from the
+        text and reasoning first (`redaction.scrub`): online, streamed and batch answers all pass here."""
+        reply = dataclasses.replace(
+            reply, text=redaction.scrub(reply.text), reasoning=redaction.scrub(reply.reasoning)
+        )
         if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
                         reply.attempts)) is not None:  # fmt: skip
             return "failed"
