@@ -72,3 +72,26 @@ def test_without_push_the_shards_are_merged_into_one_folder(tmp_path, make_mock_
     _assert_complete_and_in_order(datasets.load_dataset(str(out), split="train"))
     card = hf_vqa.RunInfo.from_card((out / "README.md").read_text())
     assert card.rows == ROWS and card.failed == 0
+
+
+def test_the_key_reaches_the_workers_but_no_ray_log(tmp_path, make_mock_vlm, monkeypatch, request):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    key = "sk-hfvqa-RAY-SECRET-0123456789abcdef"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rk", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    request.addfinalizer(lambda: shutil.rmtree(ray_tmp, ignore_errors=True))
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    monkeypatch.setenv("HF_VQA_RAY_KEY", key)
+    server = make_mock_vlm(api_key=key)  # answers 401 to any other key: the workers really got it
+    vlm = hf_vqa.VLM(model="m", base_url=server.base_url, api_key_env="HF_VQA_RAY_KEY", max_concurrency=2,
+                     cache_dir=str(tmp_path / "store"))  # fmt: skip
+    job = ShardJob("image-vqa", write_records(tmp_path, 8), vlm, num_shards=2, output=str(tmp_path / "out"))
+    run = hf_vqa.run_on_ray(job, address="local", local_cpus=2)
+    assert run.ok and server.stats()["unique_ok"] == 8, [(s.state, s.error) for s in run.shards]
+    logs = [p for p in ray_tmp.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert any(p.name.startswith("runtime_env_agent") for p in logs), sorted(p.name for p in logs)[:20]
+    holding = [str(p) for p in logs if p.stat().st_size < 50 << 20 and key.encode() in p.read_bytes()]
+    assert not holding, f"the key is in Ray's files: {holding}"  # before: runtime_env_agent.log held it
+    assert os.environ.get("HF_VQA_RAY_KEY") == key  # the driver's own environment is untouched

@@ -74,12 +74,16 @@ def test_a_sharded_job_carries_no_key_and_its_run_key_names_the_run(monkeypatch,
     vlm = VLM(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="MY_VLM_KEY")
     job = ShardJob("image-vqa", write_records(tmp_path, 2), vlm, num_shards=4, repo_id="me/x")
     assert b"sk-secret-value-123" not in pickle.dumps(job)
-    from hf_vqa.shards.on_ray import _runtime_env  # the key travels as an environment variable of the Ray job
+    from hf_vqa.shards.on_ray import _runtime_env  # the key travels apart from the runtime_env Ray logs
 
-    assert _runtime_env(job, None, local=True)["env_vars"]["MY_VLM_KEY"] == "sk-secret-value-123"
+    env, secrets = _runtime_env(job, None, local=True)
+    assert secrets["MY_VLM_KEY"] == "sk-secret-value-123" and "MY_VLM_KEY" not in env["env_vars"]
+    assert "sk-secret-value-123" not in repr(env)
     monkeypatch.setenv("HF_VQA_HEADERS", '{"x-litellm-model": "gpt-4o"}')  # --header reaches the shards too
+    env, secrets = _runtime_env(job, None, local=True)
     assert (
-        _runtime_env(job, None, local=True)["env_vars"]["HF_VQA_HEADERS"] == '{"x-litellm-model": "gpt-4o"}'
+        secrets["HF_VQA_HEADERS"] == '{"x-litellm-model": "gpt-4o"}'
+        and "HF_VQA_HEADERS" not in env["env_vars"]
     )
     same = ShardJob("image-vqa", job.source, VLM(model="m", base_url="http://other:1/v1", max_concurrency=3,
                                                  api_key_env="MY_VLM_KEY"), num_shards=4, repo_id="me/y")  # fmt: skip

@@ -5,8 +5,10 @@ checks) on its contiguous shard, then the usual `--shard I/N` push (or Parquet u
 merged by the driver at the end). Ray retries a task whose worker or node died (`max_retries`); shards
 of this run already in are skipped, so rerunning the driver after a crash resumes shard by shard. At most
 `shards_at_once` tasks run together, each with its share of `--max-concurrency`, `--rpm` and `--tpm`.
-The API key and the Hub token reach the workers as environment variables of the Ray job (`runtime_env`),
-never as task arguments.
+Settings reach the workers as environment variables of the Ray job (`runtime_env`). Secrets (the API
+key, the Hub token) do not: Ray writes a job's `runtime_env`, env vars included, into its
+`runtime_env_agent.log`. The driver puts them in Ray's object store (`ray.put`) and hands each task
+the reference; the task sets them in its own environment while it runs and removes them after.
 
 Ray is optional (`pip install 'hf_vqa[ray]'`); this module imports it only when called.
 
@@ -31,9 +33,11 @@ from hf_vqa.shards.progress import ShardState, describe, progress_line, record, 
 
 __all__ = ["RayRun", "run_on_ray"]
 
-FORWARDED_ENV = ("HF_TOKEN", "HF_ENDPOINT", "HF_HUB_DISABLE_XET", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
-                 "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "HF_VQA_CACHE",
-                 "HF_VQA_HEADERS", "HF_VQA_QUERY")  # --header / --query (engine/gateway.py)  # fmt: skip
+FORWARDED_ENV = ("HF_ENDPOINT", "HF_HUB_DISABLE_XET", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
+                 "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "HF_VQA_CACHE")  # fmt: skip
+# never in runtime_env (Ray logs it): the Hub token, --header / --query (engine/gateway.py: they may carry a
+# key), and the VLM's api_key_env
+SECRET_ENV = ("HF_TOKEN", "HF_VQA_HEADERS", "HF_VQA_QUERY")
 
 
 @dataclass
@@ -77,9 +81,11 @@ def run_on_ray(
     say = say or (lambda text: print(text, flush=True))
     start = time.monotonic()
     started_here = not ray.is_initialized()  # else: the caller's Ray, with its own runtime_env
+    env, secrets = _runtime_env(job, runtime_env, local=address in (None, "local"))
     if started_here:
-        _init_ray(ray, address, _runtime_env(job, runtime_env, local=address in (None, "local")), local_cpus)
+        _init_ray(ray, address, env, local_cpus)
     try:
+        secrets_ref = ray.put(secrets)  # in the object store, not in any log; each task reads it
         states = [ShardState(i) for i in range(job.num_shards)]
         counts = done_shards(job)  # index -> counts, of the shards this run already has
         for index, done in counts.items():
@@ -100,7 +106,7 @@ def run_on_ray(
         while pending or running:
             while pending and len(running) < at_once:
                 index = pending.pop(0)
-                running[task.remote(shard_job, index, board)] = index
+                running[task.remote(shard_job, index, board, secrets_ref)] = index
             ready, _ = ray.wait(list(running), num_returns=1, timeout=interval)
             for ref in ready:
                 index = running.pop(ref)
@@ -147,14 +153,17 @@ def _init_ray(ray: Any, address: str | None, env: dict, local_cpus: int | None) 
         ) from None
 
 
-def _shard_task(job: ShardJob, index: int, board: Any) -> ShardResult:
-    """The Ray task: report start and progress to the board, run the shard, close its engines."""
+def _shard_task(job: ShardJob, index: int, board: Any, secrets: dict | None = None) -> ShardResult:
+    """The Ray task: report start and progress to the board, run the shard, close its engines.
+    `secrets` (env var → value) are set for the task's run and removed after it."""
     import tempfile
     import threading
 
     from hf_vqa.engine import progress
     from hf_vqa.engine.client import close_engines
 
+    saved = {name: os.environ.get(name) for name in secrets or {}}
+    os.environ.update(secrets or {})
     board.started.remote(index, os.getpid())
     folder = tempfile.mkdtemp(prefix="hf_vqa_shard_progress_")
     path = str(Path(folder) / "progress.sqlite")
@@ -179,6 +188,11 @@ def _shard_task(job: ShardJob, index: int, board: Any) -> ShardResult:
         thread.join()
         close_engines()  # a reused worker starts its next shard with fresh counters
         os.environ.pop(progress.ENV, None)
+        for name, value in saved.items():  # a reused worker keeps no key between tasks
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _BoardActor:
@@ -206,22 +220,24 @@ def _with_vlm(job: ShardJob, vlm: Any) -> ShardJob:
     return dataclasses.replace(job, vlm=vlm)
 
 
-def _runtime_env(job: ShardJob, extra: dict | None, *, local: bool) -> dict:
-    """The job's environment: the key and Hub settings as env vars; off this machine, hf_vqa's code too."""
+def _runtime_env(job: ShardJob, extra: dict | None, *, local: bool) -> tuple[dict, dict]:
+    """`(runtime_env, secrets)`: the job's settings as env vars (off this machine, hf_vqa's code too),
+    and apart from them the key and the Hub token, which must not go into `runtime_env` (Ray logs it)."""
     env = dict(extra or {})
     env_vars = dict(env.get("env_vars") or {})
-    names = [*FORWARDED_ENV, *([job.vlm.api_key_env] if job.vlm.api_key_env else [])]
-    env_vars |= {n: os.environ[n] for n in names if os.environ.get(n) and n not in env_vars}
-    if job.repo_id and "HF_TOKEN" not in env_vars:
+    env_vars |= {n: os.environ[n] for n in FORWARDED_ENV if os.environ.get(n) and n not in env_vars}
+    names = [*SECRET_ENV, *([job.vlm.api_key_env] if job.vlm.api_key_env else [])]
+    secrets = {n: os.environ[n] for n in names if os.environ.get(n) and n not in env_vars}
+    if job.repo_id and "HF_TOKEN" not in env_vars and "HF_TOKEN" not in secrets:
         from huggingface_hub import get_token
 
         token = get_token()  # from `hf auth login`: the workers have no login cache of their own
         if token:
-            env_vars["HF_TOKEN"] = token
+            secrets["HF_TOKEN"] = token
     env["env_vars"] = env_vars
     if not local and "py_modules" not in env:
         env["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # the driver's hf_vqa, on every worker
-    return env
+    return env, secrets
 
 
 def _one_line(err: BaseException) -> str:
