@@ -221,3 +221,30 @@ def test_report_of_an_output_holding_bytes_that_are_not_an_image_does_not_crash(
     )  # fmt: skip
     html = write_report(ds, tmp_path / "r.html", pipeline="image-vqa").read_text(encoding="utf-8")
     assert html.count('<div class="row') == 2 and "no local image" in html and "row 0 · fake.png" in html
+
+
+def test_report_of_a_parquet_with_values_of_the_wrong_type_shows_them(tmp_path, capsys):
+    """#25 item 11: a foreign or hand-edited parquet (numbers as answers, words as token counts) gave a
+    traceback; now the page is written and the odd values are shown as they are, and said to be odd."""
+    import argparse
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hf_vqa.cli.report import run_report
+
+    rows = [_row(c, [("What year?", "x")], [_check()]) for c in ("red", "blue")]
+    for i, row in enumerate(rows):
+        row["context_vqa"]["qas"][0]["answer"] = 1937 + i  # an int64 column of answers
+        row["context_vqa"]["context"] = ["not", "text"]
+        row["qa_checks"][0]["grounded_by"] = 3
+        row["vqa_usage"] = {"prompt_tokens": "n/a", "completion_tokens": float("nan")}
+    folder = tmp_path / "out"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / "data" / "train-00000-of-00001.parquet")
+    args = argparse.Namespace(output=str(folder), split="train", image_column="image", max_rows=10,
+                              html=str(tmp_path / "r.html"))  # fmt: skip
+    assert run_report(args) == 0, capsys.readouterr()  # before: ValueError: invalid literal for int(): 'n/a'
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert '<span class="a">1937</span>' in html and "answer not text" in html
+    assert "<b>2</b> usage not numbers" in html and "[&quot;not&quot;, &quot;text&quot;]" in html

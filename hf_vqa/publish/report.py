@@ -30,7 +30,7 @@ from hf_vqa.publish.atomic import replacing
 from hf_vqa.publish.charts import bar_chart, histogram
 from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
 from hf_vqa.quality.dedupe import plan_dedupe
-from hf_vqa.quality.diversity import dataset_stats, read_pairs
+from hf_vqa.quality.diversity import as_shown, dataset_stats, read_pairs
 from hf_vqa.spec import PIPELINES
 
 __all__ = ["FILTERS", "read_output_folder", "thumbnail_data_url", "write_report"]
@@ -144,11 +144,18 @@ def _verdict_html(verdict: dict | None, blind: dict | None, judged: bool) -> str
     return html
 
 
-def _pair_html(pair: dict, check: dict | None, repeat: bool, verdict_html: str = "") -> str:
+def _pair_html(pair: dict, check: dict | None, repeat: bool, verdict_html: str = "", raw: Any = None) -> str:
     flags = '<span class="flag bad">repeats an earlier question</span>' if repeat else ""
-    if check:
+    odd = [
+        k
+        for k in ("question", "answer")
+        if not isinstance(raw, dict) or not isinstance(raw.get(k), (str, type(None)))
+    ]
+    if odd:  # a value of another type (a foreign or hand-edited parquet): shown as it is, and said so
+        flags += f'<span class="flag bad">{escape(" and ".join(odd))} not text</span>'
+    if isinstance(check, dict):
         grounded = check.get("grounded")
-        why = check.get("grounded_by") or ""
+        why = as_shown(check.get("grounded_by"))
         flags += (
             f'<span class="flag{"" if grounded else " bad"}">{"grounded" if grounded else "not grounded"}'
         )
@@ -166,7 +173,8 @@ def _row_html(
     images = images if isinstance(images, list) else [images]
     thumbs = [thumbnail_data_url(im) for im in images if im is not None]
     pairs = read_pairs(row.get(refined), qas_key)
-    checks = row.get(PAIR_CHECKS) or []
+    raw = read_pairs(row.get(refined), qas_key, as_text=False) or []
+    checks = row.get(PAIR_CHECKS) if isinstance(row.get(PAIR_CHECKS), list) else []
     classes = ["row"]
     error = row.get("vqa_error") or row.get(f"{refined}_error")
     if row.get("vqa") is None or pairs is None:
@@ -196,7 +204,7 @@ def _row_html(
         body.append('<ol class="pairs">')
         body += [
             _pair_html(p, checks[j] if j < len(checks) else None, j in repeats,
-                       _verdict_html(_at(verdicts, j), _at(blinds, j), judged))
+                       _verdict_html(_at(verdicts, j), _at(blinds, j), judged), raw[j] if j < len(raw) else None)
             for j, p in enumerate(pairs)
         ]  # fmt: skip
         body.append("</ol>")
@@ -204,7 +212,9 @@ def _row_html(
         body.append('<p class="empty">no pairs left (all dropped by --dedupe or the model gave none)</p>')
     value = row.get(refined)
     if isinstance(value, dict) and value.get("context"):
-        body.append(f"<details><summary>Article</summary><p>{escape(value['context'])}</p></details>")
+        body.append(
+            f"<details><summary>Article</summary><p>{escape(as_shown(value['context']))}</p></details>"
+        )
     if error:
         body.append(f'<div class="error">{escape(str(error))}</div>')
     body.append("</div>")
@@ -251,7 +261,13 @@ def write_report(
     repeats = plan_dedupe(ds, qas_key)  # near-identical repeats of an earlier question, anywhere in ds
     filters = _filters(pipeline, ds.column_names)
     checked = [c for c in ROW_CHECKS if "ungrounded" in filters]  # the summary's and card's own names
-    counts = {"rows": len(ds), "failed": 0, **{c.name: 0 for c in checked}, REPEATS: 0}
+    counts = {
+        "rows": len(ds),
+        "failed": 0,
+        **{c.name: 0 for c in checked},
+        REPEATS: 0,
+        "usage not numbers": 0,
+    }
     if "qa_verdicts" in ds.column_names or "qa_blind" in ds.column_names:
         from hf_vqa.quality.summary import count_verdicts
 
@@ -267,8 +283,11 @@ def write_report(
             for check in checked:  # counted as the summary counts them: flag set, on parsed rows
                 counts[check.name] += not failed and bool(batch.get(check.column, [False] * n)[i])
             counts[REPEATS] += len(tokens) in repeats
-            usage = batch.get("vqa_usage", [None] * n)[i] or {}
-            tokens.append(int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0))
+            usage = batch.get("vqa_usage", [None] * n)[i]
+            usage = usage if isinstance(usage, dict) else {}
+            spent = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
+            counts["usage not numbers"] += any(v is not None and not _is_count(v) for v in spent)
+            tokens.append(sum(int(v) for v in spent if _is_count(v)))
     shown = ds.select(range(min(len(ds), max_rows)))
     rows = [_row_html(i, row, repeats.get(i, []), refined=refined, qas_key=qas_key, image_key=image_key)
             for i, row in enumerate(shown)]  # fmt: skip
@@ -281,7 +300,8 @@ def write_report(
     links = "".join(f'<a href="#{fid}">{escape(label)}</a>' for fid, (label, _) in filters.items())
     heading = escape(title or f"{pipeline} data")
     more = f"<p>Showing the first {len(shown)} of {len(ds)} rows.</p>" if len(shown) < len(ds) else ""
-    summary = "".join(f"<span><b>{v}</b> {escape(k)}</span>" for k, v in counts.items())
+    summary = "".join(f"<span><b>{v}</b> {escape(k)}</span>" for k, v in counts.items()
+                      if v or k != "usage not numbers")  # fmt: skip
     div = escape(" · ".join(stats.lines()[:2]))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
@@ -298,6 +318,15 @@ def write_report(
     with replacing(target) as tmp:  # the old report stays until the new one is complete
         tmp.write_text(page, encoding="utf-8")
     return target
+
+
+def _is_count(value: Any) -> bool:
+    """True for a token count that can be summed: a finite, non-negative number (not a bool)."""
+    import math
+
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
+        isinstance(value, float) and math.isfinite(value) and value >= 0
+    )
 
 
 def read_output_folder(folder: str | os.PathLike, split: str = "train") -> Any:

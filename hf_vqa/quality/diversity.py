@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from hf_vqa.quality.canonical import CJK, canonical
 
 __all__ = [
     "QuestionStats",
+    "as_shown",
     "dataset_stats",
     "question_key",
     "question_stats",
@@ -228,11 +230,47 @@ def question_stats(rows: Iterable[list[str]], answers: Iterable[list[str]] | Non
     return s
 
 
-def read_pairs(value: Any, qas_key: str) -> list[dict] | None:
-    """The pair list of one row's column value (`qas_key` may be dotted: `context_vqa.qas`), or None."""
+def read_pairs(value: Any, qas_key: str, *, as_text: bool = True) -> list[dict] | None:
+    """The pair list of one row's column value (`qas_key` may be dotted: `context_vqa.qas`), or None.
+
+    With `as_text` (the default), every pair is a dict whose question and answer are text: a value of
+    another type (a number, a list, from a hand-edited or foreign parquet) is shown as its JSON, so
+    stats and the report never fail on it. The list keeps its length (pair indices stay valid).
+
+    Example:
+        >>> read_pairs({"qas": [{"question": "Year?", "answer": 1937}]}, "context_vqa.qas")
+        [{'question': 'Year?', 'answer': '1937'}]
+    """
     for part in qas_key.split(".")[1:]:
         value = value.get(part) if isinstance(value, dict) else None
-    return value if isinstance(value, list) else None
+    if not isinstance(value, list):
+        return None
+    if not as_text:
+        return value
+    out = []
+    for pair in value:
+        pair = pair if isinstance(pair, dict) else {"question": pair}
+        out.append(
+            {**pair, "question": as_shown(pair.get("question")), "answer": as_shown(pair.get("answer"))}
+        )
+    return out
+
+
+def as_shown(value: Any) -> str:
+    """`value` as text: itself when it is a string, "" for None, else its JSON (what a person should see).
+
+    Example:
+        >>> as_shown("a"), as_shown(None), as_shown(42), as_shown(["x"])
+        ('a', '', '42', '["x"]')
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:
+        return str(value)
 
 
 def dataset_stats(ds: Any, qas_key: str) -> QuestionStats:
