@@ -347,3 +347,13 @@ def test_an_invalid_extra_body_is_not_echoed():
             VLM(model="m", base_url="http://127.0.0.1:9/v1", extra_body=text)
         said = f"{info.value} {info.value!r} {info.value.__cause__!r}"
         assert "extra_body" in said and KEY not in said, said
+
+
+def test_a_long_partial_reply_is_kept_whole_in_the_error(tmp_path):
+    long = "Q: " + "word " * 400  # 2,003 characters: more than an error's usual 400
+    reply, _eng, _sent = _ask(
+        _stream(chunk(long), chunk(None, "content_filter"), DONE), tmp_path, max_retries=0
+    )
+    assert (
+        reply.text is None and long.strip() in reply.error and "(2,003 chars, not an answer)" in reply.error
+    )

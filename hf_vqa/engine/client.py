@@ -240,7 +240,7 @@ class Engine:
     async def _run(self, key: str, body: dict, payload: Callable[[], bytes] | None = None) -> Reply:
         if self._limiter is None:
             self._limiter = AdaptiveLimiter(self.vlm.max_concurrency, cooldown=0.25)
-        attempts, first, adapted = 1, None, 0
+        attempts, first, adapted, kept = 1, None, 0, ""
         try:
             while True:
                 try:  # the first attempt without tenacity's machinery (~0.1 ms a request): most succeed
@@ -297,9 +297,7 @@ class Engine:
         finally:  # however this request ended, it no longer holds the others back
             self.guard.done(key)
         self.stats.failed += 1
-        return Reply.failed(
-            one_line(redact(str(error), self._api_key), 400 + PARTIAL_CHARS), attempts=attempts
-        )
+        return Reply.failed(one_line(redact(str(error), self._api_key), 400 + len(kept)), attempts=attempts)
 
     async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         """One send: wait for the run's first request (`guard.py`; before taking a slot, so the waiting
