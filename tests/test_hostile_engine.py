@@ -357,3 +357,22 @@ def test_a_long_partial_reply_is_kept_whole_in_the_error(tmp_path):
     assert (
         reply.text is None and long.strip() in reply.error and "(2,003 chars, not an answer)" in reply.error
     )
+
+
+@pytest.mark.slow
+def test_the_cli_with_every_knob_ends_against_an_endpoint_that_names_a_new_parameter_each_time(tmp_path):
+    """Item 1 as a user meets it: the command of the issue, against the server that hung it (killed at 90 s)."""
+    from clitools import SAMPLE, run_cli
+
+    knobs = ["--temperature", "0.2", "--top-p", "0.9", "--max-tokens", "50", "--reasoning-effort", "low",
+             "--json-mode", "--extra-body", '{"top_k": 20}']  # fmt: skip
+    with RawServer(names_one_more_than_it_should) as srv:
+        out = tmp_path / "out.jsonl"
+        res = run_cli("image-vqa", "--input", SAMPLE, "--output", out, "--base-url", srv.base_url,
+                      "--api-key-env", "", "--model", "m", "--max-concurrency", "4", *knobs,
+                      tmp_path=tmp_path, timeout=90)  # fmt: skip
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert res.returncode == 1 and rows, res.stderr[-2000:]  # it ends: every row failed (exit 1), none hangs
+    assert all("Unsupported parameter: 'temperature' is not supported" in r["vqa_error"] for r in rows), rows[
+        0
+    ]
