@@ -155,7 +155,7 @@ def test_from_run_takes_a_vlm_and_a_summary() -> None:
     from hf_vqa.config import VLM
     from hf_vqa.pipeline import Summary
 
-    vlm = VLM(model="gpt-4o-mini", base_url="https://user:pw@api.example.com/v1?x=1", temperature=0.3)
+    vlm = VLM(model="gpt-4o-mini", base_url="https://api.example.com/v1?x=1", temperature=0.3)
     summary = Summary(rows=5, succeeded=4, failed=1, prompt_tokens=50, completion_tokens=9, seconds=1.5)
     got = RunInfo.from_run("image-vqa", vlm, summary, license="mit", prompt="P")
     assert (got.model, got.endpoint_host, got.params["temperature"]) == (
