@@ -156,12 +156,12 @@ def test_a_partial_stream_is_a_failed_row_that_keeps_its_text(tmp_path, events, 
 
 
 def test_an_empty_answer_is_not_an_answer_even_when_it_is_already_stored(tmp_path):
-    from hf_vqa.engine.store import StoredReply
-
     reply, eng, sent = _ask(_stream(chunk(""), chunk("  ", "stop"), DONE), tmp_path, max_retries=0)
     assert reply.text is None and "empty reply" in reply.error and sent == 1
-    eng.store.put("old", StoredReply(text="", finish_reason="stop", prompt_tokens=1, completion_tokens=0,
-                                     attempts=1))  # fmt: skip
+    assert eng.store.get("k") is None
+    eng.store._conn().execute(
+        "INSERT INTO replies VALUES ('old', '', 'stop', 1, 0, 1, 0)"
+    )  # an older version's row
     assert eng.store.get("old") is None and eng.lookup("old") is None  # before: a stored "" was an answer
 
 
