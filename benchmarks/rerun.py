@@ -2,7 +2,7 @@
 
 Runs ``scripts/build_dataset.py image-vqa --input <1,000 records> --output <folder>`` against the
 mock VLM in a separate process (latency 0.2 s, ``--max-concurrency 16``), then the very same command
-again (answered by the up-to-date check, ``hf_vqa/jobs.py``, without importing ``datasets``), then
+again (answered by the up-to-date check, ``hf_vqa/cli/jobs.py``, without importing ``datasets``), then
 with ``--force`` (the full pipeline, from the Arrow cache and the request store), once more so under
 cProfile to show where that time goes (imports, loading the input, the cached map steps, the summary,
 writing the output). Inputs are the same photo-like 640x480 JPEG pool as ``throughput.py``.
