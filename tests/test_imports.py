@@ -234,6 +234,18 @@ def test_no_upward_imports():
     )
 
 
+TOP_LEVEL_AT_MOST = 12  # besides __init__.py: what a reader needs first (issue #23)
+
+
+def test_the_top_level_stays_small():
+    """Modules at the top of hf_vqa/ are the ones a reader needs first; everything else lives in a room."""
+    top = sorted(p.name for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= TOP_LEVEL_AT_MOST, (
+        f"{len(top)} modules at the top of hf_vqa/ (at most {TOP_LEVEL_AT_MOST}): {', '.join(top)}; "
+        "put the new one in the room it belongs to (engine/, quality/, parse/, runner/, publish/, ...)"
+    )
+
+
 def test_the_checker_finds_a_planted_circle_and_climb(tmp_path):
     """The rules catch what they claim: a lazy circle and an import of the package root, with their chain."""
     pkg = tmp_path / PACKAGE
