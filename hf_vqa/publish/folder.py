@@ -11,14 +11,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hf_vqa.errors import HfVqaError
-from hf_vqa.images.columns import decoded, image_columns, undecoded
+from hf_vqa.images.columns import decoded_features, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
 from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
@@ -39,18 +42,21 @@ def save_folder(
     """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`.
 
     `fetch` is the URL policy for images that are URLs (use the run's, e.g. `image_settings(vlm).url`).
+    The images are embedded batch by batch as the parquet is written (no embedded copy of the whole
+    dataset in the datasets cache first), so memory stays flat in the number of rows.
     """
     folder = Path(folder)
+    ds = undecoded(ds)
     try:
-        ds = decoded(embed_images(ds, fetch))  # readers get PIL images back, as from the Hub
+        needed = _needed_bytes(ds)
     except OSError as err:  # the datasets cache's disk
         raise write_error(err, folder) from None
-    needed = int(ds.data.nbytes)
     num_shards = max(1, -(-needed // SHARD_BYTES))
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
         for index, name in enumerate(names):
-            write_parquet(ds.shard(num_shards=num_shards, index=index, contiguous=True), stage / name)
+            shard = ds.shard(num_shards=num_shards, index=index, contiguous=True) if num_shards > 1 else ds
+            write_parquet(shard, stage / name, fetch=fetch)
         if card is not None:
             (stage / "README.md").write_text(card, encoding="utf-8")
         # every new file is complete: swap them in (renames on the same disk), then drop the old shards
@@ -66,18 +72,61 @@ def save_folder(
     return folder
 
 
-def write_parquet(ds: datasets.Dataset, path: str | os.PathLike) -> None:
-    """Write `ds` as one parquet file that `datasets` reads back with the same features.
+def write_parquet(
+    ds: datasets.Dataset, path: str | os.PathLike, *, fetch: FetchSettings | None = None, rows: int = 256
+) -> None:
+    """Write `ds` as one parquet file that `datasets` reads back with the same features (image
+    columns decodable), embedding image files (URLs fetched with `fetch`) `rows` rows at a time.
 
     Unlike `Dataset.to_parquet`, this never stats image paths, so an image that could not be
     embedded (its row failed) does not fail the export.
     """
-    table = ds.with_format("arrow")[:]
-    table = table.replace_schema_metadata(ds.features.arrow_schema.metadata)
-    if not table.num_rows:  # no row group at all: `datasets` reads an empty row group as batch size 0
-        pq.ParquetWriter(str(path), table.schema).close()
+    columns = image_columns(ds)
+    metadata = decoded_features(ds.features).arrow_schema.metadata  # readers get PIL images back
+    source = ds.with_format("arrow")
+    if not len(ds):  # no row group at all: `datasets` reads an empty row group as batch size 0
+        pq.ParquetWriter(str(path), source[:0].replace_schema_metadata(metadata).schema).close()
         return
-    pq.write_table(table, str(path), row_group_size=100)
+    writer = None
+    try:
+        for start in range(0, len(ds), rows):
+            table = source[start : start + rows]
+            if columns:
+                table = _embedded(table, columns, fetch or FetchSettings())
+            table = table.replace_schema_metadata(metadata)
+            if writer is None:
+                writer = pq.ParquetWriter(str(path), table.schema)
+            writer.write_table(table, row_group_size=100)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> pa.Table:
+    """`table` with the image files of `columns` read into their `bytes` (`_embed_batch`, per batch)."""
+    wanted = [*columns, *(["vqa_error"] if "vqa_error" in table.column_names else [])]  # what it reads
+    batch = {name: table.column(name).to_pylist() for name in wanted}
+    for name, values in _embed_batch(batch, columns=columns, settings=settings).items():
+        index = table.column_names.index(name)
+        field = table.schema.field(index)
+        table = table.set_column(index, field, pa.array(values, type=field.type))
+    return table
+
+
+def _needed_bytes(ds: datasets.Dataset) -> int:
+    """About how many bytes the parquet takes: the table, plus the local image files it will embed."""
+    needed = int(ds.data.nbytes)
+    for name in image_columns(ds):
+        column = ds.select_columns([name]).with_format("arrow")[:][name]  # rows as selected (indices)
+        if pa.types.is_list(column.type):
+            column = pc.list_flatten(column)
+        paths = pc.struct_field(column, "path").to_pylist()
+        empty = pc.is_null(pc.struct_field(column, "bytes")).to_pylist()
+        for path, missing in zip(paths, empty):
+            if missing and path and "://" not in path:
+                with contextlib.suppress(OSError):
+                    needed += os.stat(path).st_size
+    return needed
 
 
 def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) -> datasets.Dataset:
