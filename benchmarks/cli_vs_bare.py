@@ -202,17 +202,28 @@ def make_inputs(work: Path, sizes: list[int]) -> dict[int, str]:
 
 # -- one measured run ------------------------------------------------------------------------------------
 def measure(
-    kind: str, records: str, n: int, c: int, latency: float, work: Path, check: str | None = None
+    kind: str,
+    records: str,
+    n: int,
+    c: int,
+    latency: float,
+    work: Path,
+    check: str | None = None,
+    root: Path = ROOT,
 ) -> dict:
-    """Run one client (`cli` or `bare`) against a fresh server; its timings, CPU and peak RSS."""
+    """Run one client (`cli` or `bare`) against a fresh server; its timings, CPU and peak RSS.
+
+    `root` is the checkout whose CLI runs (its package first on `PYTHONPATH`: a before/after pair).
+    """
     run = Path(tempfile.mkdtemp(prefix=f"{kind}_", dir=work))
     server, base_url = start_server(latency, check)
     try:
         env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "HF_DATASETS_CACHE": str(run / "hfds"),
                "HF_VQA_CACHE": str(run / "store"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
         env.pop("OPENAI_BASE_URL", None)
-        if kind == "cli":
-            cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "image-vqa", "--input", records,
+        if kind.startswith("cli"):
+            env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
+            cmd = [sys.executable, str(root / "scripts" / "build_dataset.py"), "image-vqa", "--input", records,
                    "--output", str(run / "out"), "--base-url", base_url, "--model", MODEL,
                    "--max-concurrency", str(c)]  # fmt: skip
         else:
@@ -280,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "--startup", action="store_true", help="also N=1 runs (start-up CPU), once per repeat"
     )
     parser.add_argument("--only", choices=["cli", "bare"], default=None)
+    parser.add_argument("--cli-root", nargs="+", default=None, metavar="LABEL=PATH",
+                        help="run the CLI of each checkout (e.g. before=/tmp/old after=.), side by side")  # fmt: skip
     parser.add_argument("--check", action="store_true", help="N=8: do both clients send the same requests?")
     parser.add_argument("--label", default="")
     parser.add_argument(
@@ -303,20 +316,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         seen = {}
         for kind in ("bare", "cli"):
-            measure(kind, records[8], 8, 4, 0.0, work, check=str(work / f"seen_{kind}.txt"))
+            measure(kind, records[8], 8, 4, 0.0, work, check=str(work / f"seen_{kind}.txt"))  # this checkout
             seen[kind] = (work / f"seen_{kind}.txt").read_text()
         same = seen["bare"] == seen["cli"]
         print(f"same request bodies (parsed JSON, 8 rows): {same}")
         return 0 if same else 1
-    kinds = [args.only] if args.only else ["bare", "cli"]
+    roots = dict(r.split("=", 1) for r in args.cli_root) if args.cli_root else {"": str(ROOT)}
+    clis = [(f"cli{':' + label if label else ''}", Path(path).resolve()) for label, path in roots.items()]
+    kinds = ([("bare", ROOT)] if args.only != "cli" else []) + (clis if args.only != "bare" else [])
     results = []
     for rep in range(args.repeat):
         plan = [(1, 64)] if args.startup else []
         plan += [(n, c) for n in args.rows for c in args.concurrency]
         for n, c in plan:
-            for kind in kinds:  # side by side: bare then cli, in the same minute
+            for kind, root in kinds:  # side by side: bare then each cli, in the same minute
                 load = machine_load()
-                result = measure(kind, records[n], n, c, args.latency, work) | {"repeat": rep, "load": load}
+                result = measure(kind, records[n], n, c, args.latency, work, root=root)
+                result |= {"repeat": rep, "load": load}
                 results.append(result)
                 print(json.dumps(result), flush=True)
     report = {"label": args.label, "latency": args.latency, "cores": os.cpu_count(),
