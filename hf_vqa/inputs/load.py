@@ -42,18 +42,23 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
         >>> ds = load_records("records.jsonl")  # doctest: +SKIP
     """
     path = Path(path).resolve()
+    stamp = file_stamp(path)
     rows = _normalized_rows(path)  # validates everything up front: a bad file fails before any work
     extra = datasets.Dataset.from_list(
         [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
     )
     features = Features({"image": List(Image(decode=False)), "conversation": List(TURN), **extra.features})
-    return datasets.Dataset.from_generator(
-        _generate_records,
-        # strings only: datasets treats list-valued gen_kwargs as shards
-        gen_kwargs={"path": str(path), "stamp": file_stamp(path)},
-        features=features,
-        cache_dir=cache_dir,
-    )
+    _READ[(str(path), stamp)] = rows  # the generator below takes them instead of reading the file again
+    try:
+        return datasets.Dataset.from_generator(
+            _generate_records,
+            # strings only: datasets treats list-valued gen_kwargs as shards
+            gen_kwargs={"path": str(path), "stamp": stamp},
+            features=features,
+            cache_dir=cache_dir,
+        )
+    finally:
+        _READ.pop((str(path), stamp), None)
 
 
 def load_image_folder(folder: str | os.PathLike, *, cache_dir: str | None = None) -> datasets.Dataset:
@@ -78,9 +83,13 @@ def _generate_folder(folder: str, stamp: str) -> Any:
         yield {"image": [str(p)], "file_name": str(p.relative_to(folder))}
 
 
+# rows `load_records` has just read and checked, keyed by (path, stamp): never read twice in one call
+_READ: dict[tuple[str, str], list[dict]] = {}
+
+
 def _generate_records(path: str, stamp: str) -> Any:
-    del stamp
-    yield from _normalized_rows(Path(path))
+    rows = _READ.get((path, stamp))
+    yield from rows if rows is not None else _normalized_rows(Path(path))
 
 
 def _normalized_rows(path: Path) -> list[dict]:
