@@ -109,8 +109,26 @@ def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> p
     for name, values in _embed_batch(batch, columns=columns, settings=settings).items():
         index = table.column_names.index(name)
         field = table.schema.field(index)
-        table = table.set_column(index, field, pa.array(values, type=field.type))
+        table = table.set_column(index, field, _to_arrow(values, field.type))
     return table
+
+
+def _to_arrow(values: list, kind: pa.DataType) -> pa.Array:
+    """`values` as an Arrow array of `kind`; image structs (and lists of them) are built column-wise,
+    which copies each image's bytes once (`pa.array` on the dicts grows its buffer copy by copy)."""
+    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+        offsets, flat = [0], []
+        for row in values:
+            flat.extend(row or ())
+            offsets.append(len(flat))
+        mask = pa.array([row is None for row in values], type=pa.bool_())
+        items = _to_arrow(flat, kind.value_type)
+        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), items, type=kind, mask=mask)
+    if pa.types.is_struct(kind) and all(isinstance(v, dict) or v is None for v in values):
+        children = [pa.array([v.get(f.name) if v else None for v in values], type=f.type) for f in kind]
+        mask = pa.array([v is None for v in values], type=pa.bool_())
+        return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
+    return pa.array(values, type=kind)
 
 
 def _needed_bytes(ds: datasets.Dataset) -> int:
