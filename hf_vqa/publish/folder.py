@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -95,11 +96,24 @@ def write_parquet(
                 table = _embedded(table, columns, fetch or FetchSettings())
             table = table.replace_schema_metadata(metadata)
             if writer is None:
-                writer = pq.ParquetWriter(str(path), table.schema)
+                dictionary = _dictionary_columns(table.schema, columns)
+                writer = pq.ParquetWriter(str(path), table.schema, use_dictionary=dictionary)
             writer.write_table(table, row_group_size=100)
     finally:
         if writer is not None:
             writer.close()
+
+
+def _dictionary_columns(schema: pa.Schema, images: list[str]) -> list[str] | bool:
+    """The parquet columns worth dictionary-encoding: all but the image bytes. Photos hardly ever
+    repeat, and hashing each one for a dictionary cost ~0.2 ms per photo for a file of the same size."""
+    if not images:
+        return True
+    buf = io.BytesIO()
+    pq.write_table(schema.empty_table(), buf)
+    leaves = pq.ParquetFile(pa.BufferReader(buf.getvalue())).schema
+    paths = [leaves.column(i).path for i in range(len(leaves))]
+    return [p for p in paths if not (p.split(".")[0] in images and p.endswith(".bytes"))]
 
 
 def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> pa.Table:
