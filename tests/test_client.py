@@ -110,3 +110,21 @@ print(summary.line())
     assert res.returncode == 0, res.stderr
     assert "succeeded=6" in res.stdout
     assert "Unclosed" not in res.stderr
+
+
+def test_replies_arriving_together_are_committed_together(tmp_path, make_mock_vlm, monkeypatch):
+    batches = []
+    add_many = Store.add_many
+
+    def spy(self, items):
+        batches.append(len(items))
+        return add_many(self, items)
+
+    monkeypatch.setattr(Store, "add_many", spy)
+    server = make_mock_vlm(latency=0.2)
+    engine = engine_for(server, tmp_path, max_concurrency=32)
+    futures = [engine.submit(f"k{i}", chat_body(f"question {i}")) for i in range(32)]
+    assert all(f.result(30).error is None for f in futures)
+    assert sum(batches) == 32 and max(batches) > 1, batches  # fewer commits than replies
+    fresh = Store(tmp_path)
+    assert all(fresh.get(f"k{i}") is not None for i in range(32))  # each durable before its future

@@ -80,3 +80,14 @@ def test_a_key_claimed_by_a_live_process_is_not_claimed_by_another(tmp_path):
     lapsed = store_leases.Owner("another-host", 1, "lapsed")
     assert store_leases.claim(conn, "i", lapsed, ttl=-1) is True
     assert a.claim("i", ttl=60) is True  # its time is up
+
+
+def test_add_many_stores_every_reply_in_one_commit(tmp_path):
+    s = Store(tmp_path)
+    statements = []
+    s._conn().set_trace_callback(statements.append)
+    thought = StoredReply("a2", "stop", 1, 1, 1, reasoning="because")
+    assert s.add_many([("k1", R), ("k2", thought), ("k3", R)]) == ["stored"] * 3
+    fresh = Store(tmp_path)  # another connection: every reply is committed
+    assert [fresh.get(k) for k in ("k1", "k2", "k3")] == [R, thought, R]
+    assert sum(st.strip().upper() == "COMMIT" for st in statements) == 1, statements

@@ -121,6 +121,7 @@ class Engine:
         self._queue: collections.deque = collections.deque()
         self._queue_lock, self._wake_pending = threading.Lock(), False
         self._tasks: set[asyncio.Task] = set()
+        self._to_store: list[tuple[str, StoredReply, asyncio.Future]] = []  # committed together (`_stored`)
         # Backpressure: at most this many prepared requests (image data included) exist at once.
         self._admit = _Admission(2 * vlm.max_concurrency + 8, wake_every=max(1, vlm.max_concurrency // 4))
         # max_retries=0 asks for no retries: then nothing waits on an outage either (an unreachable threshold)
@@ -281,7 +282,7 @@ class Engine:
             self.stats.completion_tokens += reply.completion_tokens
             reply = redact_text(reply, self._api_key)  # judged replies are; this holds for any path
             if self.store is not None:  # durable before anyone sees the reply
-                self.store.put(key, StoredReply.of(reply, attempts))
+                await self._stored(key, StoredReply.of(reply, attempts))
             return replace(reply, attempts=attempts)
         except (Transient, Fatal) as err:
             partial = err.partial[:PARTIAL_CHARS]
@@ -298,6 +299,28 @@ class Engine:
             self.guard.done(key)
         self.stats.failed += 1
         return Reply.failed(one_line(redact(str(error), self._api_key), 400 + len(kept)), attempts=attempts)
+
+    async def _stored(self, key: str, stored: StoredReply) -> None:
+        """Commit this reply with the others that arrived in the same loop pass (one transaction);
+        returns once it is committed, so a kill loses only replies not yet handed to anyone."""
+        waiter = self._loop.create_future()
+        self._to_store.append((key, stored, waiter))
+        if len(self._to_store) == 1:
+            self._loop.call_soon(self._commit_stored)
+        await waiter
+
+    def _commit_stored(self) -> None:
+        batch, self._to_store = self._to_store, []
+        try:  # a reply the store cannot keep (a full disk) still reaches the output: put warns once
+            self.store.add_many([(key, stored) for key, stored, _ in batch])  # type: ignore[union-attr]
+        except Exception as err:  # as when each reply was put alone: its row fails with the reason
+            for *_, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(err)
+            return
+        for *_, waiter in batch:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         """One send: wait for the run's first request (`guard.py`; before taking a slot, so the waiting

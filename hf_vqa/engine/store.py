@@ -39,6 +39,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,43 +194,61 @@ class Store:
         A stored row that is not an answer is replaced. Its reasoning goes in the same transaction, and
         this process's claim on the key ends with it. Every key this process has read is removed from the
         text and reasoning first (`redaction.scrub`): online, streamed and batch answers all pass here."""
-        reply = dataclasses.replace(
-            reply, text=redaction.scrub(reply.text), reasoning=redaction.scrub(reply.reasoning)
-        )
-        if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
-                        reply.attempts)) is not None:  # fmt: skip
-            return "failed"
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
+        return self.add_many([(key, reply)])[0]
+
+    def add_many(self, items: Sequence[tuple[str, StoredReply]]) -> list[str]:
+        """`add` for several replies in one transaction (one commit, not one per reply); each is durable
+        when this returns. A batch that cannot be committed is tried again reply by reply.
+
+        Example: ``store.add_many([("k1", reply1), ("k2", reply2)])`` → ``["stored", "stored"]``.
+        """
+        items = [(key, dataclasses.replace(reply, text=redaction.scrub(reply.text),
+                                           reasoning=redaction.scrub(reply.reasoning))) for key, reply in items]  # fmt: skip
+        outcomes = ["failed"] * len(items)
+        todo = [(i, key, reply) for i, (key, reply) in enumerate(items)
+                if row_problem((reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+                                reply.attempts)) is None]  # fmt: skip
+        if todo:
             try:
-                old = conn.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
-                                   "FROM replies WHERE key=?", (key,)).fetchone()  # fmt: skip
-                if old is None or row_problem(tuple(old)) is not None:
-                    if reply.reasoning:
-                        conn.execute("INSERT OR REPLACE INTO reasoning VALUES (?, ?)", (key, reply.reasoning))
-                    conn.execute(
-                        "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
-                         reply.attempts, time.time()),
-                    )  # fmt: skip
-                    outcome = "stored"
-                else:
-                    outcome = "kept" if old[0] == reply.text else "conflict"
-                store_leases.release(conn, key, self.owner)  # answered: the claim ends in the same commit
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except (sqlite3.Error, OSError) as err:
-            self._failed("write", err)
-            return "failed"
-        if outcome == "conflict":
-            self.conflicts += 1
-            if self.conflicts <= 3:
-                _warn(f"the request store already holds another answer for request {key[:16]}: kept the first "
-                      "one (an answer is never replaced)" + ("" if self.conflicts < 3 else "; further ones not shown"))  # fmt: skip
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for i, key, reply in todo:
+                        outcomes[i] = self._add_in(conn, key, reply)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as err:
+                if len(todo) > 1:  # each reply alone: one that can be kept is kept
+                    return [self.add(key, reply) for key, reply in items]
+                self._failed("write", err)
+                return ["failed"] * len(items)
+        for (key, _), outcome in zip(items, outcomes):
+            if outcome == "conflict":
+                self.conflicts += 1
+                if self.conflicts <= 3:
+                    _warn(f"the request store already holds another answer for request {key[:16]}: kept the first "
+                          "one (an answer is never replaced)" + ("" if self.conflicts < 3 else "; further ones not shown"))  # fmt: skip
+        return outcomes
+
+    def _add_in(self, conn: sqlite3.Connection, key: str, reply: StoredReply) -> str:
+        """Inside an open transaction: write `reply` unless `key` holds an answer; end the claim."""
+        old = conn.execute("SELECT text, finish_reason, prompt_tokens, completion_tokens, attempts "
+                           "FROM replies WHERE key=?", (key,)).fetchone()  # fmt: skip
+        if old is None or row_problem(tuple(old)) is not None:
+            if reply.reasoning:
+                conn.execute("INSERT OR REPLACE INTO reasoning VALUES (?, ?)", (key, reply.reasoning))
+            conn.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+                 reply.attempts, time.time()),
+            )  # fmt: skip
+            outcome = "stored"
+        else:
+            outcome = "kept" if old[0] == reply.text else "conflict"
+        store_leases.release(conn, key, self.owner)  # answered: the claim ends in the same commit
         return outcome
 
     @property
