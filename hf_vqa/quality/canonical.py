@@ -162,6 +162,10 @@ def _word_dates(tokens: list[str]) -> list[str]:
     i = 0
     while i < len(tokens):
         t = tokens[i : i + 4]
+        if not any(tok in _MONTHS for tok in t[:3]):  # every form below has its month in t[0:3]
+            out.append(tokens[i])
+            i += 1
+            continue
         for size, y, m, d in (
             (4, _year(t, 3), _month(t, 2), _day(t[0]) if len(t) > 1 and t[1] == "of" else None),
             (3, _year(t, 2), _month(t, 1), _day(t[0])),

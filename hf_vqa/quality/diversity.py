@@ -208,16 +208,19 @@ def question_stats(rows: Iterable[list[str]], answers: Iterable[list[str]] | Non
     first: dict[str, str] = {}
     types: Counter[str] = Counter()
     per: Counter[int] = Counter()
+    known: dict[str, tuple[str, str]] = {}  # an exact repeat of a question is keyed and typed once
     for questions in rows:
         s.rows += 1
         per[len(questions)] += 1
         for q in questions:
             s.pairs += 1
             exact.add(q)
-            key = question_key(q)
+            if q not in known:
+                known[q] = (question_key(q), question_type(q))
+            key, kind = known[q]
             keys[key] += 1
             first.setdefault(key, q)
-            types[question_type(q)] += 1
+            types[kind] += 1
     lengths = [_answer_words(a) for row in answers or [] for a in row]
     s.unique_exact, s.unique_normalised = len(exact), len(keys)
     s.types, s.pairs_per_image = dict(types), dict(per)
