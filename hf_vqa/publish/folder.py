@@ -74,7 +74,7 @@ def save_folder(
 
 
 def write_parquet(
-    ds: datasets.Dataset, path: str | os.PathLike, *, fetch: FetchSettings | None = None, rows: int = 256
+    ds: datasets.Dataset, path: str | os.PathLike, *, fetch: FetchSettings | None = None, rows: int = 100
 ) -> None:
     """Write `ds` as one parquet file that `datasets` reads back with the same features (image
     columns decodable), embedding image files (URLs fetched with `fetch`) `rows` rows at a time.
