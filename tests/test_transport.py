@@ -1,6 +1,8 @@
 """The transport (the only HTTP to the VLM) through the engine, against the real loopback server."""
 
 import pickle
+import subprocess
+import sys
 
 import pytest
 from fixtures_vlm import chat_body, engine_for
@@ -80,3 +82,10 @@ def test_a_slow_reply_is_a_timeout_on_both_transports(tmp_path, make_mock_vlm, m
     server = make_mock_vlm(faults={"timeout": 1.0}, slow_seconds=3.0)
     reply = engine_for(server, tmp_path, timeout=0.5, max_retries=0).submit("slow", chat_body()).result(30)
     assert reply.error is not None and "timed out after 0.5s" in reply.error
+
+
+def test_the_sdk_is_imported_only_when_a_request_is_sent():
+    # a run answered from the caches (a rerun, --force after a finished job) never pays the SDK's import
+    code = "import sys, hf_vqa.pipeline, hf_vqa.cli.main; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

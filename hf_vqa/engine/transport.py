@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import openai
-
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a completion of 100k tokens is well under 1 MB
 ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's httpx client (else aiohttp when installed)
 CONNECTIONS_PER_HTTPX_CLIENT = 16  # httpcore's per-request scheduling work grows with the pool's size
@@ -114,6 +112,8 @@ def kind() -> str:
 @functools.cache
 def httpx_module() -> Any:
     """The httpx package the installed SDK is built on: ``httpx2`` for openai>=3, else ``httpx``."""
+    import openai  # here, not at the top: a run that sends nothing (all cached) never pays its ~0.4 s
+
     base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
     return importlib.import_module(base.__module__.split(".")[0])
 
@@ -172,6 +172,8 @@ class Transport:
     ) -> Transport:
         """Build the pool (inside the running event loop). `use` overrides `kind()`. `timeout` is a
         deadline for a whole request (connect, headers, body); `max_reply_bytes` caps a reply's body."""
+        import openai  # the SDK configures the connection (see the module docstring)
+
         use = use or kind()
         hx = httpx_module()
         if use == "aiohttp":
