@@ -281,6 +281,42 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+SUMMARY = [("wall rows/s", "wall_rows_s"), ("busy rows/s", "busy_rows_s"), ("CPU ms/row", "cpu_ms_row"),
+           ("CPU s", "cpu_s"), ("before 1st s", "before_first_s"), ("after last s", "after_last_s"),
+           ("peak RSS MB", "peak_rss_mb")]  # fmt: skip
+
+
+def summary(paths: list[str]) -> str:
+    """Per (client, c, N): each column as min–max over the repeats, and the ratio to bare's median."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["results"]:
+            groups.setdefault((r["kind"], r["c"], r["n"]), []).append(r)
+
+    def span(rows: list[dict], key: str) -> str:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values:
+            return "–"
+        lo, hi = min(values), max(values)
+        return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+
+    head = ["client", "c", "N", "runs", *[h for h, _ in SUMMARY], "wall ÷ bare", "busy ÷ bare"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (kind, c, n), rows in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0] != "bare")):
+        bare = groups.get(("bare", c, n), [])
+        ratios = []
+        for key in ("wall_rows_s", "busy_rows_s"):
+            mine = [r[key] for r in rows if r.get(key)]
+            floor = [r[key] for r in bare if r.get(key)]
+            ok = mine and floor and kind != "bare"
+            ratios.append(f"{statistics.median(mine) / statistics.median(floor):.2f}" if ok else "")
+        cells = [kind, str(c), str(n), str(len(rows)), *[span(rows, k) for _, k in SUMMARY], *ratios]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[64, 256])
@@ -299,12 +335,16 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=None, help="JSON results (default: results/cli_vs_bare[_label].json)"
     )
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--summary", nargs="+", metavar="JSON", help="print the table of earlier results")
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--check-file", help=argparse.SUPPRESS)
     parser.add_argument("--bare", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
         serve(args.serve, args.check_file)
+        return 0
+    if args.summary:
+        print(summary(args.summary))
         return 0
     if args.bare:
         records, url, c, out = args.bare
