@@ -39,8 +39,10 @@ def summarize(path: str, top: int) -> str:
     stages: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in open(path, encoding="utf-8", errors="replace"):
-        stack, _, count = line.rstrip("\n").rpartition(" ")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
