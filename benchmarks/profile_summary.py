@@ -23,7 +23,10 @@ STAGES = [
     ("reply judging (JSON, usage)", ("engine/replies.py", "engine/sse.py")),
     ("HTTP (aiohttp, transport)", ("aiohttp/", "engine/transport.py")),
     ("engine (limiter, guard, tasks)", ("engine/client.py", "engine/concurrency.py", "engine/guard.py")),
-    ("refine/parse", ("hf_vqa/refine.py", "hf_vqa/parse/", "hf_vqa/checks.py", "grounding.py", "canonical.py")),
+    (
+        "refine/parse",
+        ("hf_vqa/refine.py", "hf_vqa/parse/", "hf_vqa/checks.py", "grounding.py", "canonical.py"),
+    ),
     ("card", ("publish/card.py", "huggingface_hub/repocard")),
     ("output writing", ("publish/folder.py", "publish/atomic.py", "to_parquet", "parquet")),
     ("summary/diversity/report", ("summarize", "diversity", "cli/report.py")),
