@@ -25,7 +25,7 @@ STAGES = [
     ("engine (limiter, guard, tasks)", ("engine/client.py", "engine/concurrency.py", "engine/guard.py")),
     (
         "refine/parse",
-        ("hf_vqa/refine.py", "hf_vqa/parse/", "hf_vqa/checks.py", "grounding.py", "canonical.py"),
+        ("hf_vqa/refine.py", "hf_vqa/parse/", "checks.py", "grounding.py", "canonical.py"),
     ),
     ("card", ("publish/card.py", "huggingface_hub/repocard")),
     ("output writing", ("publish/folder.py", "publish/atomic.py", "to_parquet", "parquet")),
