@@ -7,8 +7,8 @@ concurrency) to the same near-free server, side by side in the same minute, each
   --model mock-vlm --max-concurrency c`` run as a subprocess, exactly as a user would (fresh
   request store and datasets cache per run; the output is a folder: parquet + card).
 - `bare`: a client written here with aiohttp alone: read the records, read and base64 each row's
-  image, POST with at most c in flight, keep each reply's text, write a JSONL. No store, no
-  retries, no parsing: the floor.
+  image, `json.dumps` the body (up to c bodies built ahead), POST with c senders, keep each reply's
+  text, write a JSONL. No store, no retries, no parsing: the floor.
 
 The server (a separate process, so its CPU is not the client's) reads each request and answers a fixed
 Q/A chat completion after `--latency` seconds (the mock's latency, with its decoding, validation and
@@ -157,18 +157,26 @@ def bare(records: str, base_url: str, concurrency: int, out: str) -> None:
         return json.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}]}).encode()
 
     async def main() -> None:
-        sem = asyncio.Semaphore(concurrency)
+        ready: asyncio.Queue = asyncio.Queue(maxsize=concurrency)  # bodies built ahead, at most c
         timeout = aiohttp.ClientTimeout(total=60)
         headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency), timeout=timeout,
                                          headers=headers) as session:  # fmt: skip
 
-            async def one(i: int) -> None:
-                async with sem, session.post(base_url + "/chat/completions", data=body(rows[i])) as resp:
-                    reply = json.loads(await resp.read())
-                results[i] = reply["choices"][0]["message"]["content"]
+            async def produce() -> None:
+                for i, row in enumerate(rows):
+                    await ready.put((i, body(row)))
+                for _ in range(concurrency):
+                    await ready.put(None)
 
-            await asyncio.gather(*(one(i) for i in range(len(rows))))
+            async def send() -> None:
+                while (item := await ready.get()) is not None:
+                    i, data = item
+                    async with session.post(base_url + "/chat/completions", data=data) as resp:
+                        reply = json.loads(await resp.read())
+                    results[i] = reply["choices"][0]["message"]["content"]
+
+            await asyncio.gather(produce(), *(send() for _ in range(concurrency)))
 
     asyncio.run(main())
     with open(out, "w") as fh:
