@@ -325,6 +325,19 @@ def summary(paths: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _portable(argv: list[str]) -> list[str]:
+    """The command line without this machine's paths (a checkout becomes <checkout>, a folder <dir>)."""
+    out = []
+    for arg in argv:
+        label, eq, path = arg.partition("=")
+        if eq and os.sep in path:
+            arg = f"{label}=<checkout>"
+        elif arg.startswith(os.sep):
+            arg = "<dir>"
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[64, 256])
@@ -385,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(result), flush=True)
     report = {"label": args.label, "latency": args.latency, "cores": os.cpu_count(),
               "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "command": " ".join(["benchmarks/cli_vs_bare.py", *(argv if argv is not None else sys.argv[1:])]),
+              "command": " ".join(["benchmarks/cli_vs_bare.py", *_portable(argv if argv is not None else sys.argv[1:])]),
               "results": results}  # fmt: skip
     out = Path(args.out or RESULTS / f"cli_vs_bare{'_' + args.label if args.label else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
