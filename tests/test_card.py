@@ -6,16 +6,9 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from hf_vqa import __version__
-from hf_vqa.publish.card import (
-    MARK_END,
-    MARK_START,
-    RunInfo,
-    build_card,
-    redact,
-    scrub_urls,
-    size_category,
-    update_card,
-)
+from hf_vqa.publish.card import RunInfo, build_card, size_category, update_card
+from hf_vqa.publish.card_body import MARK_END, MARK_START
+from hf_vqa.publish.card_secrets import redact, scrub_urls
 
 SYSTEM = "You are a careful annotator.\n  Keep `code` and **markdown** as is."
 PROMPT = "Look at the image.\nWrite 3 question-answer pairs:\nQ: <question>\nA: <answer>"

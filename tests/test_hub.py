@@ -19,7 +19,8 @@ from PIL import Image
 from hf_vqa.errors import ConfigError, HubError, InputError
 from hf_vqa.images.columns import undecoded
 from hf_vqa.publish import hub_commit
-from hf_vqa.publish.card import MARK_END, MARK_START, RunInfo
+from hf_vqa.publish.card import RunInfo
+from hf_vqa.publish.card_body import MARK_END, MARK_START
 from hf_vqa.publish.folder import save_folder
 from hf_vqa.publish.hub import parse_shard, push_card, push_dataset, push_only
 from hf_vqa.schema import features_after

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from hf_vqa.parse.reply import QA, WikiQA
-from hf_vqa.publish.card import with_human_review
+from hf_vqa.publish.card_review import with_human_review
 from hf_vqa.publish.folder import save_folder
 from hf_vqa.publish.report import read_output_folder
 from hf_vqa.quality.checks import check_columns, check_wiki_qa

@@ -36,7 +36,8 @@ import datasets
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf_hub_download
 
 from hf_vqa.errors import InputError
-from hf_vqa.publish.card import RunInfo, redact, update_card
+from hf_vqa.publish.card import RunInfo, update_card
+from hf_vqa.publish.card_secrets import redact
 from hf_vqa.publish.folder import save_folder
 from hf_vqa.publish.hub_commit import REPO_TYPE, commit_with_retry, hub_errors
 from hf_vqa.publish.hub_layout import check_shard, is_stale, parquet_stats, parse_shard, set_data_yaml

@@ -20,7 +20,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, constants, hf_hub_download
 
 from hf_vqa.errors import HubError
-from hf_vqa.publish.card import redact
+from hf_vqa.publish.card_secrets import redact
 
 __all__ = [
     "CONFLICT_ATTEMPTS",

@@ -180,7 +180,7 @@ def import_review(
     """Read people's annotations (Label Studio at `url`, project `project`; or Label Studio's JSON export
     `file`) and write `output`: the input with `qa_human`, corrections applied and unapproved pairs
     dropped when asked, and a "Human review" section in the card."""
-    from hf_vqa.publish.card import with_human_review
+    from hf_vqa.publish.card_review import with_human_review
     from hf_vqa.publish.folder import save_folder
 
     ds, qas_key = read_review_input(folder, split)
