@@ -24,14 +24,8 @@ from PIL import Image
 from hf_vqa.errors import ConfigError, install_command
 from hf_vqa.mock import images as mock_images
 from hf_vqa.mock.images import ImageMemo, ImageRejected
-from hf_vqa.mock.requests import (
-    Unsupported,
-    _wrap_long,
-    compile_checker,
-    load_schema,
-    loads_request,
-    request_validator,
-)
+from hf_vqa.mock.requests import _wrap_long, load_schema, loads_request, request_validator
+from hf_vqa.mock.schema_check import Unsupported, compile_checker
 from hf_vqa.mock.server import FAULT_KINDS, MockVLM, Settings, image_tag, parse_tags, start_subprocess
 
 RESPONSE_VALIDATOR = jsonschema.Draft202012Validator(load_schema("response"))
