@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from hf_vqa.images.prepare import ImageSettings, prepare_image
+from hf_vqa.images.prepare import prepare_image
+from hf_vqa.images.settings import ImageSettings
 
 
 def photo_like_jpeg(size: tuple[int, int] = (640, 480), quality: int = 90) -> bytes:

@@ -24,7 +24,9 @@ from typing import Any
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, Reply, get_engine
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
-from hf_vqa.images.prepare import FetchSettings, ImageSettings, PreparedImage, prepare_image
+from hf_vqa.images.fetch import FetchSettings
+from hf_vqa.images.prepare import prepare_image
+from hf_vqa.images.settings import ImageSettings, PreparedImage
 from hf_vqa.inputs import unencodable
 from hf_vqa.messages import Request, build_request
 from hf_vqa.runner.lookahead import Source, get_prefetcher

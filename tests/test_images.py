@@ -24,7 +24,8 @@ from PIL import Image, ImageFile
 
 from hf_vqa.errors import ConfigError, ImageError
 from hf_vqa.images.fetch import FetchSettings
-from hf_vqa.images.prepare import ImageSettings, PreparedImage, image_source, prepare_image
+from hf_vqa.images.prepare import image_source, prepare_image
+from hf_vqa.images.settings import ImageSettings, PreparedImage
 
 MIME_OF = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
