@@ -25,7 +25,7 @@ from review_roundtrip import cli  # noqa: E402
 
 from hf_vqa.mock.plant import plant_wrong_answers  # noqa: E402
 from hf_vqa.publish.folder import save_folder  # noqa: E402
-from hf_vqa.publish.report import read_output_folder  # noqa: E402
+from hf_vqa.publish.read_folder import read_output_folder  # noqa: E402
 from hf_vqa.review.labelstudio import LabelStudio  # noqa: E402
 
 

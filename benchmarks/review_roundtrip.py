@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hf_vqa.publish.report import read_output_folder  # noqa: E402
+from hf_vqa.publish.read_folder import read_output_folder  # noqa: E402
 from hf_vqa.review.labelstudio import LabelStudio  # noqa: E402
 
 

@@ -50,7 +50,7 @@ def cli(*args: str, env: dict) -> str:
 def run(pipeline: str, n: int, share: float, work: Path, env: dict) -> dict:
     from hf_vqa.mock.plant import plant_wrong_answers, score_rejections
     from hf_vqa.publish.folder import save_folder
-    from hf_vqa.publish.report import read_output_folder
+    from hf_vqa.publish.read_folder import read_output_folder
 
     images, made, planted, verified = (
         work / f"{pipeline}-{x}" for x in ("images", "made", "planted", "verified")

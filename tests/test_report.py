@@ -15,7 +15,8 @@ import pytest
 from clitools import ROOT, run_cli
 from PIL import Image
 
-from hf_vqa.publish.report import FILTERS, thumbnail_data_url, write_report
+from hf_vqa.publish.report import FILTERS, write_report
+from hf_vqa.publish.report_rows import thumbnail_data_url
 
 IMAGES = ROOT / "examples" / "sample" / "images"
 SCREENSHOT = ROOT / "benchmarks" / "results" / "report.png"

@@ -22,7 +22,7 @@ from PIL import Image
 from hf_vqa.parse.reply import QA, WikiQA
 from hf_vqa.publish.card_review import with_human_review
 from hf_vqa.publish.folder import save_folder
-from hf_vqa.publish.report import read_output_folder
+from hf_vqa.publish.read_folder import read_output_folder
 from hf_vqa.quality.checks import check_columns, check_wiki_qa
 from hf_vqa.review.export import build_task, check_where, labeling_config, row_id, sample_rows
 from hf_vqa.review.files import read_tasks_file

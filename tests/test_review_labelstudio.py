@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from test_review import make_output
 
-from hf_vqa.publish.report import read_output_folder
+from hf_vqa.publish.read_folder import read_output_folder
 from hf_vqa.review.labelstudio import LabelStudio
 
 ROOT = Path(__file__).resolve().parents[1]

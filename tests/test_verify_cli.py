@@ -14,7 +14,7 @@ from clitools import ROOT, SAMPLE, cli_command, cli_env, run_cli
 from PIL import Image
 
 from hf_vqa.cli.main import main
-from hf_vqa.publish.report import read_output_folder
+from hf_vqa.publish.read_folder import read_output_folder
 
 LABELS = ROOT / "examples" / "labels"
 

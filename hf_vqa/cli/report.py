@@ -117,7 +117,7 @@ def write_run_report(ds: Any, output: str, *, image_key: str = "image", max_rows
 def run_report(args: argparse.Namespace) -> int:
     """The `report` subcommand: read the folder's parquet files, write the page."""
     from hf_vqa.errors import HfVqaError
-    from hf_vqa.publish.report import read_output_folder
+    from hf_vqa.publish.read_folder import read_output_folder
 
     try:
         ds = read_output_folder(args.output, args.split)

@@ -193,7 +193,7 @@ def _on_disk(folder: str, split: str, scratch: Path) -> Any:
     import datasets
     import pyarrow as pa
 
-    from hf_vqa.publish.report import read_output_folder
+    from hf_vqa.publish.read_folder import read_output_folder
 
     table = read_output_folder(folder, split).data.table
     path = scratch / "input.arrow"

@@ -124,7 +124,7 @@ def read_labels(labels: Any) -> list[dict]:
         return _from_human(labels["qa_human"])
     path = Path(os.fspath(labels))
     if path.is_dir():
-        from hf_vqa.publish.report import read_output_folder
+        from hf_vqa.publish.read_folder import read_output_folder
 
         return read_labels(read_output_folder(path))
     try:

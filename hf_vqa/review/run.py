@@ -75,7 +75,7 @@ def _title(project: str | None, folder: str | os.PathLike) -> str:
 def read_review_input(folder: str | os.PathLike, split: str = "train") -> tuple[Any, str]:
     """The output folder's rows (images undecoded) and where their pairs are (`qas`, `context_vqa.qas`)."""
     from hf_vqa.images.columns import undecoded
-    from hf_vqa.publish.report import read_output_folder
+    from hf_vqa.publish.read_folder import read_output_folder
 
     if not Path(folder).is_dir():
         raise InputError("--input must be an output folder (parquet + card)", received=str(folder),
