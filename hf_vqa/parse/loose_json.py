@@ -1,7 +1,6 @@
-"""Tolerant JSON extraction for model outputs: fenced or bare, trailing commas, `//` and `/* */` comments,
-JSON Lines (one object per line), cut-off (truncated) payloads, keys in any language of
-`hf_vqa.parse.labels`, and Python literals (`[{'question': 'Who?', 'answer': "It's Ada"}]`, `None`, tuples), read with
-`ast.literal_eval` (no code runs) on a bounded, bracket-balanced span.
+"""Tolerant JSON extraction for model outputs: fenced or bare, JSON Lines (one object per line), keys in any
+language of `hf_vqa.parse.labels`. Each snippet is decoded by `hf_vqa.parse.json_repair` (trailing commas,
+comments, cut-off payloads, Python literals such as `[{'question': 'Who?', 'answer': "It's Ada"}]`).
 
 Example:
     >>> find_json('Sure!\\n```json\\n{"qas": [{"q": "Who?", "a": "Ada"},]}\\n```')[0]
@@ -10,21 +9,15 @@ Example:
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from typing import Any
 
+from hf_vqa.parse.json_repair import DECODER, decode_loose
 from hf_vqa.parse.labels import LABELS
 
 # any language tag: models put JSON or Python literals under ```json, ```python, even ```typescript
 _FENCE_OPEN = re.compile(r"```[ \t]*[A-Za-z0-9_+-]{0,20}[ \t]*\n")
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _MAX_CANDIDATES = 8
-_MAX_REPAIRS = 20
-_MAX_DEPTH = 32  # model payloads nest 3-4 levels; deeper input is not worth repairing
-_DECODER = json.JSONDecoder(strict=False)  # models put raw newlines inside strings
-_MAX_LITERAL = 200_000  # characters handed to ast.literal_eval at most (its parser is not linear in memory)
 
 CONTEXT_KEYS = frozenset(
     {
@@ -78,106 +71,11 @@ _ANSWER_KEYS = (
 _FLOW_MAP = re.compile(
     r"^-?\s*\{\s*([^\s:{},]{1,20})\s*:\s*(.+?)\s*,\s*([^\s:{},]{1,20})\s*:\s*(.+?)\s*,?\s*\}$"
 )
-_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
 
 
 def norm_key(key: Any) -> str:
     """Normalize a JSON key: "Wikipedia Article" -> "wikipedia_article"."""
     return re.sub(r"[\s\-]+", "_", str(key).strip().lower())
-
-
-def _close_truncated(snippet: str) -> Any:
-    """Recover the longest prefix of a cut-off JSON value that ends after a complete object or array."""
-    stack: list[str] = []
-    cuts: list[tuple[int, str]] = []
-    in_str = esc = False
-    for i, ch in enumerate(snippet):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "{[":
-            stack.append("}" if ch == "{" else "]")
-            if len(stack) > _MAX_DEPTH:
-                return None
-        elif ch in "}]":
-            if not stack or stack.pop() != ch:
-                return None
-            if not stack:
-                return None  # a complete value that failed to decode for another reason
-            cuts.append((i + 1, "".join(reversed(stack))))
-    for end, closers in reversed(cuts[-_MAX_REPAIRS:]):
-        try:
-            return _DECODER.decode(snippet[:end] + closers)
-        except (ValueError, RecursionError):
-            continue
-    return None
-
-
-def _balanced_end(snippet: str) -> int:
-    """End of the bracketed value at the start of `snippet` (quotes ' and " respected), or -1."""
-    depth, quote, esc = 0, "", False
-    for i, ch in enumerate(snippet[:_MAX_LITERAL]):
-        if quote:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "{[(":
-            depth += 1
-            if depth > _MAX_DEPTH:
-                return -1
-        elif ch in "}])":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return -1
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _python_literal(snippet: str) -> Any:
-    """A Python-literal list/dict (single quotes, None/True, tuples) read safely; None when it is not one."""
-    end = _balanced_end(snippet)
-    if end < 0:
-        return None
-    try:
-        value = ast.literal_eval(snippet[:end])
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return _plain(value) if isinstance(value, (dict, list, tuple)) else None
-
-
-def _uncomment(snippet: str) -> str:
-    """`snippet` without `//` and `/* */` comments (strings kept as they are)."""
-    return _COMMENT.sub(lambda m: m[0] if m[0].startswith('"') else "", snippet)
-
-
-def _decode(snippet: str) -> Any:
-    attempts = [snippet, _TRAILING_COMMA.sub(r"\1", snippet)]
-    if "//" in snippet or "/*" in snippet:
-        attempts.append(_TRAILING_COMMA.sub(r"\1", _uncomment(snippet)))
-    for attempt in attempts:
-        try:
-            return _DECODER.raw_decode(attempt)[0]
-        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; deep nesting recurses
-            continue
-    return _close_truncated(attempts[-1]) or _python_literal(snippet)
 
 
 def _flow_map(line: str) -> dict | None:
@@ -197,7 +95,7 @@ def _json_lines(text: str) -> tuple[list, int, int] | None:
         value = None
         if body.startswith("{") and body.endswith("}"):
             try:
-                value = _DECODER.decode(body)
+                value = DECODER.decode(body)
             except (ValueError, RecursionError):
                 value = None
         if value is None and body.startswith(("{", "- {")):
@@ -246,7 +144,7 @@ def _first_json(text: str) -> tuple[dict | list, int, int] | None:
         brace = min((i for i in (chunk.find("{"), chunk.find("[")) if i >= 0), default=-1)
         if brace < 0:
             continue
-        value = _decode(chunk[brace:])
+        value = decode_loose(chunk[brace:])
         if isinstance(value, (dict, list)) and value:
             return value, start, end
     return None
