@@ -21,7 +21,7 @@ from typing import Any
 import datasets
 from datasets import Features, List, Value
 
-from hf_vqa.engine.replies import USAGE_TYPES
+from hf_vqa.engine.outcomes import USAGE_TYPES
 from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
 
 try:

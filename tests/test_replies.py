@@ -5,7 +5,8 @@ import json
 import pytest
 import tenacity
 
-from hf_vqa.engine.replies import Fatal, Stop, Transient, error_message, judge, redact, retry_after
+from hf_vqa.engine.outcomes import Fatal, Transient
+from hf_vqa.engine.replies import Stop, error_message, judge, redact, retry_after
 from hf_vqa.engine.transport import Response
 
 

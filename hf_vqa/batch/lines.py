@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_vqa.config import VLM
-from hf_vqa.engine.replies import Fatal, Reply, Transient, judge
+from hf_vqa.engine.outcomes import Fatal, Reply, Transient
+from hf_vqa.engine.replies import judge
 from hf_vqa.engine.transport import Response
 from hf_vqa.errors import HfVqaError, one_line
 

@@ -31,7 +31,8 @@ import re
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info, record_path
-from hf_vqa.engine.replies import Fatal, redact
+from hf_vqa.engine.outcomes import Fatal
+from hf_vqa.engine.replies import redact
 from hf_vqa.errors import one_line
 
 __all__ = ["MAX_CHANGES", "SAME_400_STOP", "STOP_STATUSES", "Guard", "looks_like_a_key_problem"]

@@ -1,7 +1,8 @@
 """What one attempt's reply means: an answer, a retryable failure or a final one, and how long to wait.
 
 Pure functions over a `transport.Response` (status, headers, body) plus tenacity's stop and wait
-rules, so `client.py` keeps only the engine: concurrency, the loop and the store.
+rules, so `client.py` keeps only the engine: concurrency, the loop and the store. The values it returns
+and raises are in `outcomes.py`, the reading of a 2xx body in `completion.py`; the key never leaves here.
 
 Example:
     >>> from hf_vqa.engine.transport import Response
@@ -14,106 +15,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass
-from typing import Any
 
 import tenacity
 
-from hf_vqa.engine import gateway, redaction, sse, thinking
+from hf_vqa.engine import gateway, redaction
 from hf_vqa.engine.adapt import error_info
+from hf_vqa.engine.completion import parse
+from hf_vqa.engine.outcomes import Fatal, Reply, Transient  # also imported from here by client and store
 from hf_vqa.engine.waits import MAX_RETRY_AFTER, retry_after  # every retry header a server may send
 from hf_vqa.errors import one_line
 
 NO_RETRY = {400, 401, 403, 404, 413, 422}
-
-
-# The `<output_key>_usage` column: one record per row, its fields and Arrow types.
-USAGE_TYPES = {
-    "prompt_tokens": "int64",
-    "completion_tokens": "int64",
-    "attempts": "int64",
-    "finish_reason": "string",
-    "cached": "bool",
-}
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The outcome of one request: `text`, or `error` (a one-line reason), plus its usage.
-
-    Example:
-        >>> r = Reply("Q: a? A: b", prompt_tokens=10, completion_tokens=4, attempts=1)
-        >>> r.usage()["completion_tokens"]
-        4
-        >>> back = Reply.from_usage("Q: a? A: b", r.usage())  # read back from an output row
-        >>> back.completion_tokens, back.cached
-        (4, True)
-    """
-
-    text: str | None
-    error: str | None = None
-    finish_reason: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    attempts: int = 0
-    cached: bool = False
-    reasoning: str | None = None
-
-    def usage(self) -> dict[str, Any]:
-        """The row's usage record (the fields of `USAGE_TYPES`)."""
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "attempts": self.attempts,
-            "finish_reason": self.finish_reason or "",
-            "cached": self.cached,
-        }
-
-    @classmethod
-    def from_usage(
-        cls,
-        text: str | None,
-        usage: dict[str, Any] | None,
-        *,
-        cached: bool = True,
-        reasoning: str | None = None,
-    ) -> Reply:
-        """A reply read back from an output row (`text` plus its usage record): marked `cached`."""
-        usage = usage or {}
-        return cls(
-            text=text,
-            reasoning=reasoning,
-            finish_reason=usage.get("finish_reason") or "",
-            prompt_tokens=usage.get("prompt_tokens") or 0,
-            completion_tokens=usage.get("completion_tokens") or 0,
-            attempts=usage.get("attempts") or 0,
-            cached=cached,
-        )
-
-    @classmethod
-    def failed(cls, error: str, attempts: int = 0) -> Reply:
-        """A failed request: no text, a one-line `error`."""
-        return cls(text=None, error=error, attempts=attempts)
-
-
-class Transient(Exception):
-    """A retryable failure inside the engine (never leaves it). `partial`: text a cut or failed
-    stream had given so far (kept in the row's error for a person to read, never as its answer)."""
-
-    def __init__(
-        self, message: str, status: int | None = None, retry_after: float | None = None, partial: str = ""
-    ):
-        super().__init__(message)
-        self.status, self.retry_after, self.partial = status, retry_after, partial
-
-
-class Fatal(Exception):
-    """A final failure (a 4xx the server will answer the same way again); `partial` as in `Transient`."""
-
-    def __init__(self, message: str, status: int | None = None, partial: str = ""):
-        super().__init__(message)
-        self.status, self.partial = status, partial
 
 
 def judge(resp, api_key: str = "") -> Reply:
@@ -130,95 +42,6 @@ def judge(resp, api_key: str = "") -> Reply:
             raise Fatal(message, status)
         raise Transient(message, status, retry_after(resp.headers))
     return redact_text(parse(resp), api_key)
-
-
-def parse(resp) -> Reply:
-    """The answer text, reasoning and usage in a 2xx chat completion (a JSON body, or server-sent
-    events joined by `sse.assemble`). Reasoning (``reasoning_content``, ``reasoning``, a leading
-    ``<think>`` block) is kept apart from the text (`thinking.split`).
-
-    A reply is an answer only when it is complete and not empty. `Fatal` (sending again gets the
-    same): a refusal (its text kept), content filtering (``finish_reason=content_filter``, even after
-    half an answer: the half is kept as `partial`), no choices, a body that is not UTF-8 or JSON that
-    is not a completion. `Transient`: a body cut short, a stream that stopped with neither a
-    ``finish_reason`` nor ``data: [DONE]`` (either one says it was not cut), an error event in the middle of a stream (`partial` keeps the text so far), or
-    empty content. Usage values that are not numbers count as unknown (0); the answer is kept. A 2xx
-    whose body is an error (some gateways answer so) is judged like that error: `Fatal` for a 4xx
-    code in it, else `Transient`. Surrogate pairs split across stream deltas are joined again, and
-    a lone surrogate becomes U+FFFD (`sse.join_text`), so the text always encodes.
-    """
-    status, content = resp.status, resp.content
-    try:
-        text_body = content.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise Fatal(f"reply is not UTF-8 (byte {content[err.start:err.start + 1]!r} at offset {err.start} "
-                    f"of {len(content)}): {content[:60]!r}", status) from None  # fmt: skip
-    stream = sse.is_event_stream(getattr(resp, "headers", None), content)
-    try:
-        data = sse.assemble(content) if stream else json.loads(text_body)
-    except ValueError:
-        what = "stream" if stream else "reply"
-        raise Transient(f"malformed {what} (HTTP {status}): {content[:80]!r}", status) from None
-    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
-        _raise_embedded_error(data)
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(choices, list):
-        raise Fatal(f"reply is not a chat completion (no choices list): {content[:80]!r}", status)
-    if not choices:
-        raise Fatal('reply has no choices ("choices": []): the endpoint gave no answer', status)
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    text, reason = message.get("content"), choice.get("finish_reason") or ""
-    if isinstance(text, list):  # content parts
-        text = (
-            "".join(
-                p.get("text") or "" for p in text if isinstance(p, dict) and isinstance(p.get("text"), str)
-            )
-            or None
-        )
-    thought = message.get("reasoning_content") or message.get("reasoning")
-    thought = sse.join_text([thought]) if isinstance(thought, str) else None
-    if isinstance(text, str):
-        text = sse.join_text([text])
-    if isinstance(text, str) or text is None:
-        text, reasoning = thinking.split(text, thought)
-    else:
-        reasoning = None
-    partial = text if isinstance(text, str) else ""
-    if not isinstance(reason, str):
-        reason = str(reason)
-    if reason == "content_filter":
-        raise Fatal(
-            "blocked by the provider's content filter (finish_reason=content_filter)", status, partial
-        )
-    if stream and not reason and not data.get("stream_done"):  # cut: neither end of answer nor of stream
-        raise Transient("the stream ended before the answer was complete (no finish_reason, without "
-                        "data: [DONE])", status, partial=partial)  # fmt: skip
-    if not isinstance(text, str) or not text.strip():
-        if message.get("refusal"):
-            raise Fatal(f"refused by the model: {message['refusal']}", status)
-        if text is not None and not isinstance(text, str):
-            raise Fatal(f"reply content is not text: {content[:80]!r}", status)
-        raise Transient(f"empty reply (finish_reason={reason or 'unknown'})", status)
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    return Reply(text=text, finish_reason=reason, prompt_tokens=tokens(usage.get("prompt_tokens")),
-                 completion_tokens=tokens(usage.get("completion_tokens")), reasoning=reasoning)  # fmt: skip
-
-
-def tokens(value: object) -> int:
-    """A usage count, or 0 (unknown) for anything that is not a non-negative number.
-
-    Example:
-        >>> tokens(12), tokens("abc"), tokens(None), tokens(-3), tokens("7")
-        (12, 0, 0, 0, 7)
-    """
-    if isinstance(value, bool):
-        return 0
-    try:
-        number = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return 0
-    return number if number >= 0 else 0
 
 
 def redact_reply(resp, api_key: str):
@@ -249,25 +72,6 @@ def redact_text(reply: Reply, api_key: str = "") -> Reply:
     if text == reply.text and reasoning == reply.reasoning:
         return reply
     return dataclasses.replace(reply, text=text, reasoning=reasoning)
-
-
-def _raise_embedded_error(data: dict) -> None:
-    """A 200 holding ``{"error": {...}}``: `Fatal` when its code is a 4xx (not 408/429), else `Transient`.
-
-    `data` is the parsed reply (a plain body or assembled stream chunks, with the text a stream had
-    given before its error as ``partial``), read by `error_info`.
-    """
-    partial = data.get("partial") if isinstance(data.get("partial"), str) else ""
-    info = error_info(json.dumps({"error": data["error"]}).encode())
-    try:
-        code = int(info.code or 0)
-    except ValueError:
-        code = 0
-    where = "in the middle of the stream" if partial else "in a 200 reply"
-    message = one_line(f"error {where}: {info.message}")
-    if 400 <= code < 500 and code not in (408, 409, 425, 429):
-        raise Fatal(message, code, partial)
-    raise Transient(message, code or None, partial=partial)
 
 
 class Stop:
@@ -319,14 +123,12 @@ def redact(text: str, api_key: str) -> str:
 __all__ = [
     "MAX_RETRY_AFTER",
     "NO_RETRY",
-    "USAGE_TYPES",
     "Fatal",
     "Reply",
     "Stop",
     "Transient",
     "error_message",
     "judge",
-    "parse",
     "redact",
     "redact_reply",
     "redact_text",
