@@ -14,11 +14,11 @@ import pytest
 from clitools import ROOT, run_cli
 
 from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info, record_path
+from hf_vqa.engine.http_reply import Response
 from hf_vqa.engine.outcomes import Fatal, Transient
 from hf_vqa.engine.replies import judge
 from hf_vqa.engine.sse import assemble
 from hf_vqa.engine.thinking import split
-from hf_vqa.engine.transport import Response
 from hf_vqa.messages import FakeImage, build_request
 
 IMAGES = sorted((ROOT / "examples" / "sample" / "images").iterdir())

@@ -5,9 +5,9 @@ import json
 import pytest
 import tenacity
 
+from hf_vqa.engine.http_reply import Response
 from hf_vqa.engine.outcomes import Fatal, Transient
 from hf_vqa.engine.replies import Stop, error_message, judge, redact, retry_after
-from hf_vqa.engine.transport import Response
 
 
 def completion(content, finish="stop"):

@@ -10,7 +10,8 @@ from fixtures_vlm import chat_body, engine_for
 from hf_vqa.config import VLM
 from hf_vqa.engine import transport
 from hf_vqa.engine.client import Engine
-from hf_vqa.engine.transport import TransportError, _proxy_for
+from hf_vqa.engine.http_client import proxy_for
+from hf_vqa.engine.http_reply import TransportError
 
 
 def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeypatch):
@@ -51,12 +52,12 @@ def test_proxies_come_from_the_environment_once(monkeypatch):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
                  "no_proxy"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    assert _proxy_for("https://api.example.com/v1/chat/completions") is None
+    assert proxy_for("https://api.example.com/v1/chat/completions") is None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
     monkeypatch.setenv("NO_PROXY", "internal.example.com")
-    assert _proxy_for("https://api.example.com/v1/chat/completions") == "http://proxy.local:3128"
-    assert _proxy_for("https://internal.example.com/v1/chat/completions") is None
-    assert _proxy_for("http://api.example.com/v1/chat/completions") is None  # no HTTP_PROXY
+    assert proxy_for("https://api.example.com/v1/chat/completions") == "http://proxy.local:3128"
+    assert proxy_for("https://internal.example.com/v1/chat/completions") is None
+    assert proxy_for("http://api.example.com/v1/chat/completions") is None  # no HTTP_PROXY
 
 
 def test_httpx_can_be_forced(monkeypatch):

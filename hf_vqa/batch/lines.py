@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hf_vqa.config import VLM
+from hf_vqa.engine.http_reply import Response
 from hf_vqa.engine.outcomes import Fatal, Reply, Transient
 from hf_vqa.engine.replies import judge
-from hf_vqa.engine.transport import Response
 from hf_vqa.errors import HfVqaError, one_line
 
 __all__ = ["Plan", "iter_requests", "read_result", "request_line", "split_lines"]

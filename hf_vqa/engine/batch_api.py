@@ -24,8 +24,9 @@ import time
 import uuid
 
 from hf_vqa.config import VLM, public_url
+from hf_vqa.engine.http_reply import ReplyTooLarge, Response, TransportError
 from hf_vqa.engine.replies import redact, retry_after
-from hf_vqa.engine.transport import ReplyTooLarge, Response, Transport, TransportError
+from hf_vqa.engine.transport import Transport
 from hf_vqa.errors import BatchError, one_line
 
 __all__ = ["ENDPOINT", "TERMINAL", "BatchAPI", "multipart"]

@@ -37,13 +37,14 @@ import tenacity
 from hf_vqa.config import VLM
 from hf_vqa.engine.concurrency import AdaptiveLimiter
 from hf_vqa.engine.guard import MAX_CHANGES, SAME_400_STOP, STOP_STATUSES, Guard
+from hf_vqa.engine.http_reply import ReplyTooLarge, TransportError
 from hf_vqa.engine.outage import GaveUp, Outage
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
 from hf_vqa.engine.progress import publish
 from hf_vqa.engine.ratelimit import SharedBucket, estimate_tokens
 from hf_vqa.engine.replies import Fatal, Reply, Stop, Transient, judge, redact, redact_text, wait
 from hf_vqa.engine.store import StoredReply, get_store
-from hf_vqa.engine.transport import ReplyTooLarge, Transport, TransportError
+from hf_vqa.engine.transport import Transport
 from hf_vqa.errors import RequestError, one_line
 
 _log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ and not empty, and an error a gateway hides inside a 200 is judged as that error
 `Fatal` (`hf_vqa.engine.outcomes`); `hf_vqa.engine.replies.judge` calls it for every 2xx.
 
 Example:
-    >>> from hf_vqa.engine.transport import Response
+    >>> from hf_vqa.engine.http_reply import Response
     >>> parse(Response(200, {}, b'{"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}')).text
     'hi'
 """

@@ -1,11 +1,11 @@
 """What one attempt's reply means: an answer, a retryable failure or a final one, and how long to wait.
 
-Pure functions over a `transport.Response` (status, headers, body) plus tenacity's stop and wait
+Pure functions over a `http_reply.Response` (status, headers, body) plus tenacity's stop and wait
 rules, so `client.py` keeps only the engine: concurrency, the loop and the store. The values it returns
 and raises are in `outcomes.py`, the reading of a 2xx body in `completion.py`; the key never leaves here.
 
 Example:
-    >>> from hf_vqa.engine.transport import Response
+    >>> from hf_vqa.engine.http_reply import Response
     >>> judge(Response(200, {}, b'{"choices": [{"message": {"content": "Q: a? A: b"}, "finish_reason": "stop"}]}')).text
     'Q: a? A: b'
     >>> retry_after({"retry-after": "3"})
@@ -49,7 +49,7 @@ def redact_reply(resp, api_key: str):
     JSON-escaped (`redaction.redact_bytes`).
 
     Example:
-        >>> from hf_vqa.engine.transport import Response
+        >>> from hf_vqa.engine.http_reply import Response
         >>> redact_reply(Response(200, {}, b"you sent sk-abc123456"), "sk-abc123456").content
         b'you sent <redacted>'
     """

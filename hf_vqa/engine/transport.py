@@ -8,7 +8,9 @@ client factory (`openai.DefaultAsyncHttpxClient`). The SDK's request layer is sk
 high concurrency it costs more client CPU per request than the HTTP itself (docs/benchmarks.md, "Why aiohttp").
 
 Everything here runs inside the engine's event loop (`client.py`); `Transport.open` must be called
-there, because connection pools belong to the loop that made them.
+there, because connection pools belong to the loop that made them. Which client library sends, and the
+proxy, are chosen in `http_client.py`; what comes back (a `Response`, or a `TransportError`, and the byte
+cap counted as the body arrives) is `http_reply.py`. Neither sends anything: this module alone does.
 
 Example:
     >>> t = Transport.open("http://127.0.0.1:8000/v1", "sk-...", max_connections=64, timeout=60)  # doctest: +SKIP
@@ -19,127 +21,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib
-import os
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from hf_vqa.engine.http_client import httpx_module, kind, never_sends, proxy_for
+from hf_vqa.engine.http_reply import Response, TransportError, gather_body, refuse_length, too_large
+
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a completion of 100k tokens is well under 1 MB
-ENV = "HF_VQA_HTTP"  # "httpx" forces the SDK's httpx client (else aiohttp when installed)
 CONNECTIONS_PER_HTTPX_CLIENT = 16  # httpcore's per-request scheduling work grows with the pool's size
-
-
-@dataclass(frozen=True)
-class Response:
-    """What the engine needs of a reply: status, headers (case-insensitive `get`) and the body."""
-
-    status: int
-    headers: Any
-    content: bytes
-    reason: str = ""
-
-
-class TransportError(Exception):
-    """The request got no HTTP reply: refused, dropped, timed out or broken. `timeout` says which."""
-
-    def __init__(self, message: str, *, timeout: bool) -> None:
-        super().__init__(message)
-        self.timeout = timeout
-
-    def __reduce__(self) -> tuple:
-        return _rebuild, (str(self), self.timeout)
-
-
-def _rebuild(message: str, timeout: bool) -> TransportError:
-    return TransportError(message, timeout=timeout)
-
-
-class ReplyTooLarge(TransportError):
-    """The reply's body is larger than the cap; it was not read to the end and nothing of it is kept."""
-
-    def __init__(self, message: str, timeout: bool = False) -> None:
-        super().__init__(message, timeout=False)
-
-    def __reduce__(self) -> tuple:
-        return ReplyTooLarge, (str(self),)
-
-
-def _too_large(received: int | str, cap: int) -> ReplyTooLarge:
-    return ReplyTooLarge(f"reply body is larger than the cap ({received} > {cap:,} bytes; "
-                         "raise --max-reply-bytes / VLM(max_reply_bytes=...) if this is a real answer)")  # fmt: skip
-
-
-def _refuse_length(length: int | None, cap: int) -> None:
-    """A declared Content-Length over the cap: refused before a byte of the body is read."""
-    if length is not None and length > cap:
-        raise _too_large(f"Content-Length {length:,}", cap)
-
-
-async def _gather(chunks: Any, cap: int, sink: Any = None) -> bytes:
-    """The body from an async iterator of decoded chunks, counted as they arrive and cut at `cap`;
-    written to `sink` (then b"" is returned) or joined in memory."""
-    kept, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(f"{size:,}+", cap)
-        if sink is not None:
-            sink.write(chunk)
-        else:
-            kept.append(chunk)
-    return b"".join(kept)
-
-
-@functools.cache
-def kind() -> str:
-    """``"aiohttp"`` when it can be used here, else ``"httpx"``.
-
-    Example:
-        >>> kind() in ("aiohttp", "httpx")
-        True
-    """
-    if os.environ.get(ENV, "").strip().lower() == "httpx":
-        return "httpx"
-    try:
-        import aiohttp  # noqa: F401  (openai[aiohttp])
-    except ImportError:
-        return "httpx"
-    return "aiohttp"
-
-
-@functools.cache
-def httpx_module() -> Any:
-    """The httpx package the installed SDK is built on: ``httpx2`` for openai>=3, else ``httpx``."""
-    import openai  # here, not at the top: a run that sends nothing (all cached) never pays its ~0.4 s
-
-    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
-    return importlib.import_module(base.__module__.split(".")[0])
-
-
-def _never_sends(request: Any) -> Any:
-    raise RuntimeError(
-        f"hf_vqa sends through transport.py, not the SDK's client (got {request.method} {request.url})"
-    )
-
-
-def _proxy_for(url: str) -> str | None:
-    """The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, ``NO_PROXY``) names for
-    `url`, as httpx would pick it, or None.
-
-    Example:
-        >>> _proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None  # without HTTP_PROXY set
-        True
-    """
-    import urllib.request
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
-        return None
-    proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class Transport:
@@ -182,7 +71,7 @@ class Transport:
             connector = aiohttp.TCPConnector(limit=max_connections)  # TLS: aiohttp's verified default
             timeouts = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
             # trust_env=False: aiohttp would look the proxy up again on every request (in a thread);
-            # `_proxy_for` reads the same environment once instead
+            # `proxy_for` reads the same environment once instead
             senders: list[Any] = [
                 aiohttp.ClientSession(connector=connector, timeout=timeouts, trust_env=False)
             ]
@@ -192,7 +81,7 @@ class Transport:
             count = max(1, -(-max_connections // CONNECTIONS_PER_HTTPX_CLIENT))
             senders = [openai.DefaultAsyncHttpxClient(limits=per, timeout=timeout) for _ in range(count)]
         # The SDK only configures: its HTTP client here refuses to send (and loads no CA bundle).
-        config_only = hx.AsyncClient(transport=hx.MockTransport(_never_sends), trust_env=False)
+        config_only = hx.AsyncClient(transport=hx.MockTransport(never_sends), trust_env=False)
         from hf_vqa.engine.gateway import extra_headers, extra_query  # --header / --query (gateways)
 
         sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
@@ -201,7 +90,7 @@ class Transport:
         url = str(sdk.base_url).rstrip("/") + "/chat/completions" + (f"?{query}" if query else "")
         headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
         headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
-        proxy = _proxy_for(url) if use == "aiohttp" else None
+        proxy = proxy_for(url) if use == "aiohttp" else None
         return cls(url, headers, senders, timeout, use, proxy=proxy, max_reply_bytes=max_reply_bytes)
 
     async def post(self, content: bytes, spread: int = 0) -> Response:
@@ -226,14 +115,14 @@ class Transport:
             async with session.post(self.url, data=content, headers=self.headers, proxy=self.proxy) as resp:
                 cap, length = self.max_reply_bytes, resp.content_length
                 if length is not None and length > cap:
-                    raise _too_large(f"Content-Length {length:,}", cap)
+                    raise too_large(f"Content-Length {length:,}", cap)
                 # Count as it arrives, decompressed (aiohttp inflates gzip/deflate in bounded pieces):
                 # a Content-Length counts compressed bytes, and 0.5 MB of gzip can be 512 MB.
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_any():
                     size += len(chunk)
                     if size > cap:
-                        raise _too_large(f"{size:,}+ decompressed", cap)
+                        raise too_large(f"{size:,}+ decompressed", cap)
                     chunks.append(chunk)
                 return Response(resp.status, resp.headers, b"".join(chunks), resp.reason or "")
         except aiohttp.ServerTimeoutError as err:
@@ -251,12 +140,12 @@ class Transport:
             try:
                 length = resp.headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > cap:
-                    raise _too_large(f"Content-Length {int(length):,}", cap)
+                    raise too_large(f"Content-Length {int(length):,}", cap)
                 chunks, size = [], 0
                 async for chunk in resp.aiter_bytes():  # decoded: the cap holds after gzip too
                     size += len(chunk)
                     if size > cap:
-                        raise _too_large(f"{size:,}+ decompressed", cap)
+                        raise too_large(f"{size:,}+ decompressed", cap)
                     chunks.append(chunk)
             finally:
                 await resp.aclose()
@@ -308,8 +197,8 @@ class Transport:
         try:
             async with self._senders[0].request(method, url, data=content or None, headers=headers,
                                                 proxy=self.proxy) as resp:  # fmt: skip
-                _refuse_length(resp.content_length, cap)
-                body = await _gather(resp.content.iter_any(), cap, sink)  # decoded bytes, counted
+                refuse_length(resp.content_length, cap)
+                body = await gather_body(resp.content.iter_any(), cap, sink)  # decoded bytes, counted
                 return Response(resp.status, resp.headers, body, resp.reason or "")
         except aiohttp.ServerTimeoutError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
@@ -324,8 +213,8 @@ class Transport:
             resp = await self._senders[0].send(request, stream=True)
             try:
                 length = resp.headers.get("content-length")
-                _refuse_length(int(length) if length is not None and length.isdigit() else None, cap)
-                body = await _gather(resp.aiter_bytes(), cap, sink)
+                refuse_length(int(length) if length is not None and length.isdigit() else None, cap)
+                body = await gather_body(resp.aiter_bytes(), cap, sink)
             finally:
                 await resp.aclose()
         except hx.TimeoutException as err:
@@ -341,12 +230,4 @@ class Transport:
         self._senders = []
 
 
-__all__ = [
-    "CONNECTIONS_PER_HTTPX_CLIENT",
-    "ENV",
-    "Response",
-    "Transport",
-    "TransportError",
-    "httpx_module",
-    "kind",
-]
+__all__ = ["CONNECTIONS_PER_HTTPX_CLIENT", "MAX_REPLY_BYTES", "Transport"]
