@@ -77,8 +77,9 @@ def run(c: int, n: int, transport: str, with_prep: bool, latency: float, pool: l
     """One measurement in this process (call it in a fresh process per transport)."""
     os.environ["HF_VQA_HTTP"] = transport
     from hf_vqa import VLM
-    from hf_vqa.engine.client import close_engines, get_engine
+    from hf_vqa.engine.client import get_engine
     from hf_vqa.engine.http_client import kind
+    from hf_vqa.engine.lifecycle import close_engines
     from hf_vqa.generate import image_settings
     from hf_vqa.images.prepare import prepare_image
     from hf_vqa.messages import build_request

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from hf_vqa.config import VLM
-from hf_vqa.engine.client import Engine, Reply, get_engine
+from hf_vqa.engine.client import Engine, get_engine
+from hf_vqa.engine.outcomes import Reply
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
 from hf_vqa.images.fetch import FetchSettings
 from hf_vqa.images.prepare import prepare_image

@@ -22,8 +22,8 @@ from datasets import Value
 
 from hf_vqa import refine as refiners
 from hf_vqa.config import VLM
-from hf_vqa.engine.client import Reply, get_engine
-from hf_vqa.engine.outcomes import USAGE_TYPES
+from hf_vqa.engine.client import get_engine
+from hf_vqa.engine.outcomes import USAGE_TYPES, Reply
 from hf_vqa.errors import EndpointError, HfVqaError, ParseError
 from hf_vqa.generate import row_request
 from hf_vqa.parse.reply import parse_qa_pairs, parse_wiki_qa

@@ -34,7 +34,7 @@ def engine_for(server: MockVLM, tmp_path: Any, **kw: Any) -> Any:
 def _close_engines_after_each_test() -> Iterator[None]:
     """Engines hold open connections; close them (and their loop threads) when each test ends."""
     yield
-    from hf_vqa.engine.client import close_engines
+    from hf_vqa.engine.lifecycle import close_engines
 
     close_engines()
 

@@ -80,7 +80,7 @@ def test_a_capped_server_is_handled_by_backing_off(tmp_path, make_mock_vlm):
     replies = [f.result(60) for f in [engine.submit(f"k{i}", chat_body(str(i))) for i in range(120)]]
     assert all(r.error is None for r in replies)
     assert server.stats()["concurrency_429"] > 0  # it really was over the cap, and recovered
-    assert engine._limiter.window < 32  # the window came down
+    assert engine._sender.limiter.window < 32  # the window came down
 
 
 def test_one_engine_per_process_and_settings(tmp_path):

@@ -86,10 +86,11 @@ def test_the_gate_opens_when_the_first_request_ends_whatever_way(tmp_path):
     import asyncio
 
     from hf_vqa.engine.guard import Guard
+    from hf_vqa.engine.settings import EngineSettings
 
     async def scenario(end) -> bool:
-        guard = Guard(VLM(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="", cache_dir=str(tmp_path)),
-                      "EMPTY")  # fmt: skip
+        vlm = VLM(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="", cache_dir=str(tmp_path))
+        guard = Guard(EngineSettings.of(vlm), "EMPTY")
         await guard.enter("first")
         waiter = asyncio.ensure_future(guard.enter("second"))
         await asyncio.sleep(0.01)

@@ -157,5 +157,5 @@ def test_each_shard_has_its_own_rate_bucket_on_a_shared_machine(tmp_path, mock_v
     one, two, plain = (
         engine_for(mock_vlm, tmp_path, rpm=60, rate_scope=scope) for scope in ("r-0", "r-1", "")
     )
-    assert len({one._rpm.name, two._rpm.name, plain._rpm.name}) == 3
-    assert plain._rpm.name == f"rpm|{mock_vlm.base_url}|m"  # unchanged without a scope
+    assert len({one.limits.rpm.name, two.limits.rpm.name, plain.limits.rpm.name}) == 3
+    assert plain.limits.rpm.name == f"rpm|{mock_vlm.base_url}|m"  # unchanged without a scope

@@ -24,12 +24,12 @@ __all__ = ["caused_by_ctrl_c", "disk_full", "interrupted", "quiet_workers_on_ctr
 
 
 def interrupted() -> int:
-    client = sys.modules.get("hf_vqa.engine.client")  # not imported: no request was ever sent
+    lifecycle = sys.modules.get("hf_vqa.engine.lifecycle")  # not imported: no request was ever sent
     with contextlib.suppress(
         KeyboardInterrupt
     ):  # replies on the wire are paid for: let them land in the store
-        if client is not None:
-            client.drain_engines(timeout=3.0)
+        if lifecycle is not None:
+            lifecycle.drain_engines(timeout=3.0)
     sys.stderr.write(
         "\ninterrupted: finished replies are saved in the request store; "
         "rerun the same command to resume (only unfinished requests are sent).\n"

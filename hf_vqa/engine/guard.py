@@ -16,7 +16,8 @@ that cannot succeed.
 
 Example:
     >>> from hf_vqa.config import VLM
-    >>> g = Guard(VLM(base_url="http://127.0.0.1:9/v1", api_key_env="", cache_dir="/tmp/g"), "EMPTY")
+    >>> from hf_vqa.engine.settings import EngineSettings
+    >>> g = Guard(EngineSettings.of(VLM(base_url="http://127.0.0.1:9/v1", api_key_env="", cache_dir="/tmp/g")), "EMPTY")
     >>> g.judge(Fatal("Incorrect API key provided", 401), ok=0)
     >>> g.stopped.startswith("HTTP 401 from 127.0.0.1: Incorrect API key provided. Fix: check the endpoint's auth")
     True
@@ -29,10 +30,10 @@ import contextlib
 import logging
 import re
 
-from hf_vqa.config import VLM
-from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info, record_path
+from hf_vqa.engine.adapt import Adaptations, Change, change_for, error_info
 from hf_vqa.engine.outcomes import Fatal
 from hf_vqa.engine.replies import redact
+from hf_vqa.engine.settings import EngineSettings
 from hf_vqa.errors import one_line
 
 __all__ = ["MAX_CHANGES", "SAME_400_STOP", "STOP_STATUSES", "Guard", "looks_like_a_key_problem"]
@@ -63,15 +64,18 @@ def looks_like_a_key_problem(message: str) -> bool:
 class Guard:
     """The run-level rules for one endpoint and model, in one process (see the module docstring)."""
 
-    def __init__(self, vlm: VLM, api_key: str) -> None:
-        self.vlm, self._api_key = vlm, api_key
-        self._path = record_path(vlm.cache_folder, vlm.base_url, vlm.model)
-        self.adaptations = Adaptations.load(self._path)  # what earlier runs/processes learned
+    def __init__(
+        self, settings: EngineSettings, api_key: str, adaptations: Adaptations | None = None
+    ) -> None:
+        """`adaptations`: what earlier runs and processes learned (default: read from the settings' record)."""
+        self.settings, self._api_key = settings, api_key
+        self._path = settings.adaptations_path
+        self.adaptations = Adaptations.load(self._path) if adaptations is None else adaptations
         self.stopped: str | None = None
         self._first_400s: list[str] = []
         self._prober: str | None = None
         self._gate: asyncio.Event | None = None  # made in the engine's loop, at the first request
-        self.gate_seconds = 2 * vlm.timeout + 5  # a bound on the wait, whatever the first request does
+        self.gate_seconds = 2 * settings.timeout + 5  # a bound on the wait, whatever the first request does
 
     # -- the first request goes alone ------------------------------------------------------------
     async def enter(self, key: str) -> None:
@@ -121,7 +125,7 @@ class Guard:
         with contextlib.suppress(OSError):
             self.adaptations.save(self._path)
         what = "switching to stream=true" if change.kind == "stream" else f"sending {change.describe()}"
-        _log.warning("%s rejected a request (%s): %s for the rest of this run", self.vlm.host,
+        _log.warning("%s rejected a request (%s): %s for the rest of this run", self.settings.host,
                      one_line(redact(message, self._api_key), 200), what)  # fmt: skip
 
     # -- stopping --------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ class Guard:
         if self.stopped or not err.status:
             return
         message = one_line(redact(str(err), self._api_key), 300)
-        host = self.vlm.host
+        host = self.settings.host
         if err.status in STOP_STATUSES:
             self.stopped = f"HTTP {err.status} from {host}: {message}. Fix: {self._fix_for(err.status)}"
         elif err.status == 400 and ok == 0 and looks_like_a_key_problem(message):
@@ -146,9 +150,9 @@ class Guard:
 
     def _fix_for(self, status: int) -> str:
         if status in (401, 403):
-            var = self.vlm.api_key_env
+            var = self.settings.api_key_env
             where = (
                 f"the key in ${var} (--api-key-env names another variable)" if var else "the endpoint's auth"
             )
-            return f"check {where}, and that it belongs to {self.vlm.base_url}"
-        return f"check --model {self.vlm.model!r} and --base-url {self.vlm.base_url} (it should end in /v1)"
+            return f"check {where}, and that it belongs to {self.settings.base_url}"
+        return f"check --model {self.settings.model!r} and --base-url {self.settings.base_url} (it should end in /v1)"

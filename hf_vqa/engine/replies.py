@@ -21,7 +21,7 @@ import tenacity
 from hf_vqa.engine import gateway, redaction
 from hf_vqa.engine.adapt import error_info
 from hf_vqa.engine.completion import parse
-from hf_vqa.engine.outcomes import Fatal, Reply, Transient  # also imported from here by client and store
+from hf_vqa.engine.outcomes import Fatal, Reply, Transient
 from hf_vqa.engine.waits import MAX_RETRY_AFTER, retry_after  # every retry header a server may send
 from hf_vqa.errors import one_line
 
@@ -123,10 +123,7 @@ def redact(text: str, api_key: str) -> str:
 __all__ = [
     "MAX_RETRY_AFTER",
     "NO_RETRY",
-    "Fatal",
-    "Reply",
     "Stop",
-    "Transient",
     "error_message",
     "judge",
     "redact",

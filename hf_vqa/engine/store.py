@@ -45,7 +45,7 @@ from pathlib import Path
 
 from hf_vqa.config import cache_folder
 from hf_vqa.engine import redaction, store_leases
-from hf_vqa.engine.replies import Reply
+from hf_vqa.engine.outcomes import Reply
 from hf_vqa.engine.store_repair import SCHEMA, locked, repair, row_problem, shape_problem, text_or_bytes
 from hf_vqa.errors import ConfigError, one_line
 

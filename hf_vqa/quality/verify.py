@@ -27,8 +27,8 @@ from typing import Any
 from datasets import List, Value
 
 from hf_vqa.config import VLM
-from hf_vqa.engine.client import Reply, get_engine
-from hf_vqa.engine.outcomes import USAGE_TYPES
+from hf_vqa.engine.client import get_engine
+from hf_vqa.engine.outcomes import USAGE_TYPES, Reply
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, one_line
 from hf_vqa.generate import row_images
 from hf_vqa.messages import build_request

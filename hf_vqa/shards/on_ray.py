@@ -160,7 +160,7 @@ def _shard_task(job: ShardJob, index: int, board: Any, secrets: dict | None = No
     import threading
 
     from hf_vqa.engine import progress
-    from hf_vqa.engine.client import close_engines
+    from hf_vqa.engine.lifecycle import close_engines
 
     saved = {name: os.environ.get(name) for name in secrets or {}}
     os.environ.update(secrets or {})
