@@ -54,7 +54,7 @@ class Engine:
 
     def __init__(self, vlm: VLM) -> None:
         parts = EngineParts.from_vlm(vlm)  # the VLM is read here, once (`assemble.py`)
-        self.vlm, self.settings, self.stats = vlm, parts.settings, parts.stats
+        self.settings, self.stats = parts.settings, parts.stats
         self.store, self.guard, self.outage, self.limits = (
             parts.store,
             parts.guard,
