@@ -66,7 +66,7 @@ async def gather_body(chunks: Any, cap: int, sink: Any = None) -> bytes:
     async for chunk in chunks:
         size += len(chunk)
         if size > cap:
-            raise too_large(f"{size:,}+", cap)
+            raise too_large(f"{size:,}+ decompressed", cap)
         if sink is not None:
             sink.write(chunk)
         else:

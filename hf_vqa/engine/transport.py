@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hf_vqa.engine.http_client import httpx_module, kind, never_sends, proxy_for
-from hf_vqa.engine.http_reply import Response, TransportError, gather_body, refuse_length, too_large
+from hf_vqa.engine.http_reply import Response, TransportError, gather_body, refuse_length
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a completion of 100k tokens is well under 1 MB
 CONNECTIONS_PER_HTTPX_CLIENT = 16  # httpcore's per-request scheduling work grows with the pool's size
@@ -113,18 +113,11 @@ class Transport:
         session = self._senders[0]
         try:
             async with session.post(self.url, data=content, headers=self.headers, proxy=self.proxy) as resp:
-                cap, length = self.max_reply_bytes, resp.content_length
-                if length is not None and length > cap:
-                    raise too_large(f"Content-Length {length:,}", cap)
+                refuse_length(resp.content_length, self.max_reply_bytes)
                 # Count as it arrives, decompressed (aiohttp inflates gzip/deflate in bounded pieces):
                 # a Content-Length counts compressed bytes, and 0.5 MB of gzip can be 512 MB.
-                chunks, size = [], 0
-                async for chunk in resp.content.iter_any():
-                    size += len(chunk)
-                    if size > cap:
-                        raise too_large(f"{size:,}+ decompressed", cap)
-                    chunks.append(chunk)
-                return Response(resp.status, resp.headers, b"".join(chunks), resp.reason or "")
+                body = await gather_body(resp.content.iter_any(), self.max_reply_bytes)
+                return Response(resp.status, resp.headers, body, resp.reason or "")
         except aiohttp.ServerTimeoutError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except (aiohttp.ClientError, OSError) as err:
@@ -139,21 +132,14 @@ class Transport:
             resp = await client.send(request, stream=True)
             try:
                 length = resp.headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > cap:
-                    raise too_large(f"Content-Length {int(length):,}", cap)
-                chunks, size = [], 0
-                async for chunk in resp.aiter_bytes():  # decoded: the cap holds after gzip too
-                    size += len(chunk)
-                    if size > cap:
-                        raise too_large(f"{size:,}+ decompressed", cap)
-                    chunks.append(chunk)
+                refuse_length(int(length) if length is not None and length.isdigit() else None, cap)
+                body = await gather_body(resp.aiter_bytes(), cap)  # decoded: the cap holds after gzip too
             finally:
                 await resp.aclose()
         except hx.TimeoutException as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=True) from None
         except hx.HTTPError as err:
             raise TransportError(f"{type(err).__name__}: {err}", timeout=False) from None
-        body = b"".join(chunks)
         return Response(resp.status_code, resp.headers, body, resp.reason_phrase or "")
 
     async def call(
