@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hf_vqa.config import VLM
@@ -33,7 +33,16 @@ from hf_vqa.messages import Request, build_request
 from hf_vqa.runner.lookahead import Source, get_prefetcher
 from hf_vqa.schema import declares, string_column, vqa_columns
 
-__all__ = ["STEP_VERSION", "image_settings", "prompted_vqa", "row_images", "row_request"]
+__all__ = [
+    "STEP_VERSION",
+    "image_settings",
+    "prefetch_key",
+    "prompted_vqa",
+    "row_images",
+    "row_request",
+    "row_settings",
+    "row_submitter",
+]
 
 STEP_VERSION = "2"  # bump when the step's output for the same input changes
 
@@ -90,31 +99,26 @@ def prompted_vqa(
             fix="pass image_key=<your image column> (or image_key=None for text-only rows)",
         )
     engine = get_engine(vlm)
-    row_kwargs = {
-        "system_prompt": system_prompt,
-        "prompt": prompt,
-        "image_key": image_key,
-        "conversation_key": conversation_key,
-        "output_key": output_key,
-        "response_format": response_format,
-        "keep_existing": keep_existing,
-        "store_only": store_only,
-        "batch_errors": batch_errors,
-    }
+    row_kwargs = row_settings(system_prompt=system_prompt, prompt=prompt, image_key=image_key,
+                              conversation_key=conversation_key, output_key=output_key,
+                              response_format=response_format, keep_existing=keep_existing,
+                              store_only=store_only, batch_errors=batch_errors)  # fmt: skip
 
     def submit(row: dict, raise_config: bool = False) -> Reply | Any:
         return _submit_row(row, engine, vlm, **row_kwargs, raise_config=raise_config)
 
+    def row_at(i: int) -> dict:
+        return {column: values[i] for column, values in batch.items()}
+
     prefetcher = None
     if lookahead is not None and indices is not None and n:
-        key = (vlm, json.dumps(row_kwargs, sort_keys=True))
-        prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, key)
+        prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, prefetch_key(vlm, row_kwargs))
     pending: list[Any] = []
     for i in range(n):
+        taken = None
         if prefetcher is not None and prefetcher.covers(indices[i]):
-            pending.append(prefetcher.take(indices[i]))
-        else:
-            pending.append(submit({column: values[i] for column, values in batch.items()}))
+            taken = prefetcher.take(indices[i], row=lambda i=i: row_at(i))  # None: not this row's request
+        pending.append(taken if taken is not None else submit(row_at(i)))
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
     if engine.guard.stopped:  # a wrong key, model or URL: nothing more is sent
@@ -130,6 +134,41 @@ def prompted_vqa(
         f"{output_key}_error": string_column([r.error for r in replies]),
         f"{output_key}_usage": [r.usage() for r in replies],
     }
+
+
+def row_settings(
+    *,
+    system_prompt: str | None = None,
+    prompt: str | None = None,
+    image_key: str | None = "image",
+    conversation_key: str = "conversation",
+    output_key: str = "vqa",
+    response_format: dict | None = None,
+    keep_existing: bool = False,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The per-row settings `prompted_vqa` submits each row with (its keyword arguments, minus the VLM).
+
+    Example:
+        >>> row_settings(prompt="Describe.")["image_key"]
+        'image'
+    """
+    return {"system_prompt": system_prompt, "prompt": prompt, "image_key": image_key,
+            "conversation_key": conversation_key, "output_key": output_key, "response_format": response_format,
+            "keep_existing": keep_existing, "store_only": store_only, "batch_errors": batch_errors}  # fmt: skip
+
+
+def prefetch_key(vlm: VLM, settings: dict[str, Any]) -> tuple:
+    """What identifies one map pass's requests for the lookahead (the VLM and the row settings)."""
+    return (vlm, json.dumps(settings, sort_keys=True))
+
+
+def row_submitter(vlm: VLM, settings: dict[str, Any]) -> Callable[[dict], Any]:
+    """`submit(row)`: prepare one row and hand it to this process's engine, as `prompted_vqa` does
+    (a `Reply` at once, or a future). Used by the warm start (`runner/warm.py`)."""
+    engine = get_engine(vlm)
+    return functools.partial(_submit_row, engine=engine, vlm=vlm, **settings)
 
 
 def _submit_row(

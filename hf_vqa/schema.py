@@ -16,13 +16,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import datasets
-from datasets import Features, List, Value
+from typing import TYPE_CHECKING, Any
 
 from hf_vqa.engine.outcomes import USAGE_TYPES
 from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
+
+if TYPE_CHECKING:  # `datasets` loads when a schema is asked for, not with the map functions' modules
+    import datasets
+    from datasets import Features
 
 try:
     import numpy as np
@@ -41,12 +42,22 @@ def string_column(values: Sequence[str | None]) -> Any:
     return np.array(list(values), dtype=_STRING)
 
 
-QA = {"question": Value("string"), "answer": Value("string")}
-QA_LIST = List(QA)
+def __getattr__(name: str) -> Any:  # QA, QA_LIST: built when first asked for (they need `datasets`)
+    if name == "QA":
+        from datasets import Value
+
+        return {"question": Value("string"), "answer": Value("string")}
+    if name == "QA_LIST":
+        from datasets import List
+
+        return List(__getattr__("QA"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def vqa_columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
     """`prompted_vqa`'s columns: `<output_key>` (reply text), `_reasoning`, `_error`, `_usage`."""
+    from datasets import Value
+
     usage = {name: Value(dtype) for name, dtype in USAGE_TYPES.items()}
     return {output_key: Value("string"), f"{output_key}_reasoning": Value("string"),
             f"{output_key}_error": Value("string"), f"{output_key}_usage": usage}  # fmt: skip
@@ -54,18 +65,22 @@ def vqa_columns(output_key: str = "vqa", **_: Any) -> dict[str, Any]:
 
 def qa_pairs_columns(output_key: str = "qas", **_: Any) -> dict[str, Any]:
     """`refine_qa_pairs`'s columns: `<output_key>` (the pairs) and `<output_key>_error`."""
-    return {output_key: QA_LIST, f"{output_key}_error": Value("string")}
+    from datasets import Value
+
+    return {output_key: __getattr__("QA_LIST"), f"{output_key}_error": Value("string")}
 
 
 def wiki_qa_columns(output_key: str = "context_vqa", **_: Any) -> dict[str, Any]:
     """`refine_wiki_qa`'s columns: the record, its error, the per-pair checks and the row flags."""
+    from datasets import List, Value
+
     checks = {
         PAIR_CHECKS: List(
             {**{check.name: Value("bool") for check in ROW_CHECKS}, "grounded_by": Value("string")}
         ),
         **{check.column: Value("bool") for check in ROW_CHECKS},
     }
-    record = {"context": Value("string"), "qas": QA_LIST}
+    record = {"context": Value("string"), "qas": __getattr__("QA_LIST")}
     return {output_key: record, f"{output_key}_error": Value("string"), **checks}
 
 
@@ -82,6 +97,7 @@ def declares(columns: Callable[..., dict[str, Any]]) -> Callable[[Callable], Cal
     """Decorator: the map step below adds the columns `columns(**fn_kwargs)` returns.
 
     Example:
+        >>> from datasets import Value
         >>> @declares(lambda output_key="n", **_: {output_key: Value("int64")})
         ... def count(batch, output_key="n"): ...
         >>> step_features(count)
@@ -115,13 +131,16 @@ def features_after(
         >>> ds.map(hf_vqa.refine_qa_pairs, batched=True,  # doctest: +SKIP
         ...        features=hf_vqa.features_after(ds, hf_vqa.refine_qa_pairs))
     """
+    import datasets
+    from datasets import Features
+
     base = ds_or_features.features if isinstance(ds_or_features, datasets.Dataset) else ds_or_features
     return Features({**base, **step_features(step, **fn_kwargs)})
 
 
 __all__ = [
-    "QA",
-    "QA_LIST",
+    "QA",  # noqa: F822 (built by the module's __getattr__)
+    "QA_LIST",  # noqa: F822
     "declares",
     "features_after",
     "qa_pairs_columns",

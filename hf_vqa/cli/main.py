@@ -83,10 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.cli.lock import Busy, hold
         from hf_vqa.cli.output import check_filters, check_hub_token, check_output
         from hf_vqa.cli.publish import check_publish_args, publish, select_shard
-        from hf_vqa.images.columns import undecoded
-        from hf_vqa.inputs.load import load_input
-        from hf_vqa.pipeline import run_pipeline
-        from hf_vqa.runner.datasets_internals import fingerprint
 
         shard = check_publish_args(args)
         check_filters(args)
@@ -107,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         if not mock and not args.dry_run:
             vlm.api_key()  # a missing key is a usage error, before any work
         ray = args.ray is not None and not args.dry_run  # every shard as a Ray task; the tasks read the input
+        from hf_vqa.runner import warm
+
+        if warm.applies(args, source=source, shard=shard, batch=cost_cli.batch_mode(args), mock=mock):
+            warm.start(source, pipeline=args.pipeline, vlm=vlm, system_prompt=args.system_prompt,
+                       prompt=args.prompt, language=args.language, json_mode=args.json_mode)  # fmt: skip
+        from hf_vqa.images.columns import undecoded  # `datasets` loads here (after a warm start began)
+        from hf_vqa.inputs.load import load_input
+        from hf_vqa.pipeline import run_pipeline
+        from hf_vqa.runner.datasets_internals import fingerprint
+
         ds = (
             None if ray else select_shard(load_input(source, split=args.split), args, shard)
         )  # before the mock
@@ -225,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         raise
     finally:
+        if "hf_vqa.runner.warm" in sys.modules:  # a warm start no map took (the run ended before it)
+            sys.modules["hf_vqa.runner.warm"].stop()
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
         if mock_proc is not None:

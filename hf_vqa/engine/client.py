@@ -73,8 +73,8 @@ class Engine:
         self._queue_lock, self._wake_pending = threading.Lock(), False
         self._tasks: set[asyncio.Task] = set()
         self._to_store: list[tuple[str, StoredReply, asyncio.Future]] = []  # committed together (`_stored`)
-        if os.environ.get(PROGRESS_ENV):
-            asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
+        self._publishing = False
+        self._start_publishing()
 
     # -- public -------------------------------------------------------------------------------
     def lookup(self, key: str) -> concurrent.futures.Future | None:
@@ -99,6 +99,8 @@ class Engine:
         found = self.lookup(key)
         if found is not None:
             return found
+        if not self._publishing:  # an engine made before the CLI's bar (a warm start) joins it
+            self._start_publishing()
         stopped = self.guard.stopped  # an outage's give-up fails rows in `Sender.attempt` (it still probes)
         if stopped or lifecycle.STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
@@ -153,6 +155,11 @@ class Engine:
     def _finished(self, key: str) -> None:
         self._inflight.pop(key, None)
         self._admit.release()
+
+    def _start_publishing(self) -> None:
+        if os.environ.get(PROGRESS_ENV) and not self._publishing:
+            self._publishing = True
+            asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)
 
     def publish_progress(self) -> None:
         """Push this process's counters to the CLI's progress bar (no-op outside the CLI)."""

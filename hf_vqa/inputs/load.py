@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ import datasets
 from datasets import Features, Image, List, Value
 
 from hf_vqa.errors import InputError
+from hf_vqa.inputs.records import read_records
 from hf_vqa.inputs.stamps import IMAGE_EXTENSIONS, file_stamp, folder_stamp, image_files, input_kind
-from hf_vqa.inputs.unencodable import clean
 
 TURN = {"from": Value("string"), "value": Value("string")}
 
@@ -43,7 +42,7 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
     """
     path = Path(path).resolve()
     stamp = file_stamp(path)
-    rows = _normalized_rows(path)  # validates everything up front: a bad file fails before any work
+    rows = read_records(path)  # validates everything up front: a bad file fails before any work
     extra = datasets.Dataset.from_list(
         [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
     )
@@ -89,32 +88,7 @@ _READ: dict[tuple[str, str], list[dict]] = {}
 
 def _generate_records(path: str, stamp: str) -> Any:
     rows = _READ.get((path, stamp))
-    yield from rows if rows is not None else _normalized_rows(Path(path))
-
-
-def _normalized_rows(path: Path) -> list[dict]:
-    records = _read_records(path)
-    base = path.parent
-    rows = []
-    for n, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise InputError(f"record {n} in {path} is not an object", received=record,
-                             fix='each record looks like {"image": ["a.jpg"], "conversation": [...]}')  # fmt: skip
-        if "image" not in record and "images" not in record:
-            raise InputError(f"record {n} in {path} has no 'image' field", received=sorted(record),
-                             fix='add "image": ["path/or/url.jpg"] to every record')  # fmt: skip
-        images = record.get("image", record.get("images"))
-        images = [images] if isinstance(images, str) else images
-        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-            raise InputError(f"record {n} in {path}: 'image' must be a path/URL or a list of them",
-                             received=images, fix='use "image": ["a.jpg", "https://..."]')  # fmt: skip
-        row = {k: clean(v) for k, v in record.items() if k not in ("images", "conversations")}
-        row["image"] = [clean(_resolve(i, base)) for i in images]
-        row["conversation"] = clean(_turns(record, n, path), mark=True)  # such a row fails alone
-        rows.append(row)
-    if not rows:
-        raise InputError(f"{path} holds no records", fix="add at least one record")
-    return rows
+    yield from rows if rows is not None else read_records(Path(path))
 
 
 def load_input(source: str, *, split: str = "train") -> datasets.Dataset:
@@ -169,65 +143,6 @@ def load_folder(folder: str | os.PathLike, *, split: str = "train") -> datasets.
             f"no {split!r} split in {folder}", received=found, fix="pass --split with one of those"
         )
     return datasets.load_dataset(builder.name, data_files={split: list(files)}, split=split)
-
-
-def _read_records(path: Path) -> list[Any]:
-    if not path.exists():
-        raise InputError("records file not found", received=str(path), fix="check the path")
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")  # bad bytes fail their row only
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(
-            f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"
-        ) from None
-    if path.suffix.lower() == ".jsonl":
-        records = []
-        for line_no, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{path}:{line_no} is not valid JSON", received=f"{err.msg}: {line[:80]}",
-                                     fix="fix that line (one JSON object per line)") from None  # fmt: skip
-        return records
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno})", received=err.msg,
-                         fix="fix the JSON, or use .jsonl with one record per line") from None  # fmt: skip
-    if isinstance(data, dict):
-        data = data.get("data") or data.get("records") or [data]
-    if not isinstance(data, list):
-        raise InputError(
-            f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]"
-        )
-    return data
-
-
-def _resolve(ref: str, base: Path) -> str:
-    if "://" in ref:
-        return ref
-    path = Path(os.path.expanduser(ref))
-    return str(path if path.is_absolute() else (base / path).resolve())
-
-
-def _turns(record: dict, n: int, path: Path) -> list[dict]:
-    conv = record.get("conversation", record.get("conversations")) or []
-    if not isinstance(conv, list):
-        raise InputError(f"record {n} in {path}: 'conversation' must be a list of turns", received=conv,
-                         fix='use [{"from": "human", "value": "<image>\\nQuestion?"}]')  # fmt: skip
-    turns = []
-    for turn in conv:
-        if not isinstance(turn, dict):
-            raise InputError(f"record {n} in {path}: a conversation turn is not an object", received=turn,
-                             fix='use {"from": "human", "value": "..."}')  # fmt: skip
-        turns.append(
-            {
-                "from": str(turn.get("from", turn.get("role", ""))),
-                "value": str(turn.get("value", turn.get("content", ""))),
-            }
-        )
-    return turns
 
 
 __all__ = [

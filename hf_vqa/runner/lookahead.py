@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
+if TYPE_CHECKING:  # `datasets` loads inside the functions: a warm start (`runner/warm.py`) runs without it
+    import datasets
 
-from hf_vqa.images.columns import undecoded
-from hf_vqa.runner.datasets_internals import fingerprint, has_indices
-
-__all__ = ["MAX_AHEAD", "Prefetcher", "Source", "get_prefetcher", "shard_bounds", "source_for"]
+__all__ = ["MAX_AHEAD", "Prefetcher", "Source", "adopt_warm", "get_prefetcher", "shard_bounds", "source_for"]
 
 MAX_AHEAD = 4096  # rows produced but not yet collected, at most
 
@@ -50,6 +48,8 @@ def source_for(ds: datasets.Dataset, num_proc: int | None) -> Source | None:
     A contiguous `ds.shard(...)`/`select(range(...))` is a slice of its Arrow file with no indices
     mapping: its row 0 is not the file's row 0, so it gets no Source either.
     """
+    from hf_vqa.runner.datasets_internals import fingerprint, has_indices
+
     if has_indices(ds) or len(ds.cache_files) != 1 or _file_rows(ds.cache_files[0]["filename"]) != len(ds):
         return None
     return Source(ds.cache_files[0]["filename"], len(ds), max(1, num_proc or 1), fingerprint(ds))
@@ -70,11 +70,19 @@ def shard_bounds(num_rows: int, num_shards: int, index: int) -> tuple[int, int]:
 
 
 class Prefetcher:
-    """One background thread that submits rows [start, end) in order, at most MAX_AHEAD ahead."""
+    """One background thread that submits rows [start, end) in order, at most MAX_AHEAD ahead.
 
-    def __init__(self, source: Source, start: int, end: int, submit_row: Callable[[dict], Any]) -> None:
+    The rows are read from `source`'s Arrow file, or taken from `rows` (a warm start: the records
+    file's rows, read before `datasets` was loaded; each is checked against the map's own row in
+    `take`, so a row that differs is never answered with another row's reply).
+    """
+
+    def __init__(self, source: Source | None, start: int, end: int, submit_row: Callable[[dict], Any],
+                 rows: Iterable[dict] | None = None) -> None:  # fmt: skip
         self.start, self.end = start, end
-        self._source, self._submit_row = source, submit_row
+        self._source, self._submit_row, self._rows = source, submit_row, rows
+        self._given: dict[int, dict] = {}  # a warm start's rows, kept until the map checks them
+        self.mismatched = 0  # warm rows that were not the map's (the map sent its own request)
         self._results: dict[int, Any] = {}
         self._next = start  # the next row the thread will produce
         self._taken = start  # rows below this were collected
@@ -98,8 +106,12 @@ class Prefetcher:
             self._closed = True
             self._cond.notify_all()
 
-    def take(self, index: int) -> Any:
-        """The submitted result (a future or a `Reply`) for row `index`, waiting for the thread if needed."""
+    def take(self, index: int, row: Callable[[], dict] | None = None) -> Any:
+        """The submitted result (a future or a `Reply`) for row `index`, waiting for the thread if needed.
+
+        For a warm start, `row` gives the map's own row: if it is not the row this thread submitted,
+        None is returned and the map submits the row itself.
+        """
         with self._cond:
             while index not in self._results and self._failure is None:
                 if index < self._next or not self._thread.is_alive():  # produced and taken already
@@ -109,33 +121,75 @@ class Prefetcher:
                 raise RuntimeError(f"lookahead stopped: {self._failure!r}")
             self._taken = max(self._taken, index + 1)
             self._cond.notify_all()
-            return self._results.pop(index)
+            result, given = self._results.pop(index), self._given.pop(index, None)
+        if given is not None and row is not None and not same_request_inputs(given, row()):
+            self.mismatched += 1
+            return None
+        return result
 
     def _run(self) -> None:
         try:
-            table = undecoded(datasets.Dataset.from_file(self._source.path))  # rows as the map sees them
-            for chunk_start in range(self.start, self.end, 64):
-                rows = table[chunk_start : min(self.end, chunk_start + 64)]
-                for offset in range(len(next(iter(rows.values())))):
-                    row = {key: values[offset] for key, values in rows.items()}
-                    with self._cond:
-                        while self._next - self._taken >= MAX_AHEAD and not self._closed:
-                            self._cond.wait()
-                        if self._closed:
-                            return
-                    result = self._submit_row(row)
-                    with self._cond:
-                        self._results[self._next] = result
-                        self._next += 1
-                        self._cond.notify_all()
+            for row in self._rows if self._rows is not None else self._arrow_rows():
+                with self._cond:
+                    while self._next - self._taken >= MAX_AHEAD and not self._closed:
+                        self._cond.wait()
+                    if self._closed or self._next >= self.end:
+                        return
+                result = self._submit_row(row)
+                with self._cond:
+                    if self._rows is not None:
+                        self._given[self._next] = row
+                    self._results[self._next] = result
+                    self._next += 1
+                    self._cond.notify_all()
         except BaseException as err:  # surfaced by take(); the map then fails loudly, not silently
             with self._cond:
                 self._failure = err
                 self._cond.notify_all()
 
+    def _arrow_rows(self) -> Iterator[dict]:
+        import datasets
+
+        from hf_vqa.images.columns import undecoded
+
+        table = undecoded(datasets.Dataset.from_file(self._source.path))  # rows as the map sees them
+        for chunk_start in range(self.start, self.end, 64):
+            rows = table[chunk_start : min(self.end, chunk_start + 64)]
+            for offset in range(len(next(iter(rows.values())))):
+                yield {key: values[offset] for key, values in rows.items()}
+
+
+def same_request_inputs(given: dict, row: dict) -> bool:
+    """True when a warm start's row and the map's row ask the same: same images, same conversation.
+
+    Example:
+        >>> same_request_inputs({"image": [{"bytes": None, "path": "/a.jpg"}]}, {"image": [{"path": "/a.jpg", "bytes": None}]})
+        True
+    """
+    return all(given.get(key) == row.get(key) for key in given)
+
 
 _PREFETCHERS: dict[tuple, Prefetcher | None] = {}
+_WARM: dict[tuple, Prefetcher] = {}  # (pid, settings key) → a warm start waiting for its map
 _LOCK = threading.Lock()
+
+
+def adopt_warm(prefetcher: Prefetcher, key: Any) -> None:
+    """Offer a warm start's prefetcher (rows [0, end) of a one-process map) to the next map pass with
+    settings `key`; `get_prefetcher` takes it when the map's shape matches, else closes it."""
+    with _LOCK:
+        old = _WARM.pop((os.getpid(), key), None)
+        if old is not None:
+            old.close()
+        _WARM[(os.getpid(), key)] = prefetcher
+
+
+def drop_warm() -> None:
+    """Close any warm start this process has not handed to a map (the run ended first)."""
+    with _LOCK:
+        for prefetcher in _WARM.values():
+            prefetcher.close()
+        _WARM.clear()
 
 
 def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_row: Callable[[dict], Any],
@@ -148,6 +202,15 @@ def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_ro
         if old is not None and first_index == old.start and old.started_collecting:
             old.close()  # the same map runs again in this process (a notebook rerun, caching off)
             del _PREFETCHERS[cache_key]
+        warm = _WARM.pop((os.getpid(), key), None)
+        if warm is not None and cache_key not in _PREFETCHERS:
+            if source.num_shards == 1 and first_index == 0 and warm.end == source.num_rows:
+                warm._source = source
+                _PREFETCHERS[cache_key] = warm
+            else:  # not the map it was started for: stop it (rows it sent are in the store)
+                warm.close()
+        elif warm is not None:
+            warm.close()
         if cache_key not in _PREFETCHERS:
             start, end = shard_bounds(source.num_rows, source.num_shards, rank or 0)
             ok = start == first_index and end <= source.num_rows

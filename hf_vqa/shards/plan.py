@@ -42,10 +42,10 @@ def resolve_shard(
         ...                                "SLURM_ARRAY_TASK_COUNT": "8"})
         (4, 8)
     """
-    from hf_vqa.publish.hub import parse_shard
-
     if text is None:
         return None
+    from hf_vqa.publish.hub import parse_shard  # (imports `datasets`: only when a shard was asked for)
+
     if text.strip() != "auto":
         found = parse_shard(text)
         if shards is not None and shards != found[1]:

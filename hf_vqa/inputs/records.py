@@ -1,0 +1,130 @@
+"""Reading a seed records file (.json/.jsonl) into checked, normalised rows, without `datasets`.
+
+`inputs/load.py` turns these rows into an Arrow-backed `datasets.Dataset`; the warm start
+(`runner/warm.py`) sends their first requests while `datasets` is still being imported.
+
+Example:
+    >>> rows = read_records("examples/sample/records.json")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hf_vqa.errors import InputError
+from hf_vqa.inputs.stamps import file_stamp
+from hf_vqa.inputs.unencodable import clean
+
+__all__ = ["read_records"]
+
+
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """The records of a .json/.jsonl seed file, checked and normalised as `load_records` stores them:
+    `image` a list of paths (resolved against the file's folder) or URLs, `conversation` a list of
+    `{"from", "value"}` turns, other fields kept. A bad file raises `InputError` naming the record.
+
+    The last file read is remembered (by path, size and modification time), so a warm start and
+    `load_records` read it once.
+
+    Example:
+        >>> read_records("examples/sample/records.json")[0]["conversation"][0]["from"]
+        'human'
+    """
+    path = Path(path).resolve()
+    stamp = file_stamp(path) if path.exists() else None
+    if stamp is not None and _LAST.get("key") == (str(path), stamp):
+        return _LAST["rows"]
+    rows = _normalized_rows(path)
+    if stamp is not None:
+        _LAST.update(key=(str(path), stamp), rows=rows)
+    return rows
+
+
+_LAST: dict[str, Any] = {}  # the last file `read_records` read: {"key": (path, stamp), "rows": [...]}
+
+
+def _normalized_rows(path: Path) -> list[dict]:
+    records = _read_records(path)
+    base = path.parent
+    rows = []
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InputError(f"record {n} in {path} is not an object", received=record,
+                             fix='each record looks like {"image": ["a.jpg"], "conversation": [...]}')  # fmt: skip
+        if "image" not in record and "images" not in record:
+            raise InputError(f"record {n} in {path} has no 'image' field", received=sorted(record),
+                             fix='add "image": ["path/or/url.jpg"] to every record')  # fmt: skip
+        images = record.get("image", record.get("images"))
+        images = [images] if isinstance(images, str) else images
+        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+            raise InputError(f"record {n} in {path}: 'image' must be a path/URL or a list of them",
+                             received=images, fix='use "image": ["a.jpg", "https://..."]')  # fmt: skip
+        row = {k: clean(v) for k, v in record.items() if k not in ("images", "conversations")}
+        row["image"] = [clean(_resolve(i, base)) for i in images]
+        row["conversation"] = clean(_turns(record, n, path), mark=True)  # such a row fails alone
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{path} holds no records", fix="add at least one record")
+    return rows
+
+
+def _read_records(path: Path) -> list[Any]:
+    if not path.exists():
+        raise InputError("records file not found", received=str(path), fix="check the path")
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")  # bad bytes fail their row only
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"
+        ) from None
+    if path.suffix.lower() == ".jsonl":
+        records = []
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{path}:{line_no} is not valid JSON", received=f"{err.msg}: {line[:80]}",
+                                     fix="fix that line (one JSON object per line)") from None  # fmt: skip
+        return records
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno})", received=err.msg,
+                         fix="fix the JSON, or use .jsonl with one record per line") from None  # fmt: skip
+    if isinstance(data, dict):
+        data = data.get("data") or data.get("records") or [data]
+    if not isinstance(data, list):
+        raise InputError(
+            f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]"
+        )
+    return data
+
+
+def _resolve(ref: str, base: Path) -> str:
+    if "://" in ref:
+        return ref
+    path = Path(os.path.expanduser(ref))
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _turns(record: dict, n: int, path: Path) -> list[dict]:
+    conv = record.get("conversation", record.get("conversations")) or []
+    if not isinstance(conv, list):
+        raise InputError(f"record {n} in {path}: 'conversation' must be a list of turns", received=conv,
+                         fix='use [{"from": "human", "value": "<image>\\nQuestion?"}]')  # fmt: skip
+    turns = []
+    for turn in conv:
+        if not isinstance(turn, dict):
+            raise InputError(f"record {n} in {path}: a conversation turn is not an object", received=turn,
+                             fix='use {"from": "human", "value": "..."}')  # fmt: skip
+        turns.append(
+            {
+                "from": str(turn.get("from", turn.get("role", ""))),
+                "value": str(turn.get("value", turn.get("content", ""))),
+            }
+        )
+    return turns
