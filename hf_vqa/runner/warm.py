@@ -64,6 +64,9 @@ def start(
     settings = row_settings(system_prompt=system_prompt, prompt=prompt,
                             response_format=spec.json_format if json_mode else None)  # fmt: skip
     records = read_records(path)
+    from hf_vqa.engine.http_client import kind
+
+    kind()  # imports the HTTP library here, first: the engine thread then need not race `datasets`' import
     rows = (  # each row as the map will see it: undecoded images ({"bytes", "path"}), the turns
         {"image": [{"bytes": None, "path": p} for p in r["image"]], "conversation": r["conversation"]}
         for r in records
