@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,20 @@ def test_a_bad_record_fails_before_any_request(tmp_path, make_mock_vlm):
     assert out.returncode == 2, out.stderr
     assert "record 4" in out.stderr
     assert server.stats().get("ok", 0) == 0 and server.stats()["in_flight"] == 0
+
+
+def test_a_rerun_whose_map_comes_from_the_cache_sends_nothing(tmp_path, make_mock_vlm):
+    """A failed row stays failed on a plain rerun (only --retry-failed retries it), warm start or not."""
+    server = make_mock_vlm(faults={"500": 0.3}, seed=3)
+    write_records(tmp_path, 20)
+    args = ["image-vqa", "--input", "records.json", "--output", "out", "--base-url", server.base_url, "--model", "m",
+            "--max-retries", "0"]  # fmt: skip
+    first = run_cli(*args, tmp_path=tmp_path, env={"OPENAI_API_KEY": "sk-test"})
+    assert " failed=0 " not in first.stdout, first.stdout  # some rows failed
+    sent = server.stats()["requests"]
+    shutil.rmtree(tmp_path / "out")  # even with the output gone, the map's Arrow cache answers
+    again = run_cli(*args, tmp_path=tmp_path, env={"OPENAI_API_KEY": "sk-test"})
+    assert again.returncode == first.returncode
+    failed = [line.split(" failed=")[1].split()[0] for line in (first.stdout, again.stdout)]
+    assert failed[0] == failed[1] != "0"  # the same rows failed: none was retried unasked
+    assert server.stats()["requests"] == sent  # nothing was sent

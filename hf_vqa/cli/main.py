@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         ray = args.ray is not None and not args.dry_run  # every shard as a Ray task; the tasks read the input
         from hf_vqa.runner import warm
 
-        if warm.applies(args, source=source, shard=shard, batch=cost_cli.batch_mode(args), mock=mock):
-            warm.start(source, pipeline=args.pipeline, vlm=vlm, system_prompt=args.system_prompt,
-                       prompt=args.prompt, language=args.language, json_mode=args.json_mode)  # fmt: skip
+        warm.maybe_start(
+            args, source=source, vlm=vlm, shard=shard, batch=cost_cli.batch_mode(args), mock=mock
+        )
         from hf_vqa.images.columns import undecoded  # `datasets` loads here (after a warm start began)
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import run_pipeline

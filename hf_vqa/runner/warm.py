@@ -8,9 +8,13 @@ sent (same images, same conversation), so a row that differs is sent by the map 
 gets another row's reply. Results are identical to a cold start; only the time to the first request
 changes.
 
-It applies only where the map is one pass over the whole file in this process: no `--num-proc`,
+It applies only to the first run of a records file with these settings (`maybe_start` remembers each
+run's key in `warm-starts.json` in the cache folder: a rerun's map may be answered from the Arrow
+cache, whose failed rows only `--retry-failed` sends again), where the map is one pass over the
+whole file in this process: no `--num-proc`,
 `--shard`, `--retry-failed`, `--batch`, `--ray`, `--dry-run` or `--mock`, and the default column
-names. Elsewhere `applies` is False and nothing changes.
+names. Elsewhere nothing changes. A warm start that no map took (the map came from the cache) is
+stopped when the map ends.
 
 Example:
     >>> start("records.jsonl", pipeline="image-vqa", vlm=vlm)  # doctest: +SKIP
@@ -19,12 +23,75 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from hf_vqa.config import VLM
 
-__all__ = ["applies", "start", "stop"]
+__all__ = ["applies", "maybe_start", "run_key", "start", "stop"]
+
+SEEN_FILE = "warm-starts.json"  # in the cache folder: the keys of runs already made (newest last)
+SEEN_MAX = 2000
+
+
+def maybe_start(
+    args: argparse.Namespace, *, source: str, vlm: VLM, shard: Any, batch: bool, mock: bool
+) -> bool:
+    """Start a warm start for the CLI run `args` if it `applies` and no earlier run had the same input and
+    settings (its map may come from the Arrow cache); remember this run either way. True if started."""
+    from hf_vqa.inputs.stamps import input_kind
+
+    if args.dry_run or input_kind(source) != "records":
+        return False
+    first = _remember(run_key(args, vlm, source), vlm.cache_folder / SEEN_FILE)
+    if not (first and applies(args, source=source, shard=shard, batch=batch, mock=mock)):
+        return False
+    start(source, pipeline=args.pipeline, vlm=vlm, system_prompt=args.system_prompt, prompt=args.prompt,
+          language=args.language, json_mode=args.json_mode)  # fmt: skip
+    return True
+
+
+def run_key(args: argparse.Namespace, vlm: VLM, source: str) -> str:
+    """What decides the generation map's requests: the records file's stamp, the pipeline and its settings.
+
+    Example:
+        >>> a = argparse.Namespace(pipeline="image-vqa", system_prompt=None, prompt=None, language="en",
+        ...                        json_mode=False)
+        >>> run_key(a, VLM(model="m"), "missing.jsonl") == run_key(a, VLM(model="n"), "missing.jsonl")
+        False
+    """
+    from hf_vqa.inputs.stamps import file_stamp
+
+    try:
+        stamp = file_stamp(source)
+    except OSError:
+        stamp = ""
+    fields = [stamp, str(Path(source).resolve()), args.pipeline, repr(vlm), args.system_prompt, args.prompt,
+              args.language, args.json_mode]  # fmt: skip
+    return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()
+
+
+def _remember(key: str, path: Path) -> bool:
+    """Add `key` to the file of seen runs; True if it was not there. Never raises (False on any error)."""
+    try:
+        seen = json.loads(path.read_text()) if path.exists() else []
+        if not isinstance(seen, list):
+            seen = []
+    except (OSError, ValueError):
+        seen = []
+    first = key not in seen
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        kept = [k for k in seen if k != key][-(SEEN_MAX - 1) :]
+        tmp.write_text(json.dumps([*kept, key]))
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return first
 
 
 def applies(args: argparse.Namespace, *, source: str, shard: Any, batch: bool, mock: bool) -> bool:
