@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 STEP_VERSION = "2"  # bump when the step's output for the same input changes
+CHUNK = 64  # rows prepared, looked up in the store and submitted together
 
 
 @declares(vqa_columns)
@@ -104,8 +105,8 @@ def prompted_vqa(
                               response_format=response_format, keep_existing=keep_existing,
                               store_only=store_only, batch_errors=batch_errors)  # fmt: skip
 
-    def submit(row: dict, raise_config: bool = False) -> Reply | Any:
-        return _submit_row(row, engine, vlm, **row_kwargs, raise_config=raise_config)
+    def submit(rows: list[dict], raise_config: bool = False) -> list[Reply | Any]:
+        return _submit_rows(rows, engine, vlm, **row_kwargs, raise_config=raise_config)
 
     def row_at(i: int) -> dict:
         return {column: values[i] for column, values in batch.items()}
@@ -113,12 +114,15 @@ def prompted_vqa(
     prefetcher = None
     if lookahead is not None and indices is not None and n:
         prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, prefetch_key(vlm, row_kwargs))
-    pending: list[Any] = []
-    for i in range(n):
-        taken = None
-        if prefetcher is not None and prefetcher.covers(indices[i]):
-            taken = prefetcher.take(indices[i], row=lambda i=i: row_at(i))  # None: not this row's request
-        pending.append(taken if taken is not None else submit(row_at(i)))
+    pending: list[Any] = [None] * n
+    ahead = [i for i in range(n) if prefetcher is not None and prefetcher.covers(indices[i])]  # type: ignore[index]
+    if ahead:  # submitted by the lookahead thread: taken all at once (None: not this row's request)
+        taken = prefetcher.take_many([indices[i] for i in ahead], row=lambda j: row_at(ahead[j]))  # type: ignore[union-attr,index]
+        for i, result in zip(ahead, taken):
+            pending[i] = result
+    own = [i for i in range(n) if pending[i] is None]
+    for i, result in zip(own, submit([row_at(i) for i in own])):
+        pending[i] = result
     replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
     engine.publish_progress()
     if engine.guard.stopped:  # a wrong key, model or URL: nothing more is sent
@@ -164,14 +168,59 @@ def prefetch_key(vlm: VLM, settings: dict[str, Any]) -> tuple:
     return (vlm, json.dumps(settings, sort_keys=True))
 
 
-def row_submitter(vlm: VLM, settings: dict[str, Any]) -> Callable[[dict], Any]:
-    """`submit(row)`: prepare one row and hand it to this process's engine, as `prompted_vqa` does
-    (a `Reply` at once, or a future). Used by the warm start (`runner/warm.py`)."""
+def row_submitter(vlm: VLM, settings: dict[str, Any]) -> Callable[[list[dict]], list[Any]]:
+    """`submit(rows)`: prepare rows and hand them to this process's engine, as `prompted_vqa` does
+    (each a `Reply` at once, or a future). Used by the warm start (`runner/warm.py`)."""
     engine = get_engine(vlm)
-    return functools.partial(_submit_row, engine=engine, vlm=vlm, **settings)
+    return functools.partial(_submit_rows, engine=engine, vlm=vlm, **settings)
 
 
-def _submit_row(
+def _submit_rows(
+    rows: list[dict],
+    engine: Engine,
+    vlm: VLM,
+    *,
+    output_key: str,
+    keep_existing: bool,
+    store_only: bool = False,
+    batch_errors: dict[str, str] | None = None,
+    raise_config: bool = False,
+    **build: Any,
+) -> list[Reply | Any]:
+    """Prepare rows and submit them, in order: each a `Reply` at once (kept, answered before, failed
+    before sending) or a future. The store is read once for all of them (`Engine.lookup_many`)."""
+    if len(rows) > CHUNK:  # a chunk's prepared images are held until it is submitted: keep it small
+        return [r for i in range(0, len(rows), CHUNK) for r in _submit_rows(
+            rows[i : i + CHUNK], engine, vlm, output_key=output_key, keep_existing=keep_existing,
+            store_only=store_only, batch_errors=batch_errors, raise_config=raise_config, **build)]  # fmt: skip
+    out: list[Reply | Any] = []
+    todo: list[tuple[int, Request]] = []
+    for row in rows:
+        got = _prepared(row, engine, vlm, output_key=output_key, keep_existing=keep_existing,
+                        raise_config=raise_config, **build)  # fmt: skip
+        if isinstance(got, Request):
+            todo.append((len(out), got))
+        out.append(got)
+    found = engine.lookup_many([request.key for _, request in todo]) if todo else []
+    for (i, request), hit in zip(todo, found):
+        if hit is not None:
+            out[i] = hit
+        elif store_only:
+            if keep_existing:  # a rerun reading back what a later retry stored; else the row stays
+                out[i] = _as_it_was(rows[i], output_key)
+                continue
+            engine.stats.failed += 1
+            out[i] = Reply.failed((batch_errors or {}).get(request.key) or "not collected from the batch yet")
+        else:
+            try:
+                out[i] = engine.submit(request.key, request.template, request.payload, looked_up=True)
+            except Exception as err:  # a row never aborts the map
+                engine.stats.prep_failed += 1
+                out[i] = Reply.failed(one_line(f"{type(err).__name__}: {err}"))
+    return out
+
+
+def _prepared(
     row: dict,
     engine: Engine,
     vlm: VLM,
@@ -183,11 +232,9 @@ def _submit_row(
     output_key: str,
     response_format: dict | None,
     keep_existing: bool,
-    store_only: bool = False,
-    batch_errors: dict[str, str] | None = None,
     raise_config: bool = False,
-) -> Reply | Any:
-    """Prepare one row and submit it: a `Reply` at once (kept, or failed before sending) or a future."""
+) -> Reply | Request:
+    """One row's request, or its `Reply` at once (kept from an earlier run, or failed before sending)."""
     if keep_existing and row.get(output_key) is not None:
         return Reply.from_usage(row[output_key], row.get(f"{output_key}_usage"),
                                 reasoning=row.get(f"{output_key}_reasoning"))  # fmt: skip
@@ -197,16 +244,7 @@ def _submit_row(
                               conversation_key=conversation_key, response_format=response_format)  # fmt: skip
         if raise_config:  # only checking why the row failed: send nothing
             return Reply.failed("")
-        if store_only:
-            found = engine.lookup(request.key)
-            if found is not None:
-                return found
-            if keep_existing:  # a rerun reading back what a later retry stored; else the row stays
-                return _as_it_was(row, output_key)
-            reason = (batch_errors or {}).get(request.key) or "not collected from the batch yet"
-            engine.stats.failed += 1
-            return Reply.failed(reason)
-        return engine.submit(request.key, request.template, request.payload)
+        return request
     except HfVqaError as err:
         if raise_config:  # checking: a setting's error goes up, a row's own stays the row's
             if isinstance(err, ConfigError):
@@ -273,7 +311,7 @@ def _raise_if_a_setting(submit: Any, row: dict) -> None:
     map stops at once with the reason, instead of "succeeding" with every row failed.
     """
     try:
-        submit(row, raise_config=True)
+        submit([row], raise_config=True)
     except ConfigError as err:
         raise ConfigError(
             f"every row of a batch failed: {err.what}", received=err.received, fix=err.fix

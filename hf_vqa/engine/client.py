@@ -27,7 +27,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import tenacity
@@ -35,7 +35,6 @@ import tenacity
 from hf_vqa.config import VLM
 from hf_vqa.engine import lifecycle
 from hf_vqa.engine.assemble import EngineParts
-from hf_vqa.engine.claims import answered_elsewhere, claim_ttl
 from hf_vqa.engine.guard import MAX_CHANGES
 from hf_vqa.engine.outcomes import Fatal, Reply, Transient
 from hf_vqa.engine.progress import ENV as PROGRESS_ENV
@@ -79,24 +78,33 @@ class Engine:
     # -- public -------------------------------------------------------------------------------
     def lookup(self, key: str) -> concurrent.futures.Future | None:
         """A resolved future if the store already has this request's reply, or one in flight."""
-        if self.store is not None:
-            hit = self.store.get(key)
-            if hit is not None:
-                self.stats.cached += 1
-                fut: concurrent.futures.Future = concurrent.futures.Future()
-                fut.set_result(hit.reply())
-                return fut
-        return self._inflight.get(key)
+        return self.lookup_many([key])[0]
+
+    def lookup_many(self, keys: Sequence[str]) -> list[concurrent.futures.Future | None]:
+        """`lookup` for several keys (one read of the store for all of them), in their order."""
+        hits = self.store.get_many(keys) if self.store is not None and keys else {}
+        found: list[concurrent.futures.Future | None] = []
+        for key in keys:
+            hit = hits.get(key)
+            if hit is None:
+                found.append(self._inflight.get(key))
+                continue
+            self.stats.cached += 1
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            fut.set_result(hit.reply())
+            found.append(fut)
+        return found
 
     def submit(
-        self, key: str, body: dict, payload: Callable[[], bytes] | None = None
+        self, key: str, body: dict, payload: Callable[[], bytes] | None = None, *, looked_up: bool = False
     ) -> concurrent.futures.Future:
         """A future `Reply` for this request. Blocks while too many prepared requests are waiting.
 
         `body` is the request as a dict; `payload`, if given, builds the exact JSON bytes to send
-        (see `messages.Request.payload`, which avoids re-encoding base64 images).
+        (see `messages.Request.payload`, which avoids re-encoding base64 images). `looked_up=True`:
+        the caller has just asked the store (`lookup_many`), so only the requests in flight are checked.
         """
-        found = self.lookup(key)
+        found = self._inflight.get(key) if looked_up else self.lookup(key)
         if found is not None:
             return found
         if not self._publishing:  # an engine made before the CLI's bar (a warm start) joins it
@@ -141,13 +149,15 @@ class Engine:
         finally:  # an answer ended the claim as it was stored; a failure (or a store that fails) ends it here
             if self.store is not None and (reply is None or reply.error is not None or self.store.failing):
                 self.store.release(key)
+            if self._sender.claims is not None:
+                self._sender.claims.forget(key)
         fut.set_result(reply)
 
     async def _answered_elsewhere(self, key: str) -> Reply | None:
         """Another live process's answer to `key`, waited for while it holds the claim (`claims.py`)."""
-        if self.store is None:
+        if self._sender.claims is None:
             return None
-        reply = await answered_elsewhere(self.store, key, claim_ttl(self.settings.timeout))
+        reply = await self._sender.claims.answered_elsewhere(key)  # claimed with this loop pass's other keys
         if reply is not None:
             self.stats.cached += 1
         return reply

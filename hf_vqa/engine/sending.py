@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from hf_vqa.engine.assemble import EngineParts
-from hf_vqa.engine.claims import claim_ttl
+from hf_vqa.engine.claims import Claims, claim_ttl
 from hf_vqa.engine.concurrency import AdaptiveLimiter
 from hf_vqa.engine.http_reply import ReplyTooLarge, TransportError
 from hf_vqa.engine.outage import GaveUp
@@ -55,14 +55,15 @@ class Sender:
         self._api_key, self._pending = parts.api_key, pending
         self.limiter: AdaptiveLimiter | None = None  # made in the loop, at the first request
         self.transport: Transport | None = None
+        self.claims = Claims(self.store, claim_ttl(self.settings.timeout)) if self.store is not None else None
 
     async def attempt(self, key: str, body: dict, payload: Callable[[], bytes] | None) -> Reply:
         """One send of `key` through every gate (see the module docstring)."""
         if self.limiter is None:
             self.limiter = AdaptiveLimiter(self.settings.max_concurrency, cooldown=0.25)
         await self.guard.enter(key)
-        if self.store is not None:  # renew this run's claim on the key for one more attempt
-            self.store.claim(key, claim_ttl(self.settings.timeout))
+        if self.claims is not None:  # this run's claim on the key lasts one more attempt
+            self.claims.renew(key)
         adapting = False
         try:
             try:

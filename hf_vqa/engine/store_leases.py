@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA", "Owner", "claim", "release"]
+__all__ = ["SCHEMA", "Owner", "claim", "claim_many", "release"]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, host TEXT, pid INTEGER, token TEXT, until REAL)"
@@ -76,6 +76,22 @@ def claim(conn: sqlite3.Connection, key: str, me: Owner, ttl: float) -> bool:
         conn.execute("DELETE FROM claims WHERE key=? AND token IS ?", (key, row[2] if row else None))
         return conn.execute(upsert, (key, me.host, me.pid, me.token, now + ttl, now)).rowcount == 1
     return False
+
+
+def claim_many(conn: sqlite3.Connection, keys: list[str], me: Owner, ttl: float) -> list[bool]:
+    """`claim` for several keys in one write transaction (one commit, not one per key).
+
+    Example: ``claim_many(conn, ["k1", "k2"], me, ttl=60)`` → ``[True, True]``.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        got = [claim(conn, key, me, ttl) for key in keys]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return got
 
 
 def release(conn: sqlite3.Connection, key: str, me: Owner) -> None:

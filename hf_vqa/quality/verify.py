@@ -137,9 +137,8 @@ def verify_pairs(
 
     prefetcher = None
     if lookahead is not None and indices is not None and n:
-        prefetcher = get_prefetcher(
-            lookahead, rank, indices[0], submit, (judge, json.dumps(settings, sort_keys=True))
-        )
+        prefetcher = get_prefetcher(lookahead, rank, indices[0], lambda rows: [submit(row) for row in rows],
+                                    (judge, json.dumps(settings, sort_keys=True)))  # fmt: skip
     pending: list[Any] = []
     for i in range(n):
         if prefetcher is not None and prefetcher.covers(indices[i]):

@@ -27,9 +27,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # `datasets` loads inside the functions: a warm start (`runner/warm.py`) runs without it
     import datasets
 
-__all__ = ["MAX_AHEAD", "Prefetcher", "Source", "adopt_warm", "get_prefetcher", "shard_bounds", "source_for"]
+__all__ = [
+    "CHUNK",
+    "MAX_AHEAD",
+    "Prefetcher",
+    "Source",
+    "adopt_warm",
+    "get_prefetcher",
+    "shard_bounds",
+    "source_for",
+]
 
 MAX_AHEAD = 4096  # rows produced but not yet collected, at most
+CHUNK = 64  # rows read, prepared and submitted together
+FIRST_CHUNK = 8  # the first chunk: its requests go out before 64 rows are prepared
 
 
 @dataclass(frozen=True)
@@ -75,12 +86,16 @@ class Prefetcher:
     The rows are read from `source`'s Arrow file, or taken from `rows` (a warm start: the records
     file's rows, read before `datasets` was loaded; each is checked against the map's own row in
     `take`, so a row that differs is never answered with another row's reply).
+
+    It prepares and submits `CHUNK` rows at a time (the first chunk smaller, so the first requests go
+    out at once): `submit_rows` takes a list of rows and gives their results in order. Each chunk's
+    results are handed over at once: one lock and one wake-up of the map thread per chunk, not per row.
     """
 
-    def __init__(self, source: Source | None, start: int, end: int, submit_row: Callable[[dict], Any],
-                 rows: Iterable[dict] | None = None) -> None:  # fmt: skip
+    def __init__(self, source: Source | None, start: int, end: int,
+                 submit_rows: Callable[[list[dict]], list[Any]], rows: Iterable[dict] | None = None) -> None:  # fmt: skip
         self.start, self.end = start, end
-        self._source, self._submit_row, self._rows = source, submit_row, rows
+        self._source, self._submit_rows, self._rows = source, submit_rows, rows
         self._given: dict[int, dict] = {}  # a warm start's rows, kept until the map checks them
         self.mismatched = 0  # warm rows that were not the map's (the map sent its own request)
         self._results: dict[int, Any] = {}
@@ -112,40 +127,62 @@ class Prefetcher:
         For a warm start, `row` gives the map's own row: if it is not the row this thread submitted,
         None is returned and the map submits the row itself.
         """
+        return self.take_many([index], None if row is None else lambda _j: row())[0]
+
+    def take_many(self, indices: list[int], row: Callable[[int], dict] | None = None) -> list[Any]:
+        """`take` for several rows under one lock, in their order; `row(j)` gives the map's own row for
+        `indices[j]` (a warm start's check)."""
+        out, given = [], []
         with self._cond:
-            while index not in self._results and self._failure is None:
-                if index < self._next or not self._thread.is_alive():  # produced and taken already
-                    raise RuntimeError(f"lookahead: row {index} was already handed out (a new map pass?)")
-                self._cond.wait(timeout=1.0)
-            if index not in self._results:
-                raise RuntimeError(f"lookahead stopped: {self._failure!r}")
-            self._taken = max(self._taken, index + 1)
-            self._cond.notify_all()
-            result, given = self._results.pop(index), self._given.pop(index, None)
-        if given is not None and row is not None and not same_request_inputs(given, row()):
-            self.mismatched += 1
-            return None
-        return result
+            for index in indices:
+                while index not in self._results and self._failure is None:
+                    if index < self._next or not self._thread.is_alive():  # produced and taken already
+                        raise RuntimeError(f"lookahead: row {index} was already handed out (a new map pass?)")
+                    self._cond.wait(timeout=1.0)
+                if index not in self._results:
+                    raise RuntimeError(f"lookahead stopped: {self._failure!r}")
+                self._taken = max(self._taken, index + 1)
+                out.append(self._results.pop(index))
+                given.append(self._given.pop(index, None))
+            self._cond.notify_all()  # the thread may be waiting to get further ahead
+        for j, submitted in enumerate(given):
+            if submitted is not None and row is not None and not same_request_inputs(submitted, row(j)):
+                self.mismatched += 1
+                out[j] = None
+        return out
 
     def _run(self) -> None:
         try:
-            for row in self._rows if self._rows is not None else self._arrow_rows():
+            for chunk in self._chunks():
                 with self._cond:
                     while self._next - self._taken >= MAX_AHEAD and not self._closed:
                         self._cond.wait()
                     if self._closed or self._next >= self.end:
                         return
-                result = self._submit_row(row)
+                chunk = chunk[: self.end - self._next]
+                results = self._submit_rows(chunk)
                 with self._cond:
+                    positions = range(self._next, self._next + len(chunk))
                     if self._rows is not None:
-                        self._given[self._next] = row
-                    self._results[self._next] = result
-                    self._next += 1
-                    self._cond.notify_all()
+                        self._given.update(zip(positions, chunk))
+                    self._results.update(zip(positions, results))
+                    self._next += len(chunk)
+                    self._cond.notify_all()  # once per chunk
         except BaseException as err:  # surfaced by take(); the map then fails loudly, not silently
             with self._cond:
                 self._failure = err
                 self._cond.notify_all()
+
+    def _chunks(self) -> Iterator[list[dict]]:
+        chunk: list[dict] = []
+        size = FIRST_CHUNK
+        for row in self._rows if self._rows is not None else self._arrow_rows():
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk, size = [], CHUNK
+        if chunk:
+            yield chunk
 
     def _arrow_rows(self) -> Iterator[dict]:
         import datasets
@@ -192,7 +229,7 @@ def drop_warm() -> None:
         _WARM.clear()
 
 
-def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_row: Callable[[dict], Any],
+def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_rows: Callable[[list[dict]], list[Any]],
                    key: Any) -> Prefetcher | None:  # fmt: skip
     """This process's prefetcher for `source` and settings `key`, or None if its shard does not start
     at `first_index` (then the map submits per batch)."""
@@ -214,5 +251,5 @@ def get_prefetcher(source: Source, rank: int | None, first_index: int, submit_ro
         if cache_key not in _PREFETCHERS:
             start, end = shard_bounds(source.num_rows, source.num_shards, rank or 0)
             ok = start == first_index and end <= source.num_rows
-            _PREFETCHERS[cache_key] = Prefetcher(source, start, end, submit_row) if ok else None
+            _PREFETCHERS[cache_key] = Prefetcher(source, start, end, submit_rows) if ok else None
         return _PREFETCHERS[cache_key]
