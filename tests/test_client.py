@@ -7,7 +7,7 @@ from fixtures_vlm import chat_body, engine_for
 
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, get_engine
-from hf_vqa.engine.store import Store
+from hf_vqa.engine.store import Store, StoredReply
 
 
 def test_success_records_usage_and_is_stored_before_the_future_resolves(tmp_path, mock_vlm):
@@ -128,3 +128,33 @@ def test_replies_arriving_together_are_committed_together(tmp_path, make_mock_vl
     assert sum(batches) == 32 and max(batches) > 1, batches  # fewer commits than replies
     fresh = Store(tmp_path)
     assert all(fresh.get(f"k{i}") is not None for i in range(32))  # each durable before its future
+
+
+def test_keys_submitted_together_are_claimed_together_and_not_claimed_again_to_send(
+    tmp_path, make_mock_vlm, monkeypatch
+):
+    batches, singles = [], []
+    claim_many = Store.claim_many
+
+    def spy(self, keys, ttl):
+        batches.append(len(keys))
+        return claim_many(self, keys, ttl)
+
+    monkeypatch.setattr(Store, "claim_many", spy)
+    monkeypatch.setattr(Store, "claim", lambda self, key, ttl: singles.append(key) or True)
+    server = make_mock_vlm(latency=0.2)
+    engine = engine_for(server, tmp_path, max_concurrency=32)
+    futures = [engine.submit(f"k{i}", chat_body(f"question {i}")) for i in range(32)]
+    assert all(f.result(30).error is None for f in futures)
+    assert sum(batches) == 32 and max(batches) > 1, batches  # fewer claim transactions than requests
+    assert singles == []  # each claim was just taken when its request went out: no renewal
+    assert server.stats()["requests"] == 32
+
+
+def test_a_key_answered_in_the_store_before_it_is_claimed_is_not_sent(tmp_path, make_mock_vlm):
+    server = make_mock_vlm(latency=0.05)
+    engine = engine_for(server, tmp_path)
+    other = Store(tmp_path)  # another run's answer lands after the lookup, before the claim
+    other.put("k", StoredReply("theirs", "stop", 1, 1, 1))
+    reply = engine.submit("k", chat_body(), looked_up=True).result(10)
+    assert reply.text == "theirs" and reply.cached and server.stats()["requests"] == 0

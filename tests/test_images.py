@@ -365,3 +365,19 @@ def test_png_ihdr_bit_depth_gate():
     Image.frombytes("I;16B", (16, 1), ramp).save(buf, "PNG")
     assert buf.getvalue()[24] == 16  # 16-bit grey: not passed through even though it is a PNG
     assert not prepare_image(buf.getvalue()).passthrough
+
+
+def test_the_fast_base64_gives_the_standard_librarys_bytes(tmp_path, monkeypatch):
+    pytest.importorskip("pybase64", reason="the `fast` extra: pip install 'hf_vqa[fast]'")
+    from hf_vqa.images import prepare
+
+    assert prepare._simd_b64encode is not None
+    blobs = [b"", b"a", b"ab", b"abc", bytes(range(256)) * 7, b"\xff" * 100_003]
+    for blob in blobs:
+        assert prepare.b64encode(blob) == base64.b64encode(blob)
+    photo = tmp_path / "p.jpg"
+    Image.effect_noise((320, 240), 60).convert("RGB").save(photo, quality=90)
+    fast = prepare_image(str(photo))
+    monkeypatch.setattr(prepare, "_simd_b64encode", None)  # the standard library's path
+    assert prepare_image(str(photo)) == fast
+    assert fast.data_url == "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()

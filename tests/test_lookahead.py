@@ -92,3 +92,25 @@ def test_the_same_map_twice_in_one_process_with_caching_off_does_not_hang(tmp_pa
                 assert_row_matches_its_image(row, i)
     finally:
         datasets.enable_caching()
+
+
+def test_the_lookahead_reads_the_store_once_per_chunk_of_rows(tmp_path, make_mock_vlm, monkeypatch):
+    from hf_vqa.engine.client import Engine
+    from hf_vqa.runner.lookahead import CHUNK
+
+    sizes = []
+    lookup_many = Engine.lookup_many
+
+    def spy(self, keys):
+        sizes.append(len(keys))
+        return lookup_many(self, keys)
+
+    monkeypatch.setattr(Engine, "lookup_many", spy)
+    server = make_mock_vlm(latency=0.01)
+    ds = hf_vqa.load_records(write_records(tmp_path, 2 * CHUNK + 5), cache_dir=str(tmp_path / "c"))
+    vlm = hf_vqa.VLM(model="m", base_url=server.base_url, api_key_env="", cache_dir=str(tmp_path / "s"))
+    out, summary = run_pipeline(ds, "image-vqa", vlm=vlm, batch_size=16, lookahead=True)
+    assert summary.succeeded == 2 * CHUNK + 5
+    for i, row in enumerate(out):
+        assert_row_matches_its_image(row, i)
+    assert sizes == [CHUNK, CHUNK, 5], sizes  # one store read per chunk, none per row

@@ -91,3 +91,34 @@ def test_add_many_stores_every_reply_in_one_commit(tmp_path):
     fresh = Store(tmp_path)  # another connection: every reply is committed
     assert [fresh.get(k) for k in ("k1", "k2", "k3")] == [R, thought, R]
     assert sum(st.strip().upper() == "COMMIT" for st in statements) == 1, statements
+
+
+def test_get_many_reads_many_keys_in_one_select_and_skips_what_is_not_an_answer(tmp_path, capsys):
+    s = Store(tmp_path)
+    thought = StoredReply("a2", "stop", 1, 1, 1, reasoning="because")
+    keys = [f"k{i}" for i in range(1203)]  # more than one SELECT's worth of parameters
+    assert s.add_many([(k, thought if k == "k8" else R) for k in keys[::2]]) == ["stored"] * 602
+    s._conn().execute("INSERT INTO replies VALUES ('bad', '', 'stop', 1, 1, 1, 0)")  # not an answer
+    statements = []
+    s._conn().set_trace_callback(statements.append)
+    found = s.get_many([*keys, "bad", "k0"])
+    assert set(found) == set(keys[::2]) and found["k8"] == thought and found["k0"] == R
+    assert sum(st.lstrip().upper().startswith("SELECT") for st in statements) == 3, statements
+    assert s.bad == 1 and "not an answer" in capsys.readouterr().err
+    assert s.get_many([]) == {} and s.get("k1") is None and s.get("k2") == R
+
+
+def test_claim_many_takes_each_claim_as_claim_does_in_one_commit(tmp_path):
+    a = Store(tmp_path)
+    conn = a._conn()
+    other = store_leases.Owner(a.owner.host, os.getppid(), "other")  # a live process, not this one
+    assert store_leases.claim(conn, "held", other, ttl=60) is True
+    dead = store_leases.Owner(a.owner.host, 2**22 + 12345, "dead")
+    assert store_leases.claim(conn, "orphan", dead, ttl=60) is True
+    statements = []
+    conn.set_trace_callback(statements.append)
+    assert a.claim_many(["new", "held", "orphan", "new"], ttl=60) == [True, False, True, True]
+    assert sum(st.strip().upper() == "COMMIT" for st in statements) == 1, statements
+    assert store_leases.claim(conn, "new", other, ttl=60) is False  # it is this process's now
+    a.release("held")  # not ours: nothing happens
+    assert a.claim("held", ttl=60) is False

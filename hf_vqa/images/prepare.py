@@ -51,7 +51,12 @@ from hf_vqa.images.header import (
 )
 from hf_vqa.images.settings import ImageSettings, PreparedImage
 
-__all__ = ["image_source", "prepare_image"]
+__all__ = ["b64encode", "image_source", "prepare_image"]
+
+try:  # the optional `fast` extra (pip install 'hf_vqa[fast]'): the same bytes, ~50x faster (SIMD)
+    from pybase64 import b64encode as _simd_b64encode
+except ImportError:  # pragma: no cover - depends on the environment
+    _simd_b64encode = None
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _ACCEPTED = (
@@ -221,10 +226,22 @@ def _convert(
     return _finish(data, mime, size, source, passthrough=False)
 
 
+def b64encode(data: bytes) -> bytes:
+    """Standard base64 (no newline): pybase64's when the `fast` extra is installed, else binascii's.
+
+    Example:
+        >>> b64encode(b"hf")
+        b'aGY='
+    """
+    if _simd_b64encode is not None:
+        return _simd_b64encode(data)
+    return binascii.b2a_base64(data, newline=False)
+
+
 def _finish(
     data: bytes, mime: str, size: tuple[int, int], source: str, *, passthrough: bool
 ) -> PreparedImage:
-    encoded = binascii.b2a_base64(data, newline=False).decode("ascii")
+    encoded = b64encode(data).decode("ascii")  # the image's base64 is most of a row's CPU without the extra
     return PreparedImage(
         data_url=f"data:{mime};base64,{encoded}",
         mime=mime,
