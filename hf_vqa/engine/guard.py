@@ -87,8 +87,9 @@ class Guard:
                 self._prober = key
             elif self._prober != key:
                 # the first request is slow: after the bound, the others go rather than wait on
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._gate.wait(), self.gate_seconds)
+                with contextlib.suppress(TimeoutError):  # a timer each, no task each (as wait_for makes)
+                    async with asyncio.timeout(self.gate_seconds):
+                        await self._gate.wait()
 
     def leave(self, key: str, *, adapting: bool) -> None:
         """An attempt of `key` is over; if it was the first and needs no new attempt, let the others go."""
