@@ -2,8 +2,9 @@
 
 Only bytes that decode as an image are embedded in an output: a text file named `.png`, a symlink to a
 private key, a truncated photo are left out (the value becomes null and the row says why), so the
-output always loads and iterates, and nothing private is published. Complete JPEG/PNG/WEBP files are
-checked from their header and end marker (no pixel decode); anything else is decoded once.
+output always loads and iterates, and nothing private is published. Plain complete JPEG/PNG files are
+checked from their markers alone (`images.wellformed`); other complete JPEG/PNG/WEBP files from Pillow's
+header and their end marker (no pixel decode); anything else is decoded once.
 
 Example:
     >>> image_problem(b"x\\n")
@@ -22,6 +23,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from hf_vqa.images.wellformed import plain_image
+
 __all__ = ["drop_non_images", "image_problem"]
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -36,6 +39,8 @@ def image_problem(data: bytes) -> str | None:
     """
     if not data:
         return "empty file"
+    if plain_image(data):  # a complete, plain JPEG/PNG: its markers say so, no Pillow needed
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
