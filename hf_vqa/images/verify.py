@@ -30,7 +30,7 @@ __all__ = ["drop_non_images", "image_problem"]
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def image_problem(data: bytes) -> str | None:
+def image_problem(data: bytes | memoryview) -> str | None:
     """None when `data` decodes as an image; else a short reason (never quoting the content).
 
     Example:
@@ -41,6 +41,7 @@ def image_problem(data: bytes) -> str | None:
         return "empty file"
     if plain_image(data):  # a complete, plain JPEG/PNG: its markers say so, no Pillow needed
         return None
+    data = bytes(data)  # a memoryview (a slice of a batch's buffer): Pillow and the end check want bytes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

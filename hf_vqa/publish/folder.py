@@ -11,8 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import io
 import itertools
 import os
 from pathlib import Path
@@ -27,6 +27,7 @@ from hf_vqa.images.columns import decoded_features, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
 from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
+from hf_vqa.publish.image_arrays import column_options, read_files, to_arrow
 
 __all__ = ["SHARD_BYTES", "embed_images", "save_folder", "write_parquet"]
 
@@ -97,95 +98,31 @@ def write_parquet(
                 table = _embedded(table, columns, fetch or FetchSettings())
             table = table.replace_schema_metadata(metadata)
             if writer is None:
-                writer = pq.ParquetWriter(str(path), table.schema, **_column_options(table, columns))
+                writer = pq.ParquetWriter(str(path), table.schema, **column_options(table, columns))
             writer.write_table(table, row_group_size=100)
     finally:
         if writer is not None:
             writer.close()
 
 
-def _column_options(table: pa.Table, images: list[str]) -> dict:
-    """ParquetWriter options: every column dictionary-encoded, compressed and with statistics, but the
-    image bytes. Photos hardly ever repeat (hashing each for a dictionary cost ~0.2 ms per photo for a
-    file of the same size), min/max of image bytes tell a reader nothing, and JPEG/PNG/WEBP bytes do
-    not compress: when the first batch's images are all such files, they are written as they are."""
-    if not images:
-        return {"use_dictionary": True}
-    buf = io.BytesIO()
-    pq.write_table(table.schema.empty_table(), buf)
-    leaves = pq.ParquetFile(pa.BufferReader(buf.getvalue())).schema
-    paths = [leaves.column(i).path for i in range(len(leaves))]
-    image_bytes = [p for p in paths if p.split(".")[0] in images and p.endswith(".bytes")]
-    others = [p for p in paths if p not in image_bytes]
-    options: dict = {"use_dictionary": others, "write_statistics": others}
-    if all(_compressed_format(table.column(name)) for name in images):
-        options["compression"] = {p: ("none" if p in image_bytes else "snappy") for p in paths}
-    return options
-
-
-def _compressed_format(column: pa.ChunkedArray) -> bool:
-    """Whether every image in `column` is JPEG, PNG or WEBP (already-compressed data)."""
-    values = column.combine_chunks()
-    if pa.types.is_list(values.type):
-        values = pc.list_flatten(values)
-    for data in pc.struct_field(values, "bytes").to_pylist():
-        if data is not None and not (data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n"
-                                     or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):  # fmt: skip
-            return False
-    return True
-
-
 def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> pa.Table:
     """`table` with the image files of `columns` read into their `bytes` (`_embed_batch`, per batch)."""
     wanted = [*columns, *(["vqa_error"] if "vqa_error" in table.column_names else [])]  # what it reads
     batch = {name: table.column(name).to_pylist() for name in wanted}
-    for name, values in _embed_batch(batch, columns=columns, settings=settings).items():
+    files = read_files([path for name in columns for path in _local_files(batch[name])])
+    for name, values in _embed_batch(batch, columns=columns, settings=settings, files=files).items():
         index = table.column_names.index(name)
         field = table.schema.field(index)
-        table = table.set_column(index, field, _to_arrow(values, field.type))
+        table = table.set_column(index, field, to_arrow(values, field.type))
     return table
 
 
-def _to_arrow(values: list, kind: pa.DataType) -> pa.Array:
-    """`values` as an Arrow array of `kind`; image structs (and lists of them) are built column-wise,
-    which copies each image's bytes once (`pa.array` on the dicts grows its buffer copy by copy)."""
-    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
-        offsets, flat = [0], []
-        for row in values:
-            flat.extend(row or ())
-            offsets.append(len(flat))
-        mask = pa.array([row is None for row in values], type=pa.bool_())
-        items = _to_arrow(flat, kind.value_type)
-        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), items, type=kind, mask=mask)
-    if pa.types.is_struct(kind) and all(isinstance(v, dict) or v is None for v in values):
-        children = [_to_arrow([v.get(f.name) if v else None for v in values], f.type) for f in kind]
-        mask = pa.array([v is None for v in values], type=pa.bool_())
-        return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
-    if kind == pa.binary() and all(isinstance(v, bytes) or v is None for v in values):
-        return _binary_array(values)
-    return pa.array(values, type=kind)
-
-
-def _binary_array(values: list[bytes | None]) -> pa.Array:
-    """A binary array of `values` with one copy of each value into one buffer of the right size.
-
-    `pa.array` grows its data buffer value by value: for 100 photos of ~130 KB that is several
-    copies and fresh pages on each batch (~0.2 ms per photo, half of it in the kernel)."""
-    sizes = [len(v) if v is not None else 0 for v in values]
-    offsets = pa.array(itertools.accumulate(sizes, initial=0), type=pa.int64())
-    if offsets[-1].as_py() > 2**31 - 1:  # `binary` has 32-bit offsets: let pyarrow say so
-        return pa.array(values, type=pa.binary())
-    data = pa.allocate_buffer(offsets[-1].as_py())
-    view, at = memoryview(data).cast("B"), 0
-    for value, size in zip(values, sizes):
-        if size:
-            view[at : at + size] = value
-            at += size
-    validity = None
-    if None in values:
-        validity = pa.array([v is not None for v in values], type=pa.bool_()).buffers()[1]
-    offsets32 = offsets.cast(pa.int32()).buffers()[1]
-    return pa.Array.from_buffers(pa.binary(), len(values), [validity, offsets32, data])
+def _local_files(values: list) -> list[str]:
+    """The local paths of the images in `values` that have no bytes yet, in order."""
+    items = itertools.chain.from_iterable(v if isinstance(v, list) else [v] for v in values)
+    return [
+        v["path"] for v in items if v and v.get("bytes") is None and v.get("path") and "://" not in v["path"]
+    ]
 
 
 def _needed_bytes(ds: datasets.Dataset) -> int:
@@ -228,7 +165,12 @@ def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) ->
 
 
 def _embed_batch(
-    batch: dict[str, list], *, columns: list[str], settings: FetchSettings, version: int = 2
+    batch: dict[str, list],
+    *,
+    columns: list[str],
+    settings: FetchSettings,
+    version: int = 2,
+    files: dict[str, collections.deque] | None = None,
 ) -> dict[str, list]:
     out: dict[str, list] = {}
     errors = list(batch["vqa_error"]) if "vqa_error" in batch else None
@@ -237,9 +179,9 @@ def _embed_batch(
         for row, value in enumerate(batch[name]):
             reasons: list[str] = []
             if isinstance(value, list):
-                value = [_embed_one(v, settings, reasons) for v in value]
+                value = [_embed_one(v, settings, reasons, files) for v in value]
             else:
-                value = _embed_one(value, settings, reasons)
+                value = _embed_one(value, settings, reasons, files)
             if reasons and errors is not None and not errors[row]:
                 errors[row] = f"{name}: left out of the output: " + "; ".join(reasons)
             values.append(value)
@@ -249,8 +191,12 @@ def _embed_batch(
     return out
 
 
-def _embed_one(value: dict | None, settings: FetchSettings, reasons: list[str]) -> dict | None:
-    """The value with its bytes embedded, or None (reason appended) when they are not an image."""
+def _embed_one(
+    value: dict | None, settings: FetchSettings, reasons: list[str], files: dict | None = None
+) -> dict | None:
+    """The value with its bytes embedded, or None (reason appended) when they are not an image.
+
+    `files` holds local files already read (`image_arrays.read_files`), taken in order."""
     if not value:
         return value
     path = value.get("path")
@@ -259,8 +205,11 @@ def _embed_one(value: dict | None, settings: FetchSettings, reasons: list[str]) 
     if data is None:
         if not path:
             return None
+        if files and files.get(path):
+            data = files[path].popleft()
         try:
-            data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
+            if data is None:
+                data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
         except (OSError, HfVqaError) as err:
             reasons.append(f"{name}: cannot be read ({type(err).__name__})")
             return None
