@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -184,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
             ds, summary = apply_filters(ds, args, summary, row_filters, prices=prices, say=_say)
             if not len(ds):  # `datasets` cannot load an empty split: nothing is written (exit 1)
                 return EXIT_INCOMPLETE
-        stats, diversity = diversity_lines(ds, args.pipeline, dedupe)
+        diversity = functools.cache(functools.partial(diversity_lines, ds, args.pipeline, dedupe))
         info = None
         if jobs.holds(args.output, fingerprint(ds), args.cache_dir):
             _say(f"output unchanged since the last run: {args.output}")
         else:
             info = write_output(ds, args, vlm, summary, mock=mock_proc is not None, argv=argv,
-                          batch=batch.card if batch is not None else None, diversity=diversity,
+                          batch=batch.card if batch is not None else None, diversity=lambda: diversity()[1],
                           verification=verification)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info, shard)
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         errors = failed_errors(ds) if summary.failed else []
         for line in failure_lines(errors, summary.failed, argv, batch=batch is not None):
             _say(line)
-        for line in stats:
+        for line in diversity()[0]:  # counted while the parquet was written (or now, when it was not)
             _say(line)
         if args.report:
             from hf_vqa.cli.report import write_run_report

@@ -15,6 +15,10 @@ import collections
 import contextlib
 import itertools
 import os
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -22,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hf_vqa.errors import HfVqaError
+from hf_vqa.errors import HfVqaError, OutputError
 from hf_vqa.images.columns import decoded_features, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
 from hf_vqa.images.verify import image_problem
@@ -38,7 +42,7 @@ def save_folder(
     ds: datasets.Dataset,
     folder: str | os.PathLike,
     *,
-    card: str | None = None,
+    card: str | Callable[[], str] | None = None,
     split: str = "train",
     fetch: FetchSettings | None = None,
 ) -> Path:
@@ -46,7 +50,9 @@ def save_folder(
 
     `fetch` is the URL policy for images that are URLs (use the run's, e.g. `image_settings(vlm).url`).
     The images are embedded batch by batch as the parquet is written (no embedded copy of the whole
-    dataset in the datasets cache first), so memory stays flat in the number of rows.
+    dataset in the datasets cache first), so memory stays flat in the number of rows. `card` may be a
+    function: it is called while the parquet is written (writing is mostly the kernel's copying, and
+    pyarrow releases the GIL), so building the card costs no wall time.
     """
     folder = Path(folder)
     ds = undecoded(ds)
@@ -57,9 +63,10 @@ def save_folder(
     num_shards = max(1, -(-needed // SHARD_BYTES))
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
-        for index, name in enumerate(names):
-            shard = ds.shard(num_shards=num_shards, index=index, contiguous=True) if num_shards > 1 else ds
-            write_parquet(shard, stage / name, fetch=fetch)
+        if callable(card):
+            card = _while_writing(card, ds, stage, names, fetch)
+        else:
+            _write_shards(ds, stage, names, fetch)
         if card is not None:
             (stage / "README.md").write_text(card, encoding="utf-8")
         # every new file is complete: swap them in (renames on the same disk), then drop the old shards
@@ -75,14 +82,41 @@ def save_folder(
     return folder
 
 
+def _write_shards(ds, stage: Path, names: list[str], fetch, stop: threading.Event | None = None) -> None:
+    for index, name in enumerate(names):
+        shard = ds.shard(num_shards=len(names), index=index, contiguous=True) if len(names) > 1 else ds
+        write_parquet(shard, stage / name, fetch=fetch, stop=stop)
+
+
+def _while_writing(card: Callable[[], str], ds, stage: Path, names: list[str], fetch) -> str:
+    """`card()`, called while the shards are written on another thread; an error on either side stops both."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="hf_vqa-shards") as pool:
+        written = pool.submit(_write_shards, ds, stage, names, fetch, stop)
+        try:
+            text = card()
+            written.result()
+        except BaseException:
+            stop.set()  # the writer stops at its next batch; the staging folder goes
+            raise
+    return text
+
+
 def write_parquet(
-    ds: datasets.Dataset, path: str | os.PathLike, *, fetch: FetchSettings | None = None, rows: int = 100
+    ds: datasets.Dataset,
+    path: str | os.PathLike,
+    *,
+    fetch: FetchSettings | None = None,
+    rows: int = 100,
+    stop: threading.Event | None = None,
 ) -> None:
     """Write `ds` as one parquet file that `datasets` reads back with the same features (image
     columns decodable), embedding image files (URLs fetched with `fetch`) `rows` rows at a time.
 
     Unlike `Dataset.to_parquet`, this never stats image paths, so an image that could not be
-    embedded (its row failed) does not fail the export.
+    embedded (its row failed) does not fail the export. The next batch's images are read while a
+    writer thread writes the current one (in order; at most two batches in memory). `stop` set
+    (by another thread) ends the write with an `OutputError`.
     """
     columns = image_columns(ds)
     metadata = decoded_features(ds.features).arrow_schema.metadata  # readers get PIL images back
@@ -90,19 +124,27 @@ def write_parquet(
     if not len(ds):  # no row group at all: `datasets` reads an empty row group as batch size 0
         pq.ParquetWriter(str(path), source[:0].replace_schema_metadata(metadata).schema).close()
         return
-    writer = None
-    try:
-        for start in range(0, len(ds), rows):
-            table = source[start : start + rows]
-            if columns:
-                table = _embedded(table, columns, fetch or FetchSettings())
-            table = table.replace_schema_metadata(metadata)
-            if writer is None:
-                writer = pq.ParquetWriter(str(path), table.schema, **column_options(table, columns))
-            writer.write_table(table, row_group_size=100)
-    finally:
-        if writer is not None:
-            writer.close()
+    writer, pending = None, None
+    with ThreadPoolExecutor(1, thread_name_prefix="hf_vqa-parquet") as pool:
+        try:
+            for start in range(0, len(ds), rows):
+                if stop is not None and stop.is_set():
+                    raise OutputError(f"writing {path} was stopped", fix="see the error that stopped it")
+                table = source[start : start + rows]
+                if columns:
+                    table = _embedded(table, columns, fetch or FetchSettings())
+                table = table.replace_schema_metadata(metadata)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema, **column_options(table, columns))
+                if pending is not None:
+                    pending.result()  # the previous batch is written (or its error raised here)
+                pending = pool.submit(writer.write_table, table, row_group_size=100)
+            pending.result()
+        finally:
+            if pending is not None:
+                futures.wait([pending])
+            if writer is not None:
+                writer.close()
 
 
 def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> pa.Table:
