@@ -105,3 +105,22 @@ def test_images_that_compress_keep_the_compression(tmp_path):
     chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
     assert chunks["image.list.element.bytes"].compression == "SNAPPY"
     assert [row["image"][0]["bytes"] for row in pq.read_table(path).to_pylist()] == expected
+
+
+def test_a_card_function_is_built_while_writing_and_its_error_leaves_the_old_output(tmp_path):
+    ds, _ = _photo_rows(tmp_path, "JPEG")
+    out = save_folder(ds, tmp_path / "out", card=lambda: "# first card\n")
+    assert (out / "README.md").read_text() == "# first card\n"
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+
+    def broken_card() -> str:
+        raise RuntimeError("the card could not be built")
+
+    try:
+        save_folder(ds.select(range(2)), out, card=broken_card)
+    except RuntimeError as err:
+        assert "could not be built" in str(err)
+    else:
+        raise AssertionError("the card's error was swallowed")
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # untouched
+    assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "fresh"))) == 4
