@@ -32,3 +32,17 @@ def test_read_files_reads_each_mention_and_leaves_out_what_it_cannot_read(tmp_pa
     assert [bytes(v) for v in files[str(one)]] == [b"first", b"first"] and bytes(
         files[str(two)][0]
     ) == b"second!"
+
+
+def test_files_read_in_order_become_the_column_without_a_copy(tmp_path):
+    paths = []
+    for i, text in enumerate([b"one", b"two!", b"three"]):
+        (tmp_path / f"{i}.jpg").write_bytes(text)
+        paths.append(str(tmp_path / f"{i}.jpg"))
+    files = read_files(paths)
+    pieces = [files[p].popleft() for p in paths]
+    column = to_arrow(pieces, pa.binary())
+    assert column.to_pylist() == [b"one", b"two!", b"three"]
+    assert column.buffers()[2].address == pieces[0].address  # the read buffer itself
+    refused = to_arrow([pieces[0], None, pieces[2]], pa.binary())  # a gap: copied, nothing of it kept
+    assert refused.to_pylist() == [b"one", None, b"three"] and refused.buffers()[2].size == 8

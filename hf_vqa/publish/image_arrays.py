@@ -24,14 +24,15 @@ import pyarrow.parquet as pq
 
 __all__ = ["column_options", "read_files", "to_arrow"]
 
-Bytes = bytes | memoryview
+Bytes = bytes | memoryview | pa.Buffer
 
 
-def read_files(paths: list[str]) -> dict[str, collections.deque[memoryview]]:
+def read_files(paths: list[str]) -> dict[str, collections.deque[pa.Buffer]]:
     """Each readable local file of `paths` (in order, repeats read again) as a slice of one buffer.
 
     A file missing from the answer (unreadable, or its size changed while it was read) is for the
-    caller to read the ordinary way, which says what went wrong."""
+    caller to read the ordinary way, which says what went wrong. Slices taken in order and all kept
+    become the binary column without another copy (`to_arrow`)."""
     sizes: list[int | None] = []
     for path in paths:
         try:
@@ -40,13 +41,10 @@ def read_files(paths: list[str]) -> dict[str, collections.deque[memoryview]]:
             sizes.append(None)
     buffer = pa.allocate_buffer(sum(size for size in sizes if size))
     view, at = memoryview(buffer).cast("B"), 0
-    out: dict[str, collections.deque[memoryview]] = collections.defaultdict(collections.deque)
+    out: dict[str, collections.deque[pa.Buffer]] = collections.defaultdict(collections.deque)
     for path, size in zip(paths, sizes):
-        if not size:
-            continue
-        piece = view[at : at + size]
-        if _read_exactly(path, piece):
-            out[path].append(piece)
+        if size and _read_exactly(path, view[at : at + size]):
+            out[path].append(buffer.slice(at, size))
             at += size
     return out
 
@@ -80,7 +78,9 @@ def to_arrow(values: list, kind: pa.DataType) -> pa.Array:
         children = [to_arrow([v.get(f.name) if v else None for v in values], f.type) for f in kind]
         mask = pa.array([v is None for v in values], type=pa.bool_())
         return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
-    if kind == pa.binary() and all(isinstance(v, (bytes, memoryview)) or v is None for v in values):
+    if kind == pa.binary() and all(
+        isinstance(v, (bytes, memoryview, pa.Buffer)) or v is None for v in values
+    ):
         return _binary_array(values)
     return pa.array(values, type=kind)
 
@@ -94,17 +94,33 @@ def _binary_array(values: list[Bytes | None]) -> pa.Array:
     offsets = pa.array(itertools.accumulate(sizes, initial=0), type=pa.int64())
     if offsets[-1].as_py() > 2**31 - 1:  # `binary` has 32-bit offsets: let pyarrow say so
         return pa.array([bytes(v) if v is not None else None for v in values], type=pa.binary())
-    data = pa.allocate_buffer(offsets[-1].as_py())
-    view, at = memoryview(data).cast("B"), 0
-    for value, size in zip(values, sizes):
-        if size:
-            view[at : at + size] = value
-            at += size
+    data = _adjacent(values)
+    if data is None:  # not the slices of one buffer, in order: one copy each
+        data = pa.allocate_buffer(offsets[-1].as_py())
+        view, at = memoryview(data).cast("B"), 0
+        for value, size in zip(values, sizes):
+            if size:
+                view[at : at + size] = memoryview(value).cast("B")
+                at += size
     validity = None
     if any(v is None for v in values):
         validity = pa.array([v is not None for v in values], type=pa.bool_()).buffers()[1]
     offsets32 = offsets.cast(pa.int32()).buffers()[1]
     return pa.Array.from_buffers(pa.binary(), len(values), [validity, offsets32, data])
+
+
+def _adjacent(values: list) -> pa.Buffer | None:
+    """The region of one buffer that the values (`read_files` slices) fill one after another; None
+    when they are anything else (bytes, or a gap left by an image that was refused)."""
+    present = [v for v in values if v is not None and len(v)]
+    if not present or not all(isinstance(v, pa.Buffer) and v.parent is not None for v in present):
+        return None
+    parent = present[0].parent
+    for before, after in itertools.pairwise(present):
+        if after.parent.address != parent.address or after.address != before.address + before.size:
+            return None
+    start, end = present[0].address - parent.address, present[-1].address + present[-1].size - parent.address
+    return parent.slice(start, end - start)
 
 
 def column_options(table: pa.Table, images: list[str]) -> dict:
