@@ -5,9 +5,7 @@ Example:
     python scripts/build_dataset.py image-vqa --input examples/sample/records.json --output out/ --mock auto
 """
 
-import sys
-
-from hf_vqa.cli.main import main
+from hf_vqa.cli.main import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()  # main(), then a quick exit (no interpreter teardown; see hf_vqa.cli.main.exit_now)

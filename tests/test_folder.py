@@ -64,3 +64,63 @@ def test_image_problem_names_what_is_wrong_without_the_content():
     assert image_problem(SECRET) == "not a recognised image"
     assert image_problem(b"") == "empty file"
     assert image_problem(solid_image_bytes((0, 0, 0), "JPEG", size=(400, 300))[:300]).startswith("cannot be")
+
+
+def _photo_rows(tmp_path, fmt: str) -> tuple[datasets.Dataset, list[bytes]]:
+    files = []
+    for i in range(3):
+        path = tmp_path / f"p{i}.{fmt.lower()}"
+        path.write_bytes(solid_image_bytes((i, 2 * i, 3), fmt))
+        files.append(path)
+    files.append(files[0])  # the same file in two rows: read (and embedded) twice
+    features = datasets.Features({"image": datasets.List(datasets.Image(decode=False)),
+                                  "vqa": datasets.Value("string")})  # fmt: skip
+    ds = datasets.Dataset.from_dict(
+        {"image": [[{"bytes": None, "path": str(p)}] for p in files], "vqa": ["Q: a?\nA: b"] * len(files)},
+        features=features,
+    )
+    return ds, [p.read_bytes() for p in files]
+
+
+def test_photo_bytes_are_written_as_they_are_and_read_back_the_same(tmp_path):
+    ds, expected = _photo_rows(tmp_path, "JPEG")
+    out = save_folder(ds, tmp_path / "out")
+    path = glob.glob(str(out / "data" / "*.parquet"))[0]
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    photo = chunks["image.list.element.bytes"]
+    assert photo.compression == "UNCOMPRESSED" and not photo.is_stats_set  # JPEG does not compress
+    assert chunks["vqa"].compression == "SNAPPY" and chunks["vqa"].is_stats_set  # the rest as before
+    assert [row["image"][0]["bytes"] for row in pq.read_table(path).to_pylist()] == expected
+    loaded = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "fresh"))
+    assert loaded.features["image"] == datasets.List(datasets.Image())
+    assert [row["image"][0].size for row in loaded] == [(64, 48)] * 4
+
+
+def test_images_that_compress_keep_the_compression(tmp_path):
+    ds, expected = _photo_rows(tmp_path, "BMP")
+    out = save_folder(ds, tmp_path / "out")
+    path = glob.glob(str(out / "data" / "*.parquet"))[0]
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert chunks["image.list.element.bytes"].compression == "SNAPPY"
+    assert [row["image"][0]["bytes"] for row in pq.read_table(path).to_pylist()] == expected
+
+
+def test_a_card_function_is_built_while_writing_and_its_error_leaves_the_old_output(tmp_path):
+    ds, _ = _photo_rows(tmp_path, "JPEG")
+    out = save_folder(ds, tmp_path / "out", card=lambda: "# first card\n")
+    assert (out / "README.md").read_text() == "# first card\n"
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*"))
+
+    def broken_card() -> str:
+        raise RuntimeError("the card could not be built")
+
+    try:
+        save_folder(ds.select(range(2)), out, card=broken_card)
+    except RuntimeError as err:
+        assert "could not be built" in str(err)
+    else:
+        raise AssertionError("the card's error was swallowed")
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # untouched
+    assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "fresh"))) == 4

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +31,12 @@ def write_output(
     mock: bool,
     argv: list[str],
     batch: dict | None = None,
-    diversity: str | None = None,
+    diversity: str | Callable[[], str] | None = None,
     verification: dict | None = None,
 ) -> RunInfo | None:
-    """Write `ds` to `--output` (records, or a folder with its card); the card's `RunInfo`, None for records."""
+    """Write `ds` to `--output` (records, or a folder with its card); the card's `RunInfo`, None for records.
+
+    `diversity` (the card's section) may be a function: it then runs while the parquet is written."""
     from hf_vqa.publish.records import export_records
 
     out = Path(args.output)
@@ -49,29 +52,34 @@ def write_output(
     from hf_vqa.publish.folder import save_folder
 
     spec = PIPELINES[args.pipeline]
-    system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt, args.language)  # as sent
-    column = args.conversation_column
-    if column in ds.column_names:  # records with their own human turn send that, not the prompt
-        prompt = instructions_sent((row[column] for row in ds.select_columns([column])), prompt)
-    info = RunInfo.from_run(
-        args.pipeline,
-        vlm,
-        summary,
-        mock=mock,
-        system_prompt=system_prompt,
-        prompt=prompt,
-        command=command_line(argv),
-        example=example_row(ds, spec.refined),
-        diversity=diversity,
-        license=args.license,
-        split=args.split,
-        batch=batch,
-        verification=verification,
-        language=[args.language],
-    )
     readme = out / "README.md"  # a rerun keeps the user's edits to the card, as pushes do
     existing = readme.read_text(encoding="utf-8") if readme.is_file() else None
-    card = str(build_card(info, existing=existing))
+    info: RunInfo | None = None
+
+    def card() -> str:  # built while the parquet is written (`save_folder`)
+        nonlocal info
+        system_prompt, prompt = spec.instructions(args.system_prompt, args.prompt, args.language)  # as sent
+        column = args.conversation_column
+        if column in ds.column_names:  # records with their own human turn send that, not the prompt
+            prompt = instructions_sent((row[column] for row in ds.select_columns([column])), prompt)
+        info = RunInfo.from_run(
+            args.pipeline,
+            vlm,
+            summary,
+            mock=mock,
+            system_prompt=system_prompt,
+            prompt=prompt,
+            command=command_line(argv),
+            example=example_row(ds, spec.refined),
+            diversity=diversity() if callable(diversity) else diversity,
+            license=args.license,
+            split=args.split,
+            batch=batch,
+            verification=verification,
+            language=[args.language],
+        )
+        return str(build_card(info, existing=existing))
+
     save_folder(ds, out, card=card, split=args.split, fetch=image_settings(vlm).url)
     return info
 

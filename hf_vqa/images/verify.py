@@ -2,8 +2,9 @@
 
 Only bytes that decode as an image are embedded in an output: a text file named `.png`, a symlink to a
 private key, a truncated photo are left out (the value becomes null and the row says why), so the
-output always loads and iterates, and nothing private is published. Complete JPEG/PNG/WEBP files are
-checked from their header and end marker (no pixel decode); anything else is decoded once.
+output always loads and iterates, and nothing private is published. Plain complete JPEG/PNG files are
+checked from their markers alone (`images.wellformed`); other complete JPEG/PNG/WEBP files from Pillow's
+header and their end marker (no pixel decode); anything else is decoded once.
 
 Example:
     >>> image_problem(b"x\\n")
@@ -18,16 +19,21 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
+
+from hf_vqa.images.wellformed import plain_image
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["drop_non_images", "image_problem"]
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def image_problem(data: bytes) -> str | None:
+def image_problem(data: bytes | memoryview | pa.Buffer) -> str | None:
     """None when `data` decodes as an image; else a short reason (never quoting the content).
 
     Example:
@@ -36,6 +42,11 @@ def image_problem(data: bytes) -> str | None:
     """
     if not data:
         return "empty file"
+    if not isinstance(data, bytes):  # a memoryview or a pyarrow Buffer: its bytes as unsigned
+        data = memoryview(data).cast("B")
+    if plain_image(data):  # a complete, plain JPEG/PNG: its markers say so, no Pillow needed
+        return None
+    data = bytes(data)  # a memoryview (a slice of a batch's buffer): Pillow and the end check want bytes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -36,6 +36,8 @@ _WRAPPER = re.compile(r"</?\s*(?:answer|output|response|final_answer|final|resul
 
 def strip_special(text: str) -> str:
     """`text` without special tokens and reasoning blocks (see the module docstring)."""
+    if "<" not in text and "◁" not in text:  # every pattern here starts with one of them
+        return text
     while (close := _CLOSE.search(text)) and not _OPEN.search(text, 0, close.start()):
         text = text[close.end() :]  # an unpaired closing tag: what came before was reasoning
     out, pos = [], 0

@@ -11,9 +11,14 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import io
+import itertools
 import os
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -21,11 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hf_vqa.errors import HfVqaError
+from hf_vqa.errors import HfVqaError, OutputError
 from hf_vqa.images.columns import decoded_features, image_columns, undecoded
 from hf_vqa.images.fetch import FetchSettings, fetch_bytes
 from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
+from hf_vqa.publish.image_arrays import column_options, read_files, to_arrow
 
 __all__ = ["SHARD_BYTES", "embed_images", "save_folder", "write_parquet"]
 
@@ -36,7 +42,7 @@ def save_folder(
     ds: datasets.Dataset,
     folder: str | os.PathLike,
     *,
-    card: str | None = None,
+    card: str | Callable[[], str] | None = None,
     split: str = "train",
     fetch: FetchSettings | None = None,
 ) -> Path:
@@ -44,7 +50,9 @@ def save_folder(
 
     `fetch` is the URL policy for images that are URLs (use the run's, e.g. `image_settings(vlm).url`).
     The images are embedded batch by batch as the parquet is written (no embedded copy of the whole
-    dataset in the datasets cache first), so memory stays flat in the number of rows.
+    dataset in the datasets cache first), so memory stays flat in the number of rows. `card` may be a
+    function: it is called while the parquet is written (writing is mostly the kernel's copying, and
+    pyarrow releases the GIL), so building the card costs no wall time.
     """
     folder = Path(folder)
     ds = undecoded(ds)
@@ -55,9 +63,10 @@ def save_folder(
     num_shards = max(1, -(-needed // SHARD_BYTES))
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
-        for index, name in enumerate(names):
-            shard = ds.shard(num_shards=num_shards, index=index, contiguous=True) if num_shards > 1 else ds
-            write_parquet(shard, stage / name, fetch=fetch)
+        if callable(card):
+            card = _while_writing(card, ds, stage, names, fetch)
+        else:
+            _write_shards(ds, stage, names, fetch)
         if card is not None:
             (stage / "README.md").write_text(card, encoding="utf-8")
         # every new file is complete: swap them in (renames on the same disk), then drop the old shards
@@ -73,14 +82,41 @@ def save_folder(
     return folder
 
 
+def _write_shards(ds, stage: Path, names: list[str], fetch, stop: threading.Event | None = None) -> None:
+    for index, name in enumerate(names):
+        shard = ds.shard(num_shards=len(names), index=index, contiguous=True) if len(names) > 1 else ds
+        write_parquet(shard, stage / name, fetch=fetch, stop=stop)
+
+
+def _while_writing(card: Callable[[], str], ds, stage: Path, names: list[str], fetch) -> str:
+    """`card()`, called while the shards are written on another thread; an error on either side stops both."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="hf_vqa-shards") as pool:
+        written = pool.submit(_write_shards, ds, stage, names, fetch, stop)
+        try:
+            text = card()
+            written.result()
+        except BaseException:
+            stop.set()  # the writer stops at its next batch; the staging folder goes
+            raise
+    return text
+
+
 def write_parquet(
-    ds: datasets.Dataset, path: str | os.PathLike, *, fetch: FetchSettings | None = None, rows: int = 100
+    ds: datasets.Dataset,
+    path: str | os.PathLike,
+    *,
+    fetch: FetchSettings | None = None,
+    rows: int = 100,
+    stop: threading.Event | None = None,
 ) -> None:
     """Write `ds` as one parquet file that `datasets` reads back with the same features (image
     columns decodable), embedding image files (URLs fetched with `fetch`) `rows` rows at a time.
 
     Unlike `Dataset.to_parquet`, this never stats image paths, so an image that could not be
-    embedded (its row failed) does not fail the export.
+    embedded (its row failed) does not fail the export. The next batch's images are read while a
+    writer thread writes the current one (in order; at most two batches in memory). `stop` set
+    (by another thread) ends the write with an `OutputError`.
     """
     columns = image_columns(ds)
     metadata = decoded_features(ds.features).arrow_schema.metadata  # readers get PIL images back
@@ -88,61 +124,47 @@ def write_parquet(
     if not len(ds):  # no row group at all: `datasets` reads an empty row group as batch size 0
         pq.ParquetWriter(str(path), source[:0].replace_schema_metadata(metadata).schema).close()
         return
-    writer = None
-    try:
-        for start in range(0, len(ds), rows):
-            table = source[start : start + rows]
-            if columns:
-                table = _embedded(table, columns, fetch or FetchSettings())
-            table = table.replace_schema_metadata(metadata)
-            if writer is None:
-                dictionary = _dictionary_columns(table.schema, columns)
-                writer = pq.ParquetWriter(str(path), table.schema, use_dictionary=dictionary)
-            writer.write_table(table, row_group_size=100)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
-def _dictionary_columns(schema: pa.Schema, images: list[str]) -> list[str] | bool:
-    """The parquet columns worth dictionary-encoding: all but the image bytes. Photos hardly ever
-    repeat, and hashing each one for a dictionary cost ~0.2 ms per photo for a file of the same size."""
-    if not images:
-        return True
-    buf = io.BytesIO()
-    pq.write_table(schema.empty_table(), buf)
-    leaves = pq.ParquetFile(pa.BufferReader(buf.getvalue())).schema
-    paths = [leaves.column(i).path for i in range(len(leaves))]
-    return [p for p in paths if not (p.split(".")[0] in images and p.endswith(".bytes"))]
+    writer, pending = None, None
+    with ThreadPoolExecutor(1, thread_name_prefix="hf_vqa-parquet") as pool:
+        try:
+            for start in range(0, len(ds), rows):
+                if stop is not None and stop.is_set():
+                    raise OutputError(f"writing {path} was stopped", fix="see the error that stopped it")
+                table = source[start : start + rows]
+                if columns:
+                    table = _embedded(table, columns, fetch or FetchSettings())
+                table = table.replace_schema_metadata(metadata)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema, **column_options(table, columns))
+                if pending is not None:
+                    pending.result()  # the previous batch is written (or its error raised here)
+                pending = pool.submit(writer.write_table, table, row_group_size=100)
+            pending.result()
+        finally:
+            if pending is not None:
+                futures.wait([pending])
+            if writer is not None:
+                writer.close()
 
 
 def _embedded(table: pa.Table, columns: list[str], settings: FetchSettings) -> pa.Table:
     """`table` with the image files of `columns` read into their `bytes` (`_embed_batch`, per batch)."""
     wanted = [*columns, *(["vqa_error"] if "vqa_error" in table.column_names else [])]  # what it reads
     batch = {name: table.column(name).to_pylist() for name in wanted}
-    for name, values in _embed_batch(batch, columns=columns, settings=settings).items():
+    files = read_files([path for name in columns for path in _local_files(batch[name])])
+    for name, values in _embed_batch(batch, columns=columns, settings=settings, files=files).items():
         index = table.column_names.index(name)
         field = table.schema.field(index)
-        table = table.set_column(index, field, _to_arrow(values, field.type))
+        table = table.set_column(index, field, to_arrow(values, field.type))
     return table
 
 
-def _to_arrow(values: list, kind: pa.DataType) -> pa.Array:
-    """`values` as an Arrow array of `kind`; image structs (and lists of them) are built column-wise,
-    which copies each image's bytes once (`pa.array` on the dicts grows its buffer copy by copy)."""
-    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
-        offsets, flat = [0], []
-        for row in values:
-            flat.extend(row or ())
-            offsets.append(len(flat))
-        mask = pa.array([row is None for row in values], type=pa.bool_())
-        items = _to_arrow(flat, kind.value_type)
-        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), items, type=kind, mask=mask)
-    if pa.types.is_struct(kind) and all(isinstance(v, dict) or v is None for v in values):
-        children = [pa.array([v.get(f.name) if v else None for v in values], type=f.type) for f in kind]
-        mask = pa.array([v is None for v in values], type=pa.bool_())
-        return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
-    return pa.array(values, type=kind)
+def _local_files(values: list) -> list[str]:
+    """The local paths of the images in `values` that have no bytes yet, in order."""
+    items = itertools.chain.from_iterable(v if isinstance(v, list) else [v] for v in values)
+    return [
+        v["path"] for v in items if v and v.get("bytes") is None and v.get("path") and "://" not in v["path"]
+    ]
 
 
 def _needed_bytes(ds: datasets.Dataset) -> int:
@@ -185,7 +207,12 @@ def embed_images(ds: datasets.Dataset, settings: FetchSettings | None = None) ->
 
 
 def _embed_batch(
-    batch: dict[str, list], *, columns: list[str], settings: FetchSettings, version: int = 2
+    batch: dict[str, list],
+    *,
+    columns: list[str],
+    settings: FetchSettings,
+    version: int = 2,
+    files: dict[str, collections.deque] | None = None,
 ) -> dict[str, list]:
     out: dict[str, list] = {}
     errors = list(batch["vqa_error"]) if "vqa_error" in batch else None
@@ -194,9 +221,9 @@ def _embed_batch(
         for row, value in enumerate(batch[name]):
             reasons: list[str] = []
             if isinstance(value, list):
-                value = [_embed_one(v, settings, reasons) for v in value]
+                value = [_embed_one(v, settings, reasons, files) for v in value]
             else:
-                value = _embed_one(value, settings, reasons)
+                value = _embed_one(value, settings, reasons, files)
             if reasons and errors is not None and not errors[row]:
                 errors[row] = f"{name}: left out of the output: " + "; ".join(reasons)
             values.append(value)
@@ -206,8 +233,12 @@ def _embed_batch(
     return out
 
 
-def _embed_one(value: dict | None, settings: FetchSettings, reasons: list[str]) -> dict | None:
-    """The value with its bytes embedded, or None (reason appended) when they are not an image."""
+def _embed_one(
+    value: dict | None, settings: FetchSettings, reasons: list[str], files: dict | None = None
+) -> dict | None:
+    """The value with its bytes embedded, or None (reason appended) when they are not an image.
+
+    `files` holds local files already read (`image_arrays.read_files`), taken in order."""
     if not value:
         return value
     path = value.get("path")
@@ -216,8 +247,11 @@ def _embed_one(value: dict | None, settings: FetchSettings, reasons: list[str]) 
     if data is None:
         if not path:
             return None
+        if files and files.get(path):
+            data = files[path].popleft()
         try:
-            data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
+            if data is None:
+                data = fetch_bytes(path, settings) if "://" in path else Path(path).read_bytes()
         except (OSError, HfVqaError) as err:
             reasons.append(f"{name}: cannot be read ({type(err).__name__})")
             return None
