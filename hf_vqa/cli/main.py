@@ -47,6 +47,7 @@ from hf_vqa.cli.run_settings import (
     vlm_from_args,
 )
 from hf_vqa.cli.store import run_store
+from hf_vqa.cli.threads import one_blas_thread
 from hf_vqa.cli.write import write_output
 from hf_vqa.config import DEFAULT_BASE_URL  # light: no datasets, no openai
 from hf_vqa.errors import HfVqaError
@@ -56,6 +57,7 @@ from hf_vqa.spec import PIPELINES
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` (default: `sys.argv[1:]`); returns the exit code."""
+    one_blas_thread()  # before numpy loads (with `datasets`): no spinning BLAS thread per core
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.pipeline == "push-only":
