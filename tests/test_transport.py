@@ -15,7 +15,7 @@ from hf_vqa.engine.http_reply import TransportError
 
 
 def test_requests_carry_the_sdks_headers_and_the_key(tmp_path, mock_vlm, monkeypatch):
-    """The SDK configures the connection: auth, organisation (from the environment) and user agent."""
+    """The connection is configured as the SDK would: auth, organisation (from the environment), user agent."""
     monkeypatch.setenv("HFV_TEST_KEY", "sk-test-0123456789")
     monkeypatch.setenv("OPENAI_ORG_ID", "org-hfvqa")
     engine = Engine(

@@ -36,18 +36,12 @@ def kind() -> str:
 
 @functools.cache
 def httpx_module() -> Any:
-    """The httpx package the installed SDK is built on: ``httpx2`` for openai>=3, else ``httpx``."""
+    """The httpx package the installed SDK is built on: ``httpx2`` for openai>=3, else ``httpx`` (the
+    ``HF_VQA_HTTP=httpx`` path only: it imports the SDK)."""
     import openai  # here, not at import time: `kind()` alone never loads the SDK
 
     base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
     return importlib.import_module(base.__module__.split(".")[0])
-
-
-def never_sends(request: Any) -> Any:
-    """The SDK's own client sends through this: it refuses (the SDK only configures the connection)."""
-    raise RuntimeError(
-        f"hf_vqa sends through transport.py, not the SDK's client (got {request.method} {request.url})"
-    )
 
 
 def proxy_for(url: str) -> str | None:
@@ -68,4 +62,4 @@ def proxy_for(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all")
 
 
-__all__ = ["ENV", "httpx_module", "kind", "never_sends", "proxy_for"]
+__all__ = ["ENV", "httpx_module", "kind", "proxy_for"]

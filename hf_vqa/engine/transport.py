@@ -1,11 +1,13 @@
 """The only code that sends HTTP to the VLM: one POST of prepared JSON bytes, one `Response` back.
 
-The `openai` SDK configures the connection: `AsyncOpenAI` normalises the base URL and gives the
-headers (the key, organisation and project from the environment, the user agent). The bytes then go
-out through `aiohttp` (installed with `openai[aiohttp]`; the same library as the SDK's documented
-`DefaultAioHttpClient`), or, without it or with ``HF_VQA_HTTP=httpx``, through the SDK's own httpx
-client factory (`openai.DefaultAsyncHttpxClient`). The SDK's request layer is skipped on purpose: at
-high concurrency it costs more client CPU per request than the HTTP itself (docs/benchmarks.md, "Why aiohttp").
+The URL and headers are those `openai.AsyncOpenAI` would use (the base URL normalised, the key,
+organisation and project from the environment, the user agent and the SDK's platform headers), built
+by `connection.py` without importing the SDK (its import costs ~0.5–1 s of CPU before the first
+request). The bytes go out through `aiohttp` (installed with `openai[aiohttp]`; the same library as
+the SDK's documented `DefaultAioHttpClient`), or, without it or with ``HF_VQA_HTTP=httpx``, through
+the SDK's own httpx client factory (`openai.DefaultAsyncHttpxClient`: only that path imports the
+SDK). The SDK's request layer is skipped on purpose: at high concurrency it costs more client CPU per
+request than the HTTP itself (docs/benchmarks.md, "Why aiohttp").
 
 Everything here runs inside the engine's event loop (`client.py`); `Transport.open` must be called
 there, because connection pools belong to the loop that made them. Which client library sends, and the
@@ -22,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlencode
 
-from hf_vqa.engine.http_client import httpx_module, kind, never_sends, proxy_for
+from hf_vqa.engine.connection import chat_url, headers_for
+from hf_vqa.engine.http_client import httpx_module, kind, proxy_for
 from hf_vqa.engine.http_reply import Response, TransportError, gather_body, refuse_length
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a completion of 100k tokens is well under 1 MB
@@ -61,10 +63,7 @@ class Transport:
     ) -> Transport:
         """Build the pool (inside the running event loop). `use` overrides `kind()`. `timeout` is a
         deadline for a whole request (connect, headers, body); `max_reply_bytes` caps a reply's body."""
-        import openai  # the SDK configures the connection (see the module docstring)
-
         use = use or kind()
-        hx = httpx_module()
         if use == "aiohttp":
             import aiohttp
 
@@ -76,20 +75,17 @@ class Transport:
                 aiohttp.ClientSession(connector=connector, timeout=timeouts, trust_env=False)
             ]
         else:
+            import openai  # its httpx client factory (this path only)
+
+            hx = httpx_module()
             per = hx.Limits(max_connections=CONNECTIONS_PER_HTTPX_CLIENT,
                             max_keepalive_connections=CONNECTIONS_PER_HTTPX_CLIENT)  # fmt: skip
             count = max(1, -(-max_connections // CONNECTIONS_PER_HTTPX_CLIENT))
             senders = [openai.DefaultAsyncHttpxClient(limits=per, timeout=timeout) for _ in range(count)]
-        # The SDK only configures: its HTTP client here refuses to send (and loads no CA bundle).
-        config_only = hx.AsyncClient(transport=hx.MockTransport(never_sends), trust_env=False)
         from hf_vqa.engine.gateway import extra_headers, extra_query  # --header / --query (gateways)
 
-        sdk = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
-                                 http_client=config_only, default_headers=extra_headers() or None)  # fmt: skip
-        query = urlencode(extra_query())
-        url = str(sdk.base_url).rstrip("/") + "/chat/completions" + (f"?{query}" if query else "")
-        headers = {**sdk.default_headers, **sdk.auth_headers, "Content-Type": "application/json"}
-        headers = {k: v for k, v in headers.items() if isinstance(v, str)}  # drops the SDK's Omit values
+        url = chat_url(base_url, extra_query())  # as AsyncOpenAI would build them (connection.py)
+        headers = headers_for(api_key, extra_headers())
         proxy = proxy_for(url) if use == "aiohttp" else None
         return cls(url, headers, senders, timeout, use, proxy=proxy, max_reply_bytes=max_reply_bytes)
 
