@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import pickle
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -381,3 +382,33 @@ def test_the_fast_base64_gives_the_standard_librarys_bytes(tmp_path, monkeypatch
     monkeypatch.setattr(prepare, "_simd_b64encode", None)  # the standard library's path
     assert prepare_image(str(photo)) == fast
     assert fast.data_url == "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+
+
+def test_switching_decoding_keeps_the_arrow_table_and_equals_datasets_own_cast(tmp_path):
+    """`decoded`/`undecoded` of a `List(Image())` column: no "Casting the dataset" map (same cache files),
+    the features, data and schema metadata `cast_column` gives, and the same fingerprint on a rerun."""
+    import datasets
+    from datasets import Image, List
+
+    from hf_vqa.images.columns import decoded, undecoded
+
+    rows = {
+        "image": [[{"bytes": b"\xff\xd8" + bytes([i]), "path": None}] for i in range(4)],
+        "t": list("abcd"),
+    }
+    features = datasets.Features({"image": List(Image(decode=False)), "t": datasets.Value("string")})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(tmp_path / "ds")
+    ds = datasets.load_from_disk(tmp_path / "ds")
+    on = decoded(ds)
+    assert on.cache_files == ds.cache_files  # the same Arrow file: nothing was rewritten
+    want = ds.cast_column("image", List(Image()))
+    assert on.features == want.features and on.data.to_pydict() == want.data.to_pydict()
+    info = [json.loads(d.data.schema.metadata[b"huggingface"])["info"] for d in (on, want)]
+    assert info[0] == info[1]  # the features stored in the Arrow schema, as cast_column writes them
+    off = undecoded(on)
+    assert off.cache_files == ds.cache_files and off.features == ds.features
+    assert off.data.to_pydict() == ds.data.to_pydict()
+    assert (
+        decoded(datasets.load_from_disk(tmp_path / "ds"))._fingerprint == on._fingerprint != ds._fingerprint
+    )
+    assert undecoded(on)._fingerprint == off._fingerprint

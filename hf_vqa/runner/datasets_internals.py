@@ -21,7 +21,16 @@ import datasets
 
 from hf_vqa.errors import HfVqaError
 
-__all__ = ["CHECKED_WITH", "INTERNALS", "Internal", "InternalsChanged", "check", "fingerprint", "has_indices"]
+__all__ = [
+    "CHECKED_WITH",
+    "INTERNALS",
+    "Internal",
+    "InternalsChanged",
+    "check",
+    "fingerprint",
+    "has_indices",
+    "with_metadata_of",
+]
 
 CHECKED_WITH = ("5.2.0",)
 
@@ -46,6 +55,9 @@ INTERNALS: tuple[Internal, ...] = (
              "write `configs` in the card exactly as push_to_hub does, so both kinds of push merge"),
     Internal("datasets.info.DatasetInfosDict", "publish.hub_layout.set_data_yaml", "the card's dataset_info"),
     Internal("datasets.splits.SplitDict / SplitInfo", "publish.hub_layout.set_data_yaml", "per-split sizes"),
+    Internal("datasets.arrow_dataset.update_metadata_with_features", "images.columns (decoded, undecoded)",
+             "switch Image(decode=...) on the same Arrow table as cast_column does for Image(), without "
+             "the full-table \"Casting the dataset\" map it runs for List(Image())"),
     Internal("Ctrl-C under num_proc surfaces as an error whose chain holds KeyboardInterrupt",
              "cli.interrupts.caused_by_ctrl_c", "exit 130 with the resume hint instead of a traceback"),
 )  # fmt: skip
@@ -58,6 +70,13 @@ class InternalsChanged(HfVqaError):
 def fingerprint(ds: datasets.Dataset) -> str:
     """The dataset's cache fingerprint (`Dataset._fingerprint`)."""
     return ds._fingerprint
+
+
+def with_metadata_of(table, features: datasets.Features):
+    """`table` (a `datasets.table.Table`) with `features` written into its schema's metadata."""
+    from datasets.arrow_dataset import update_metadata_with_features
+
+    return update_metadata_with_features(table, features)
 
 
 def has_indices(ds: datasets.Dataset) -> bool:
@@ -88,6 +107,10 @@ def check() -> None:
     for method in ("from_dataset_card_data", "to_dataset_card_data"):
         if configs is not None and not callable(getattr(configs, method, None)):
             problems.append(f"MetadataConfigs.{method} is gone")
+    if not callable(
+        getattr(importlib.import_module("datasets.arrow_dataset"), "update_metadata_with_features", None)
+    ):
+        problems.append("datasets.arrow_dataset.update_metadata_with_features is gone")
     if "contiguous" not in inspect.signature(datasets.Dataset.shard).parameters:
         problems.append("Dataset.shard has no contiguous= parameter")
     if problems:
