@@ -96,3 +96,47 @@ def test_a_re_exported_trl_folder_reads_back_as_it_is_now(tmp_path, monkeypatch)
     run_export("trl", rows("new"), tmp_path / "trl", image_key="image")
     again = datasets.load_dataset(str(tmp_path / "trl"), split="train", cache_dir=str(tmp_path / "user"))
     assert again[0]["messages"][1]["content"][0]["text"] == "new"
+
+
+def test_records_resolve_paths_and_keep_text_as_pathlib_and_clean_would(tmp_path, monkeypatch):
+    """Each folder is resolved once and `clean` is skipped when no string can hold a surrogate: the rows
+    are still those of `(base / ref).resolve()` and `clean` on every value (symlinks, `..`, `~`, URLs)."""
+    import json
+    import os
+    from pathlib import Path
+
+    from hf_vqa.inputs.records import _normalized_rows
+    from hf_vqa.inputs.unencodable import MARK, clean
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "a.jpg").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(real)  # a symlinked folder
+    (real / "alias.jpg").symlink_to(real / "sub")  # a symlinked file name (to a folder, as resolve sees it)
+    monkeypatch.setenv("HOME", str(real))
+    refs = ["real/a.jpg", "linked/a.jpg", "linked/sub/../a.jpg", "./real//a.jpg", "real/alias.jpg", "~/a.jpg",
+            str(real / "a.jpg"), "missing/b.jpg", "linked/missing.jpg", "https://x.example/i.jpg?a=1", "real/.",
+            "linked/sub/.."]  # fmt: skip
+    for text, marked in (
+        ("What is shown?", False),
+        ("bad \ud83d text", True),
+        ("pair \ud83d\ude00 ok", False),
+    ):
+        records = [{"image": [r, "linked/a.jpg"], "conversation": [{"from": "human", "value": text}], "id": i}
+                   for i, r in enumerate(refs)]  # fmt: skip
+        path = tmp_path / "records.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in records))
+        rows = _normalized_rows(path)
+        base = path.parent
+        for row, record in zip(rows, map(json.loads, path.read_text().splitlines()), strict=True):
+            images = [
+                i if "://" in i else str((base / Path(os.path.expanduser(i))).resolve())
+                for i in record["image"]
+            ]
+            want = {
+                **clean(record),
+                "image": clean(images),
+                "conversation": clean(record["conversation"], mark=True),
+            }
+            assert row == want
+        assert rows[0]["conversation"][0]["value"].startswith(MARK) is marked

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +49,9 @@ _LAST: dict[str, Any] = {}  # the last file `read_records` read: {"key": (path, 
 
 
 def _normalized_rows(path: Path) -> list[dict]:
-    records = _read_records(path)
-    base = path.parent
+    records, maybe_unencodable = _read_records(path)
+    keep = clean if maybe_unencodable else _as_is  # no surrogate in the file: every string encodes
+    resolve = _resolver(path.parent)
     rows = []
     for n, record in enumerate(records):
         if not isinstance(record, dict):
@@ -62,16 +65,26 @@ def _normalized_rows(path: Path) -> list[dict]:
         if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
             raise InputError(f"record {n} in {path}: 'image' must be a path/URL or a list of them",
                              received=images, fix='use "image": ["a.jpg", "https://..."]')  # fmt: skip
-        row = {k: clean(v) for k, v in record.items() if k not in ("images", "conversations")}
-        row["image"] = [clean(_resolve(i, base)) for i in images]
-        row["conversation"] = clean(_turns(record, n, path), mark=True)  # such a row fails alone
+        row = {k: keep(v) for k, v in record.items() if k not in ("images", "conversations")}
+        row["image"] = [keep(resolve(i)) for i in images]
+        row["conversation"] = keep(_turns(record, n, path), mark=True)  # such a row fails alone
         rows.append(row)
     if not rows:
         raise InputError(f"{path} holds no records", fix="add at least one record")
     return rows
 
 
-def _read_records(path: Path) -> list[Any]:
+def _as_is(value: Any, *, mark: bool = False) -> Any:
+    del mark
+    return value
+
+
+# a lone surrogate in the text (bytes read with surrogateescape) or a JSON escape that may make one
+_MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
+
+def _read_records(path: Path) -> tuple[list[Any], bool]:
+    """The records, and whether a string in them may not encode as UTF-8 (then `clean` them)."""
     if not path.exists():
         raise InputError("records file not found", received=str(path), fix="check the path")
     try:
@@ -80,6 +93,7 @@ def _read_records(path: Path) -> list[Any]:
         raise InputError(
             f"cannot read {path}", received=str(err), fix="pass a UTF-8 JSON/JSONL file"
         ) from None
+    maybe_unencodable = _MAYBE_SURROGATE.search(text) is not None
     if path.suffix.lower() == ".jsonl":
         records = []
         for line_no, line in enumerate(text.splitlines(), 1):
@@ -89,7 +103,7 @@ def _read_records(path: Path) -> list[Any]:
                 except json.JSONDecodeError as err:
                     raise InputError(f"{path}:{line_no} is not valid JSON", received=f"{err.msg}: {line[:80]}",
                                      fix="fix that line (one JSON object per line)") from None  # fmt: skip
-        return records
+        return records, maybe_unencodable
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -101,14 +115,28 @@ def _read_records(path: Path) -> list[Any]:
         raise InputError(
             f"{path} must hold a list of records", received=type(data).__name__, fix="wrap them in [...]"
         )
-    return data
+    return data, maybe_unencodable
 
 
-def _resolve(ref: str, base: Path) -> str:
-    if "://" in ref:
-        return ref
-    path = Path(os.path.expanduser(ref))
-    return str(path if path.is_absolute() else (base / path).resolve())
+def _resolver(base: Path) -> Callable[[str], str]:
+    """`resolve(ref)`: a URL as it is, else the path as `(base / ref).resolve()` gives it, each folder
+    resolved once (a records file names thousands of images in a few folders)."""
+    folders: dict[str, str] = {}
+
+    def resolve(ref: str) -> str:
+        if "://" in ref:
+            return ref
+        full = os.path.join(base, os.path.expanduser(ref))  # an absolute ref replaces `base`
+        head, name = os.path.split(full)
+        if name in ("", ".", ".."):
+            return str(Path(full).resolve())
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        joined = os.path.join(real, name)
+        return os.path.realpath(joined) if os.path.islink(joined) else joined
+
+    return resolve
 
 
 def _turns(record: dict, n: int, path: Path) -> list[dict]:
