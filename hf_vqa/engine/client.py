@@ -12,7 +12,7 @@ retry with tenacity on 429, 5xx, timeouts, dropped connections and malformed or 
 Every failure becomes a `Reply` with `error` set; no exception ever leaves the engine. Successful
 replies go to the durable store first.
 
-HTTP itself is `transport.py`: the SDK configures the connection, and one POST is sent per attempt.
+HTTP itself is `transport.py` (URL and headers as the SDK would set them, `connection.py`): one POST per attempt.
 
 Example:
     >>> engine = get_engine(VLM(base_url="http://127.0.0.1:8000/v1", api_key_env=""))  # doctest: +SKIP
