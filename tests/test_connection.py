@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 
+import datasets
 import pytest
-from clitools import SAMPLE, SCRIPT, cli_env
+from clitools import SAMPLE, SCRIPT, cli_env, stored_replies
 
 from hf_vqa.engine import connection
 from hf_vqa.engine.http_client import httpx_module
@@ -107,24 +108,23 @@ def _run_entry(args: list[str], tmp_path, env: dict) -> dict:
     unless `env` sets them); what it imported and its environment at the end."""
     full = {k: v for k, v in cli_env(tmp_path).items() if k not in THREADS}
     code = f"""
-import json, os, runpy, sys
-sys.argv = [{str(SCRIPT)!r}, *{args!r}]
-try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
-except SystemExit as end:
-    code = end.code
+import atexit, json, os, runpy, sys
 names = {THREADS!r}
-print(json.dumps({{"code": code, "openai": "openai" in sys.modules, "env": {{n: os.environ.get(n) for n in names}}}}))
+def report():  # at exit: the fast exit (cli.main.exit_now) runs the atexit handlers too
+    print(json.dumps({{"openai": "openai" in sys.modules, "env": {{n: os.environ.get(n) for n in names}}}}))
+atexit.register(report)
+sys.argv = [{str(SCRIPT)!r}, *{args!r}]
+runpy.run_path(sys.argv[0], run_name="__main__")
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=tmp_path,
                          env={**full, **env})  # fmt: skip
     assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout.splitlines()[-1])
+    return {**json.loads(res.stdout.splitlines()[-1]), "stdout": res.stdout}
 
 
 def test_the_command_line_sets_one_blas_thread_unless_the_user_chose(tmp_path):
     res = _run_entry(["--help"], tmp_path, {})
-    assert res["code"] == 0 and res["env"] == dict.fromkeys(THREADS, "1")
+    assert res["env"] == dict.fromkeys(THREADS, "1")
     user = _run_entry(["--help"], tmp_path, {"OMP_NUM_THREADS": "3"})
     assert user["env"]["OMP_NUM_THREADS"] == "3"  # the user's own value stays
     assert user["env"]["OPENBLAS_NUM_THREADS"] == user["env"]["MKL_NUM_THREADS"] == "1"
@@ -135,5 +135,10 @@ def test_a_run_over_aiohttp_never_imports_the_sdk(tmp_path, mock_vlm, monkeypatc
     args = ["image-vqa", "--input", str(SAMPLE), "--output", str(tmp_path / "out"), "--base-url",
             mock_vlm.base_url, "--api-key-env", ""]  # fmt: skip
     res = _run_entry(args, tmp_path, {"HF_VQA_HTTP": "aiohttp"})
-    assert res["code"] == 0 and mock_vlm.stats()["ok"] >= 1
-    assert res["openai"] is False
+    assert mock_vlm.stats()["ok"] >= 1 and res["openai"] is False
+    # ended without the interpreter's teardown (cli.main.exit_now): everything printed, the store closed
+    assert res["stdout"].splitlines()[-2].startswith("done: rows=6 succeeded=6")
+    store = tmp_path / "store"
+    assert (store / "replies.sqlite").exists() and not (store / "replies.sqlite-wal").exists()
+    assert stored_replies(store) == 6
+    assert len(datasets.load_dataset(str(tmp_path / "out"), split="train")) == 6

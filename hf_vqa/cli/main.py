@@ -260,13 +260,19 @@ def exit_now(code: int) -> None:
 
     Tearing down a run's few hundred MB of Python objects (datasets, pyarrow, openai, the rows) took
     0.4-0.5 s of CPU after the last line was printed, for memory the OS frees anyway. The atexit
-    handlers still run (engines closed, temporary folders removed, logging flushed) and stdout/stderr
-    are flushed; with a non-daemon thread still running, the ordinary exit (which waits for it) is used.
+    handlers still run (engines closed, temporary folders removed, logging flushed), the SQLite
+    connections are closed (`store.close_all`: the request store's write-ahead log is checkpointed into
+    its file, as the teardown did) and stdout/stderr are flushed; with a non-daemon thread still
+    running, or under a profiler or tracer, the ordinary exit is used.
     """
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler's or tracer's report (cProfile, coverage) is written at the normal exit
     atexit._run_exitfuncs()
+    if "hf_vqa.engine.store" in sys.modules:  # SQLite files closed as the teardown would close them:
+        sys.modules["hf_vqa.engine.store"].close_all()  # the request store's write-ahead log goes into it
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

@@ -39,6 +39,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +56,39 @@ FILENAME = "replies.sqlite"
 REASONING_SCHEMA = "CREATE TABLE IF NOT EXISTS reasoning (key TEXT PRIMARY KEY, text TEXT NOT NULL)"
 
 
+class _Connection(sqlite3.Connection):
+    """A plain connection that `close_all` can find (sqlite3's own cannot be weakly referenced)."""
+
+
+# each connection `connect` opened -> the thread that opened it (every user here keeps one per thread)
+_OPENED: weakref.WeakKeyDictionary[_Connection, threading.Thread] = weakref.WeakKeyDictionary()
+
+
+def close_all(wait: float = 1.0) -> None:
+    """Close the connections `connect` opened, as the interpreter's teardown would (the last one to a
+    file moves its write-ahead log into it). One opened by another thread is closed only once that
+    thread has ended (waiting up to `wait` seconds in all: a stopped engine's loop thread ends at
+    once); a thread still running may be using its own, so those stay open. For `cli.main.exit_now`,
+    which ends the process without that teardown."""
+    here, deadline = threading.current_thread(), time.monotonic() + wait
+    for conn, opener in list(_OPENED.items()):
+        if opener is not here and opener.is_alive():
+            opener.join(max(0.0, deadline - time.monotonic()))
+        if opener is here or not opener.is_alive():
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
 def connect(path: str | os.PathLike, timeout: float = 60) -> sqlite3.Connection:
     """Open a SQLite file in WAL mode, autocommit, usable from any thread of this process.
 
     Switching to WAL takes a lock that SQLite's busy handler does not wait for, so two processes
     opening the same new file at once can see "database is locked": retry that for up to `timeout`.
     """
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=False, factory=_Connection
+    )
+    _OPENED[conn] = threading.current_thread()
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -328,6 +355,7 @@ __all__ = [
     "FILENAME",
     "Store",
     "StoredReply",
+    "close_all",
     "connect",
     "get_store",
 ]
