@@ -93,16 +93,13 @@ def _with_features(ds, features: datasets.Features) -> datasets.Dataset | None:
     The new fingerprint is derived from the old one and the features: a rerun gets the same one."""
     if features == ds.features:
         return ds
+    if not isinstance(ds, datasets.Dataset):  # an IterableDataset: its own cast_column (no map either)
+        return None
     shown = ds.format["columns"]
     formatted = (
         ds.format["type"] is not None or ds.format["format_kwargs"] or shown not in (None, ds.column_names)
     )
-    if (
-        not isinstance(ds, datasets.Dataset)
-        or has_indices(ds)
-        or formatted
-        or features.type != ds.features.type
-    ):
+    if has_indices(ds) or formatted or features.type != ds.features.type:
         return None
     info = ds.info.copy()
     info.features = features
