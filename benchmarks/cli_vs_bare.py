@@ -209,6 +209,20 @@ def make_inputs(work: Path, sizes: list[int]) -> dict[int, str]:
 
 
 # -- one measured run ------------------------------------------------------------------------------------
+NO_FAST = "-nofast"  # a --cli-root label ending so runs that CLI as installed without the `fast` extra
+HIDE_FAST = ("pybase64",)
+
+
+def _hiding(work: Path, modules: tuple[str, ...]) -> str:
+    """A folder whose stand-in modules raise ImportError: put first on PYTHONPATH, the optional ones
+    installed in this venv look absent, as after `pip install hf_vqa` without extras."""
+    folder = work / "hidden_modules"
+    folder.mkdir(exist_ok=True)
+    for name in modules:
+        (folder / f"{name}.py").write_text(f"raise ImportError('{name} hidden by cli_vs_bare.py')\n")
+    return str(folder)
+
+
 def measure(
     kind: str,
     records: str,
@@ -230,7 +244,12 @@ def measure(
                "HF_VQA_CACHE": str(run / "store"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
         env.pop("OPENAI_BASE_URL", None)
         if kind.startswith("cli"):
-            env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
+            hidden = (
+                [_hiding(work, HIDE_FAST)] if kind.endswith(NO_FAST) else []
+            )  # as installed without extras
+            env["PYTHONPATH"] = os.pathsep.join(
+                [*hidden, str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
             cmd = [sys.executable, str(root / "scripts" / "build_dataset.py"), "image-vqa", "--input", records,
                    "--output", str(run / "out"), "--base-url", base_url, "--model", MODEL,
                    "--max-concurrency", str(c)]  # fmt: skip
@@ -349,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", choices=["cli", "bare"], default=None)
     parser.add_argument("--cli-root", nargs="+", default=None, metavar="LABEL=PATH",
-                        help="run the CLI of each checkout (e.g. before=/tmp/old after=.), side by side")  # fmt: skip
+                        help="run the CLI of each checkout (e.g. before=/tmp/old after=.), side by side; "
+                             f"a label ending in {NO_FAST} runs it without the optional `fast` extra")  # fmt: skip
     parser.add_argument("--check", action="store_true", help="N=8: do both clients send the same requests?")
     parser.add_argument("--label", default="")
     parser.add_argument(
