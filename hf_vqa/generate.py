@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -132,12 +133,15 @@ def prompted_vqa(
     )
     if n and not store_only and failed_alike:  # every row failed before sending, the same way
         _raise_if_a_setting(submit, {column: values[0] for column, values in batch.items()})
-    return {
+    out = {
         output_key: string_column([r.text for r in replies]),
         f"{output_key}_reasoning": string_column([r.reasoning for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
         f"{output_key}_usage": [r.usage() for r in replies],
     }
+    if indices is not None and "hf_vqa.publish.spool" in sys.modules:  # the CLI writes as replies arrive
+        sys.modules["hf_vqa.publish.spool"].offer(prefetch_key(vlm, row_kwargs), indices, batch, out)
+    return out
 
 
 def row_settings(

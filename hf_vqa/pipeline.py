@@ -87,9 +87,7 @@ def run_pipeline(
     start = time.monotonic()
     ds = undecoded(ds)
     system_prompt, prompt = spec.instructions(system_prompt, prompt, language)
-    refine_kwargs: dict[str, Any] = {"version": refiners.STEP_VERSION}
-    if language != "en":  # English runs keep the refine step's cache key they had
-        refine_kwargs["language"] = language
+    refine_kwargs = refine_step_kwargs(language)
     gen_kwargs: dict[str, Any] = {
         "vlm": vlm,
         "system_prompt": system_prompt,
@@ -198,6 +196,14 @@ def summarize(
     if prices is not None:
         s.cost_usd = (s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6
     return s
+
+
+def refine_step_kwargs(language: str = "en") -> dict[str, Any]:
+    """The refine map's `fn_kwargs` in `run_pipeline` (its cache key); the CLI's output spool uses them too."""
+    kwargs: dict[str, Any] = {"version": refiners.STEP_VERSION}
+    if language != "en":  # English runs keep the refine step's cache key they had
+        kwargs["language"] = language
+    return kwargs
 
 
 def refine_step(spec: PipelineSpec):

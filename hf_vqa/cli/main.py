@@ -48,7 +48,7 @@ from hf_vqa.cli.run_settings import (
 )
 from hf_vqa.cli.store import run_store
 from hf_vqa.cli.threads import one_blas_thread
-from hf_vqa.cli.write import write_output
+from hf_vqa.cli.write import start_spool, write_output
 from hf_vqa.config import DEFAULT_BASE_URL  # light: no datasets, no openai
 from hf_vqa.errors import HfVqaError
 from hf_vqa.quality.pairs import PAIR_FILTERS
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.cli.review import run_review
 
         return run_review(args)
-    mock_proc = None
+    mock_proc = spool = None
     previous_handler = quiet_workers_on_ctrl_c()
     try:
         check_quality_args(args)
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         prices = (args.price_in or 0.0, args.price_out or 0.0) if (args.price_in or args.price_out) else None
         if prices is not None and batch is not None:  # the run was paid at the batch price
             prices = (prices[0] * args.batch_discount, prices[1] * args.batch_discount)
+        spool = start_spool(ds, args, vlm, shard=shard, batch=batch)  # the parquet written as replies arrive
         ds, summary = run_pipeline(
             ds,
             args.pipeline,
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             info = write_output(ds, args, vlm, summary, mock=mock_proc is not None, argv=argv,
                           batch=batch.card if batch is not None else None, diversity=lambda: diversity()[1],
-                          verification=verification)  # fmt: skip
+                          verification=verification, spool=spool)  # fmt: skip
             jobs.wrote(args.output, fingerprint(ds), args.cache_dir)
         code = publish(ds, args, info, shard)
         if not code and summary.rows and not summary.failed and judged_all:  # failed rows: never done
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         raise
     finally:
+        if spool is not None:
+            spool.close()
         if "hf_vqa.runner.warm" in sys.modules:  # a warm start no map took (the run ended before it)
             sys.modules["hf_vqa.runner.warm"].stop()
         if previous_handler is not None:

@@ -33,10 +33,12 @@ def write_output(
     batch: dict | None = None,
     diversity: str | Callable[[], str] | None = None,
     verification: dict | None = None,
+    spool=None,
 ) -> RunInfo | None:
     """Write `ds` to `--output` (records, or a folder with its card); the card's `RunInfo`, None for records.
 
-    `diversity` (the card's section) may be a function: it then runs while the parquet is written."""
+    `diversity` (the card's section) may be a function: it then runs while the parquet is written.
+    `spool`: the parquet written while the replies arrived (`publish.spool`), used when it is this data."""
     from hf_vqa.publish.records import export_records
 
     out = Path(args.output)
@@ -80,7 +82,7 @@ def write_output(
         )
         return str(build_card(info, existing=existing))
 
-    save_folder(ds, out, card=card, split=args.split, fetch=image_settings(vlm).url)
+    save_folder(ds, out, card=card, split=args.split, fetch=image_settings(vlm).url, spool=spool)
     return info
 
 
@@ -92,4 +94,34 @@ def example_row(ds, refined: str) -> dict | None:
     return None
 
 
-__all__ = ["example_row", "write_output"]
+__all__ = ["example_row", "start_spool", "write_output"]
+
+
+def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
+    """The output spool (`publish.spool`) for this run, registered, or None where it cannot apply: only a
+    folder output written from the generation map's rows as they are (no step that drops or changes rows
+    after it), in one process and one parquet file."""
+    import datasets
+
+    from hf_vqa.publish import spool as spooling
+
+    if (not spooling.enabled() or Path(args.output).suffix.lower() in (".json", ".jsonl") or args.filter
+            or args.dedupe or args.verify or args.blind_check or args.repair_parse or args.retry_failed
+            or batch is not None or args.ray is not None or shard or (args.num_proc or 1) > 1
+            or getattr(args, "stream", False) or not isinstance(ds, datasets.Dataset) or not len(ds)):  # fmt: skip
+        return None
+    from hf_vqa.generate import image_settings, prompted_vqa
+    from hf_vqa.images.columns import undecoded
+    from hf_vqa.pipeline import refine_step, refine_step_kwargs
+    from hf_vqa.publish.folder import SHARD_BYTES, _needed_bytes
+    from hf_vqa.schema import features_after
+
+    ds = undecoded(ds)
+    if _needed_bytes(ds) >= SHARD_BYTES:  # more than one parquet file: written the ordinary way
+        return None
+    refine = refine_step(PIPELINES[args.pipeline])
+    features = features_after(features_after(ds, prompted_vqa), refine)
+    spool = spooling.OutputSpool(args.output, features, n_rows=len(ds), refine=refine,
+                                 refine_kwargs=refine_step_kwargs(args.language), fetch=image_settings(vlm).url)  # fmt: skip
+    spooling.register(spool)
+    return spool

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pyarrow as pa
@@ -45,6 +46,7 @@ def save_folder(
     card: str | Callable[[], str] | None = None,
     split: str = "train",
     fetch: FetchSettings | None = None,
+    spool: Any = None,
 ) -> Path:
     """Write `data/<split>-XXXXX-of-NNNNN.parquet` (images embedded) and `README.md` into `folder`.
 
@@ -52,7 +54,8 @@ def save_folder(
     The images are embedded batch by batch as the parquet is written (no embedded copy of the whole
     dataset in the datasets cache first), so memory stays flat in the number of rows. `card` may be a
     function: it is called while the parquet is written (writing is mostly the kernel's copying, and
-    pyarrow releases the GIL), so building the card costs no wall time.
+    pyarrow releases the GIL), so building the card costs no wall time. `spool` (`publish.spool`): a
+    parquet written while the replies arrived, moved in instead of writing when it is exactly this data.
     """
     folder = Path(folder)
     ds = undecoded(ds)
@@ -63,7 +66,9 @@ def save_folder(
     num_shards = max(1, -(-needed // SHARD_BYTES))
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
-        if callable(card):
+        if spool is not None and num_shards == 1 and spool.adopt(ds, stage / names[0]):
+            card = card() if callable(card) else card
+        elif callable(card):
             card = _while_writing(card, ds, stage, names, fetch)
         else:
             _write_shards(ds, stage, names, fetch)

@@ -1,0 +1,247 @@
+"""The output parquet written while the replies arrive, used at the end only when it is exactly the output.
+
+The CLI registers an `OutputSpool` for its run (`register`) before `run_pipeline`; `prompted_vqa`
+offers each finished batch (`offer`: the map's input batch, its output columns, the indices). A writer
+thread applies the same refine step with the same kwargs, embeds the images as `write_parquet` does
+(100-row row groups, same schema metadata and column options) and writes a parquet file in a hidden
+staging folder inside the output folder. At the end `save_folder` asks `OutputSpool.adopt`: the staged
+file replaces the write only when the spool saw rows 0..N-1 once, in order, without an error, and the
+final dataset's non-image columns and image names equal the file's; otherwise it is discarded and the
+output written the ordinary way. A map served from the Arrow cache offers nothing (no spool).
+`HF_VQA_SPOOL=0` turns it off.
+
+Example:
+    >>> spool = OutputSpool("out", features, n_rows=len(ds), refine=fn, refine_kwargs={})  # doctest: +SKIP
+    >>> register(spool)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hf_vqa.images.columns import decoded_features
+from hf_vqa.publish.atomic import STAGING_PREFIX
+from hf_vqa.publish.image_arrays import column_options
+
+__all__ = ["OutputSpool", "enabled", "offer", "register", "unregister"]
+
+SPOOL_PREFIX = f"{STAGING_PREFIX}spool-"
+ROWS = 100  # rows per row group, as write_parquet
+QUEUED = 4  # batches waiting at most; more means the writer fell behind: the spool is dropped
+
+_SPOOLS: dict[int, OutputSpool] = {}  # pid → this process's run's spool
+
+
+def enabled() -> bool:
+    """False when `HF_VQA_SPOOL=0` (tests compare outputs with and without)."""
+    return os.environ.get("HF_VQA_SPOOL", "1") != "0"
+
+
+def register(spool: OutputSpool) -> None:
+    """Make `spool` receive this process's generation batches (`offer`)."""
+    _SPOOLS[os.getpid()] = spool
+
+
+def unregister() -> OutputSpool | None:
+    """Stop offering to this process's spool; returns it (or None)."""
+    return _SPOOLS.pop(os.getpid(), None)
+
+
+def offer(key: Any, indices: list[int] | None, batch: Any, outputs: dict[str, list]) -> None:
+    """Hand a generation batch to this process's spool, if one is registered (else nothing happens)."""
+    spool = _SPOOLS.get(os.getpid())
+    if spool is not None and indices is not None:
+        spool.put(key, indices, batch, outputs)
+
+
+class OutputSpool:
+    """A background writer of the output parquet fed with generation batches (see the module doc)."""
+
+    def __init__(self, folder: str | os.PathLike, features: Any, *, n_rows: int,
+                 refine: Callable, refine_kwargs: dict[str, Any], fetch: Any = None) -> None:  # fmt: skip
+        from hf_vqa.images.columns import image_columns
+        from hf_vqa.images.fetch import FetchSettings
+
+        self.folder = Path(folder)
+        self.features, self.n_rows = features, n_rows
+        self.refine, self.refine_kwargs = refine, refine_kwargs
+        self.fetch = fetch or FetchSettings()
+        self.columns = [name for name in features if name in image_columns(_Named(features))]
+        self.metadata = decoded_features(features).arrow_schema.metadata
+        self.error: str | None = None
+        self.key: Any = None
+        self.next = 0  # the next row index expected from the map
+        self.written = 0
+        self._created = not self.folder.exists()
+        _clean_leftovers(self.folder)
+        self.stage = self.folder / f"{SPOOL_PREFIX}{os.getpid()}"
+        self.stage.mkdir(parents=True, exist_ok=True)
+        self.path = self.stage / "spooled.parquet"
+        self._queue: queue.Queue = queue.Queue(QUEUED)
+        self._pending: pa.Table | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._thread = threading.Thread(target=self._run, name="hf_vqa-spool", daemon=True)
+        self._thread.start()
+
+    def put(self, key: Any, indices: list[int], batch: Any, outputs: dict[str, list]) -> None:
+        """Queue one batch (never blocks: a full queue drops the spool for this run)."""
+        if self.error is not None:
+            return
+        if self.key is None:
+            self.key = key
+        if (
+            key != self.key
+            or not indices
+            or indices[0] != self.next
+            or list(indices) != list(range(self.next, self.next + len(indices)))
+        ):
+            self._fail("rows out of order, repeated, or from another map")
+            return
+        self.next += len(indices)
+        rows = {name: batch[name] for name in batch.keys()}  # noqa: SIM118 (a LazyBatch: its columns)
+        try:
+            self._queue.put_nowait((rows, dict(outputs)))
+        except queue.Full:
+            self._fail("the writer fell behind")
+
+    def _fail(self, why: str) -> None:
+        if self.error is None:
+            self.error = why
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self._write(*item)
+            except Exception as err:  # any problem: the output is written the ordinary way
+                self._fail(f"{type(err).__name__}: {err}")
+
+    def _write(self, rows: dict[str, list], outputs: dict[str, list]) -> None:
+        merged = {**rows, **outputs}
+        merged = {**merged, **self.refine(dict(merged), **self.refine_kwargs)}
+        encoded = self.features.encode_batch({name: merged[name] for name in self.features})
+        table = pa.Table.from_pydict(encoded, schema=self.features.arrow_schema)
+        self._pending = table if self._pending is None else pa.concat_tables([self._pending, table])
+        while self._pending.num_rows >= ROWS:
+            self._flush(self._pending.slice(0, ROWS))
+            self._pending = self._pending.slice(ROWS)
+
+    def _flush(self, table: pa.Table) -> None:
+        from hf_vqa.publish.folder import _embedded
+
+        if self.columns:
+            table = _embedded(table, self.columns, self.fetch)
+        table = table.replace_schema_metadata(self.metadata)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                str(self.path), table.schema, **column_options(table, self.columns)
+            )
+        self._writer.write_table(table, row_group_size=ROWS)
+        self.written += table.num_rows
+
+    def finish(self) -> bool:
+        """Wait for the queued batches and close the file; True when it holds every row, in order."""
+        unregister_if(self)
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        try:
+            if self.error is None and self._pending is not None and self._pending.num_rows:
+                self._flush(self._pending)
+                self._pending = None
+        except Exception as err:
+            self._fail(f"{type(err).__name__}: {err}")
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        return self.error is None and self.next == self.n_rows == self.written
+
+    def adopt(self, ds: Any, target: Path) -> bool:
+        """Move the staged file to `target` when it is exactly what `write_parquet(ds)` would write."""
+        if not self.finish() or len(ds) != self.n_rows or ds.features != self.features:
+            return False
+        try:
+            if not _same(pq.read_table(self.path), ds, self.columns):
+                return False
+            os.replace(self.path, target)
+        except Exception:  # unreadable or unlike: the ordinary write
+            return False
+        return True
+
+    def close(self) -> None:
+        """Stop the writer and remove the staging folder (and the output folder, if it made it empty)."""
+        self._fail("closed")
+        self.finish()
+        shutil.rmtree(self.stage, ignore_errors=True)
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only when empty
+
+
+def unregister_if(spool: OutputSpool) -> None:
+    if _SPOOLS.get(os.getpid()) is spool:
+        _SPOOLS.pop(os.getpid(), None)
+
+
+def _same(staged: pa.Table, ds: Any, columns: list[str]) -> bool:
+    """The staged file's non-image columns equal `ds`'s, and its images carry the names `ds`'s paths have."""
+    final = ds.with_format("arrow")[:]
+    others = [name for name in final.column_names if name not in columns]
+    if staged.column_names != final.column_names or not staged.select(others).equals(final.select(others)):
+        return False
+    for name in columns:
+        got, want = staged.column(name).combine_chunks(), final.column(name).combine_chunks()
+        if pa.types.is_list(want.type):
+            if not pc.list_value_length(got).equals(pc.list_value_length(want)):
+                return False
+            got, want = pc.list_flatten(got), pc.list_flatten(want)
+        names = [Path(p.split("?")[0]).name if p else None for p in pc.struct_field(want, "path").to_pylist()]
+        had = pc.is_valid(want).to_pylist()
+        if pc.is_valid(got).to_pylist() != had:  # a refused image (null in the file)
+            return False
+        if pc.struct_field(got, "path").to_pylist() != [n if ok else None for n, ok in zip(names, had)]:
+            return False
+    return True
+
+
+def _clean_leftovers(folder: Path) -> None:
+    """Remove the spool folders of runs that were killed (their process is gone)."""
+    if not folder.is_dir():
+        return
+    for old in folder.glob(f"{SPOOL_PREFIX}*"):
+        pid = old.name[len(SPOOL_PREFIX) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+class _Named:
+    """Just enough of a dataset for `image_columns` (it reads `.features`)."""
+
+    def __init__(self, features: Any) -> None:
+        self.features = features

@@ -1,0 +1,134 @@
+"""The output parquet written while the replies arrive (`publish/spool.py`): used only when it is exactly
+the output, so a run loads the same with or without it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import datasets
+import pytest
+from clitools import SAMPLE
+
+from hf_vqa.cli.main import main
+from hf_vqa.publish import folder as folder_module
+from hf_vqa.publish import spool as spooling
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_VQA_CACHE", str(tmp_path / "store"))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hfds"))
+
+
+def _records(tmp_path, n=230, bad_at=()):
+    """`n` records over the sample's images (absolute paths); rows in `bad_at` point at a non-image."""
+    rows = json.loads(SAMPLE.read_text())
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_bytes(b"this is text, not a JPEG")
+    out = []
+    for i in range(n):
+        row = json.loads(json.dumps(rows[i % len(rows)]))
+        row["conversation"][0]["value"] += f" (record {i})"  # each row its own request
+        row["image"] = [str(bad) if i in bad_at else str(SAMPLE.parent / p) for p in row["image"]]
+        out.append(row)
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in out))
+    return path
+
+
+def _run(server, records, output, *extra):
+    return main(["image-vqa", "--input", str(records), "--output", str(output), "--base-url", server.base_url,
+                 "--api-key-env", "", "--model", "m", "--batch-size", "64", "--max-concurrency", "8",
+                 *extra])  # fmt: skip
+
+
+def _loaded(output):
+    ds = datasets.load_dataset(str(output), split="train", cache_dir=str(output.parent / "load_cache"))
+    rows = [{k: (v.tobytes() if hasattr(v, "tobytes") else v) for k, v in row.items()} for row in ds]
+    for row in rows:
+        row["image"] = [im and (im.size, im.mode, im.tobytes()) for im in row["image"]]
+    return ds.features, rows
+
+
+def _counting_writes(monkeypatch):
+    calls = []
+    original = folder_module.write_parquet
+    monkeypatch.setattr(folder_module, "write_parquet", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    return calls
+
+
+def _both(server, tmp_path, monkeypatch, records, *extra):
+    """(spooled output, ordinary output, whether the spooled run wrote the parquet the ordinary way)."""
+    calls = _counting_writes(monkeypatch)
+    assert _run(server, records, tmp_path / "spooled", *extra) in (0, 1)
+    wrote = bool(calls)
+    monkeypatch.setenv("HF_VQA_SPOOL", "0")
+    # the same data again (the Arrow cache), written the ordinary way
+    assert _run(server, records, tmp_path / "plain", *extra) in (0, 1)
+    monkeypatch.delenv("HF_VQA_SPOOL")
+    return _loaded(tmp_path / "spooled"), _loaded(tmp_path / "plain"), wrote
+
+
+def test_a_spooled_output_loads_the_same_as_one_written_at_the_end(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm()
+    spooled, plain, wrote = _both(server, tmp_path, monkeypatch, _records(tmp_path))
+    assert not wrote  # the file written while the replies arrived was moved in
+    assert spooled == plain
+    assert len(spooled[1]) == 230
+    assert sorted(p.name for p in (tmp_path / "spooled").iterdir()) == ["README.md", "data"]  # nothing left
+    assert (
+        "rows=230" in (tmp_path / "spooled" / "README.md").read_text()
+        or "230" in (tmp_path / "spooled" / "README.md").read_text()
+    )
+
+
+def test_a_refused_image_falls_back_to_the_ordinary_write(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm()
+    spooled, plain, wrote = _both(server, tmp_path, monkeypatch, _records(tmp_path, bad_at={5, 170}))
+    assert wrote
+    assert spooled == plain
+    assert sum(1 for row in spooled[1] if row["vqa_error"]) == 2
+
+
+def test_failed_rows_load_the_same(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm(faults={"500": 0.5}, seed=3)
+    spooled, plain, _ = _both(server, tmp_path, monkeypatch, _records(tmp_path), "--max-retries", "0")
+    assert spooled == plain
+    assert any(row["vqa_error"] for row in spooled[1])
+
+
+def test_a_filter_writes_the_ordinary_way(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm()
+    spooled, plain, wrote = _both(server, tmp_path, monkeypatch, _records(tmp_path), "--filter", "parsed")
+    assert wrote
+    assert spooled == plain
+
+
+def test_a_rerun_from_the_arrow_cache_writes_the_ordinary_way(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm()
+    records = _records(tmp_path)
+    assert _run(server, records, tmp_path / "first") == 0
+    calls = _counting_writes(monkeypatch)
+    assert _run(server, records, tmp_path / "second") == 0  # the map comes from the cache: nothing offered
+    assert calls
+    assert _loaded(tmp_path / "first") == _loaded(tmp_path / "second")
+
+
+def test_a_killed_runs_spool_folder_is_cleaned_and_ignored(env, make_mock_vlm, tmp_path, monkeypatch):
+    server = make_mock_vlm()
+    records = _records(tmp_path)
+    out = tmp_path / "out"
+    left = out / f"{spooling.SPOOL_PREFIX}999999999"  # no such process: a run that was killed
+    left.mkdir(parents=True)
+    (left / "spooled.parquet").write_bytes(b"half a parquet")
+    assert _run(server, records, out) == 0
+    assert not left.exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len(_loaded(out)[1]) == 230
+
+
+def test_offer_without_a_registered_spool_does_nothing():
+    assert os.getpid() not in spooling._SPOOLS
+    spooling.offer("key", [0], {"a": [1]}, {"vqa": ["x"]})
