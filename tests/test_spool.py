@@ -132,3 +132,45 @@ def test_a_killed_runs_spool_folder_is_cleaned_and_ignored(env, make_mock_vlm, t
 def test_offer_without_a_registered_spool_does_nothing():
     assert os.getpid() not in spooling._SPOOLS
     spooling.offer("key", [0], {"a": [1]}, {"vqa": ["x"]})
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_spooling_leaves_the_output_loadable_and_a_rerun_completes(tmp_path, make_mock_vlm):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from clitools import ROOT
+    from test_interrupt import write_records
+
+    server = make_mock_vlm(latency=0.05)
+    write_records(tmp_path, 400)
+    out = tmp_path / "out"
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "hfds"), "HF_HOME": str(tmp_path / "hf_home")}
+    env.pop("OPENAI_BASE_URL", None)
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "image-vqa", "--input",
+           str(tmp_path / "records.json"), "--output", str(out), "--base-url", server.base_url, "--api-key-env",
+           "", "--model", "mock", "--max-concurrency", "4", "--batch-size", "64", "--cache-dir",
+           str(tmp_path / "store")]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        staged = out / f"{spooling.SPOOL_PREFIX}{proc.pid}" / "spooled.parquet"
+        while not (staged.is_file() and staged.stat().st_size) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the run never spooled"
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed mid-run"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert staged.parent.is_dir() and not (out / "data").exists()  # a half-written spool, no output
+        again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        assert again.returncode == 0, again.stderr
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data"]
+    ds = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "load_cache"))
+    assert len(ds) == 400 and all(row["vqa"] for row in ds)
+    assert [ds[i]["image"][0].size for i in (0, 399)] == [(20, 16), (20 + 399 % 9, 16 + 399 // 9 % 7)]
