@@ -91,6 +91,7 @@ class OutputSpool:
         self._queue: queue.Queue = queue.Queue(QUEUED)
         self._pending: pa.Table | None = None
         self._writer: pq.ParquetWriter | None = None
+        self._images: dict[str, tuple[list, list]] = {name: ([], []) for name in self.columns}
         self._thread = threading.Thread(target=self._run, name="hf_vqa-spool", daemon=True)
         self._thread.start()
 
@@ -147,6 +148,9 @@ class OutputSpool:
         if self.columns:
             table = _embedded(table, self.columns, self.fetch)
         table = table.replace_schema_metadata(self.metadata)
+        for name in self.columns:  # what the file's images are, for `adopt` (it never reads their bytes)
+            for kept, got in zip(self._images[name], _image_names(table.column(name).combine_chunks())):
+                kept.extend(got)
         if self._writer is None:
             self._writer = pq.ParquetWriter(
                 str(self.path), table.schema, **column_options(table, self.columns)
@@ -177,7 +181,7 @@ class OutputSpool:
         if not self.finish() or len(ds) != self.n_rows or ds.features != self.features:
             return False
         try:
-            if not _same(pq.read_table(self.path), ds, self.columns):
+            if not self._same(ds):
                 return False
             os.replace(self.path, target)
         except Exception:  # unreadable or unlike: the ordinary write
@@ -193,31 +197,38 @@ class OutputSpool:
             with contextlib.suppress(OSError):
                 self.folder.rmdir()  # only when empty
 
+    def _same(self, ds: Any) -> bool:
+        """The file's non-image columns equal `ds`'s, and its images are `ds`'s (same names, none refused)."""
+        final = ds.with_format("arrow")[:]
+        others = [name for name in final.column_names if name not in self.columns]
+        staged = pq.read_table(self.path, columns=others)
+        if pq.read_schema(self.path).names != final.column_names or not staged.equals(final.select(others)):
+            return False
+        for name in self.columns:
+            if self._images[name] != _image_names(final.column(name).combine_chunks(), as_given=True):
+                return False
+        return True
+
+
+def _image_names(column: pa.Array, as_given: bool = False) -> tuple[list, list]:
+    """(images per row for a list column, else [];  (file name, present) of each image), so the file's
+    images can be checked against the final dataset's without reading their bytes again.
+
+    `as_given`: `path`s not yet embedded, named as `_embed_one` names them in the file."""
+    counts: list = []
+    if pa.types.is_list(column.type):
+        counts = pc.list_value_length(column).to_pylist()
+        column = pc.list_flatten(column)
+    paths = pc.struct_field(column, "path").to_pylist()
+    present = pc.is_valid(column).to_pylist()
+    if as_given:
+        paths = [Path(p.split("?")[0]).name if p and ok else None for p, ok in zip(paths, present)]
+    return counts, list(zip(paths, present))
+
 
 def unregister_if(spool: OutputSpool) -> None:
     if _SPOOLS.get(os.getpid()) is spool:
         _SPOOLS.pop(os.getpid(), None)
-
-
-def _same(staged: pa.Table, ds: Any, columns: list[str]) -> bool:
-    """The staged file's non-image columns equal `ds`'s, and its images carry the names `ds`'s paths have."""
-    final = ds.with_format("arrow")[:]
-    others = [name for name in final.column_names if name not in columns]
-    if staged.column_names != final.column_names or not staged.select(others).equals(final.select(others)):
-        return False
-    for name in columns:
-        got, want = staged.column(name).combine_chunks(), final.column(name).combine_chunks()
-        if pa.types.is_list(want.type):
-            if not pc.list_value_length(got).equals(pc.list_value_length(want)):
-                return False
-            got, want = pc.list_flatten(got), pc.list_flatten(want)
-        names = [Path(p.split("?")[0]).name if p else None for p in pc.struct_field(want, "path").to_pylist()]
-        had = pc.is_valid(want).to_pylist()
-        if pc.is_valid(got).to_pylist() != had:  # a refused image (null in the file)
-            return False
-        if pc.struct_field(got, "path").to_pylist() != [n if ok else None for n, ok in zip(names, had)]:
-            return False
-    return True
 
 
 def _clean_leftovers(folder: Path) -> None:
