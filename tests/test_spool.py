@@ -135,7 +135,9 @@ def test_offer_without_a_registered_spool_does_nothing():
 
 
 @pytest.mark.slow
-def test_a_run_killed_while_spooling_leaves_the_output_loadable_and_a_rerun_completes(tmp_path, make_mock_vlm):
+def test_a_run_killed_while_spooling_leaves_the_output_loadable_and_a_rerun_completes(
+    tmp_path, make_mock_vlm
+):
     import signal
     import subprocess
     import sys

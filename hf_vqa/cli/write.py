@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,7 +118,13 @@ def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
     from hf_vqa.schema import features_after
 
     ds = undecoded(ds)
-    if _needed_bytes(ds) >= SHARD_BYTES:  # more than one parquet file: written the ordinary way
+    needed = _needed_bytes(ds)
+    if needed >= SHARD_BYTES:  # more than one parquet file: written the ordinary way
+        return None
+    try:  # the spool takes its space during the run: the request store must keep room to write
+        if shutil.disk_usage(Path(args.output).resolve().parent).free < 2 * needed + 2**28:
+            return None
+    except OSError:
         return None
     refine = refine_step(PIPELINES[args.pipeline])
     features = features_after(features_after(ds, prompted_vqa), refine)

@@ -179,14 +179,18 @@ class OutputSpool:
     def adopt(self, ds: Any, target: Path) -> bool:
         """Move the staged file to `target` when it is exactly what `write_parquet(ds)` would write."""
         if not self.finish() or len(ds) != self.n_rows or ds.features != self.features:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
             return False
         try:
-            if not self._same(ds):
-                return False
-            os.replace(self.path, target)
+            if self._same(ds):
+                os.replace(self.path, target)
+                return True
         except Exception:  # unreadable or unlike: the ordinary write
-            return False
-        return True
+            pass
+        with contextlib.suppress(OSError):  # its disk space is the ordinary write's now
+            self.path.unlink()
+        return False
 
     def close(self) -> None:
         """Stop the writer and remove the staging folder (and the output folder, if it made it empty)."""
