@@ -158,12 +158,17 @@ class OutputSpool:
         self._writer.write_table(table, row_group_size=ROWS)
         self.written += table.num_rows
 
-    def finish(self) -> bool:
-        """Wait for the queued batches and close the file; True when it holds every row, in order."""
+    def finish(self, wait: float | None = None) -> bool:
+        """Wait for the queued batches (at most `wait` seconds) and close the file; True when it holds
+        every row, in order."""
         unregister_if(self)
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=wait)
+            self._thread.join(wait)
+            if self._thread.is_alive():  # still writing (a slow image URL): left to end on its own
+                self._fail("the writer did not stop in time")
+                return False
         try:
             if self.error is None and self._pending is not None and self._pending.num_rows:
                 self._flush(self._pending)
@@ -194,8 +199,8 @@ class OutputSpool:
 
     def close(self) -> None:
         """Stop the writer and remove the staging folder (and the output folder, if it made it empty)."""
-        self._fail("closed")
-        self.finish()
+        self._fail("closed")  # the writer skips what is still queued
+        self.finish(wait=5)
         shutil.rmtree(self.stage, ignore_errors=True)
         if self._created:
             with contextlib.suppress(OSError):
