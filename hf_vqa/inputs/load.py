@@ -42,7 +42,7 @@ def load_records(path: str | os.PathLike, *, cache_dir: str | None = None) -> da
     """
     path = Path(path).resolve()
     stamp = file_stamp(path)
-    rows = read_records(path)  # validates everything up front: a bad file fails before any work
+    rows = read_records(path, keep=False)  # checks everything up front: a bad file fails before any work
     extra = [{k: v for k, v in r.items() if k not in ("image", "conversation")} for r in rows]
     inferred = datasets.Dataset.from_list(extra).features if any(extra) else {}  # other fields' types
     features = Features({"image": List(Image(decode=False)), "conversation": List(TURN), **inferred})

@@ -23,13 +23,14 @@ from hf_vqa.inputs.unencodable import clean
 __all__ = ["read_records"]
 
 
-def read_records(path: str | os.PathLike) -> list[dict]:
+def read_records(path: str | os.PathLike, *, keep: bool = True) -> list[dict]:
     """The records of a .json/.jsonl seed file, checked and normalised as `load_records` stores them:
     `image` a list of paths (resolved against the file's folder) or URLs, `conversation` a list of
     `{"from", "value"}` turns, other fields kept. A bad file raises `InputError` naming the record.
 
     The last file read is remembered (by path, size and modification time), so a warm start and
-    `load_records` read it once.
+    `load_records` read it once; `keep=False` (what `load_records` passes) forgets it once read, so a
+    long run does not hold every record twice.
 
     Example:
         >>> read_records("examples/sample/records.json")[0]["conversation"][0]["from"]
@@ -38,9 +39,12 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     path = Path(path).resolve()
     stamp = file_stamp(path) if path.exists() else None
     if stamp is not None and _LAST.get("key") == (str(path), stamp):
-        return _LAST["rows"]
+        rows = _LAST["rows"]
+        if not keep:
+            _LAST.clear()
+        return rows
     rows = _normalized_rows(path)
-    if stamp is not None:
+    if stamp is not None and keep:
         _LAST.update(key=(str(path), stamp), rows=rows)
     return rows
 
