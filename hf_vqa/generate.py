@@ -31,7 +31,7 @@ from hf_vqa.images.prepare import prepare_image
 from hf_vqa.images.settings import ImageSettings, PreparedImage
 from hf_vqa.inputs import unencodable
 from hf_vqa.messages import Request, build_request
-from hf_vqa.runner.lookahead import Source, get_prefetcher
+from hf_vqa.runner.lookahead import CHUNK, Source, get_prefetcher
 from hf_vqa.schema import declares, string_column, vqa_columns
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 STEP_VERSION = "2"  # bump when the step's output for the same input changes
-CHUNK = 64  # rows prepared, looked up in the store and submitted together
 
 
 @declares(vqa_columns)

@@ -105,10 +105,11 @@ def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
     import datasets
 
     from hf_vqa.publish import spool as spooling
+    from hf_vqa.runner.warm import one_pass
 
     if (not spooling.enabled() or Path(args.output).suffix.lower() in (".json", ".jsonl") or args.filter
-            or args.dedupe or args.verify or args.blind_check or args.repair_parse or args.retry_failed
-            or batch is not None or args.ray is not None or shard or (args.num_proc or 1) > 1
+            or args.dedupe or args.verify or args.blind_check or args.repair_parse
+            or not one_pass(args, shard=shard, batch=batch is not None)
             or getattr(args, "stream", False) or not isinstance(ds, datasets.Dataset) or not len(ds)):  # fmt: skip
         return None
     from hf_vqa.generate import image_settings, prompted_vqa

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from typing import Any
 
 from hf_vqa.engine.store import connect
+from hf_vqa.engine.store_leases import process_alive
 
 ENV = "HF_VQA_PROGRESS"
 
@@ -86,20 +87,10 @@ def sweep(folder: str) -> list[str]:
     removed = []
     for path in glob.glob(os.path.join(glob.escape(folder), "progress-*.sqlite")):
         pid = os.path.basename(path)[len("progress-") : -len(".sqlite")]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             remove(path)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class ProgressBar:

@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA", "Owner", "claim", "claim_many", "release"]
+__all__ = ["SCHEMA", "Owner", "claim", "claim_many", "process_alive", "release"]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, host TEXT, pid INTEGER, token TEXT, until REAL)"
@@ -50,16 +50,26 @@ class Owner:
         return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
 
 
-def _alive(host: str, pid: int) -> bool:
-    if host != socket.gethostname():
-        return True  # another machine: only the lapse time can end its claim
+def process_alive(pid: int) -> bool:
+    """True unless no process `pid` exists on this machine (one owned by another user counts as alive).
+
+    Example:
+        >>> process_alive(os.getpid())
+        True
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, TypeError):
+    except (OSError, OverflowError, TypeError):  # exists but not ours, or not a pid we can ask about
         return True
     return True
+
+
+def _alive(host: str, pid: int) -> bool:
+    if host != socket.gethostname():
+        return True  # another machine: only the lapse time can end its claim
+    return process_alive(pid)
 
 
 def claim(conn: sqlite3.Connection, key: str, me: Owner, ttl: float) -> bool:

@@ -18,20 +18,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import datasets
 from datasets import Image, List
 
 from hf_vqa.runner.datasets_internals import fingerprint, has_indices, with_metadata_of
 
-__all__ = ["decoded", "decoded_features", "image_columns", "undecoded"]
+__all__ = ["decoded", "decoded_features", "image_columns", "image_feature_columns", "undecoded"]
 
 
 def image_columns(ds: datasets.Dataset | datasets.IterableDataset) -> list[str]:
     """Names of columns that hold `Image` or `List(Image())` values."""
+    return image_feature_columns(ds.features or {})  # an IterableDataset may not know its features
+
+
+def image_feature_columns(features: Mapping[str, Any]) -> list[str]:
+    """`image_columns` of a dataset with these `features`."""
     return [
         name
-        for name, feat in (ds.features or {}).items()  # an IterableDataset may not know its features
+        for name, feat in features.items()
         if isinstance(feat, Image) or (isinstance(feat, List) and isinstance(feat.feature, Image))
     ]
 

@@ -34,7 +34,7 @@ from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
 from hf_vqa.publish.image_arrays import column_options, read_files, to_arrow
 
-__all__ = ["SHARD_BYTES", "embed_images", "save_folder", "write_parquet"]
+__all__ = ["SHARD_BYTES", "embed_images", "embedded_name", "save_folder", "write_parquet"]
 
 SHARD_BYTES = 500 * 1024 * 1024
 
@@ -238,6 +238,16 @@ def _embed_batch(
     return out
 
 
+def embedded_name(path: str | None) -> str | None:
+    """The name an embedded image keeps in the output: its file name, without a URL's query.
+
+    Example:
+        >>> embedded_name("https://example.com/a/cat.jpg?size=2"), embedded_name(None)
+        ('cat.jpg', None)
+    """
+    return Path(path.split("?")[0]).name if path else None
+
+
 def _embed_one(
     value: dict | None, settings: FetchSettings, reasons: list[str], files: dict | None = None
 ) -> dict | None:
@@ -248,7 +258,7 @@ def _embed_one(
         return value
     path = value.get("path")
     data = value.get("bytes")
-    name = Path(path.split("?")[0]).name if path else None
+    name = embedded_name(path)
     if data is None:
         if not path:
             return None

@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hf_vqa.images.columns import decoded_features
+from hf_vqa.engine.store_leases import process_alive
+from hf_vqa.images.columns import decoded_features, image_feature_columns
 from hf_vqa.publish.atomic import STAGING_PREFIX
 from hf_vqa.publish.image_arrays import column_options
 
@@ -70,14 +71,13 @@ class OutputSpool:
 
     def __init__(self, folder: str | os.PathLike, features: Any, *, n_rows: int,
                  refine: Callable, refine_kwargs: dict[str, Any], fetch: Any = None) -> None:  # fmt: skip
-        from hf_vqa.images.columns import image_columns
         from hf_vqa.images.fetch import FetchSettings
 
         self.folder = Path(folder)
         self.features, self.n_rows = features, n_rows
         self.refine, self.refine_kwargs = refine, refine_kwargs
         self.fetch = fetch or FetchSettings()
-        self.columns = [name for name in features if name in image_columns(_Named(features))]
+        self.columns = image_feature_columns(features)
         self.metadata = decoded_features(features).arrow_schema.metadata
         self.error: str | None = None
         self.key: Any = None
@@ -231,7 +231,9 @@ def _image_names(column: pa.Array, as_given: bool = False) -> tuple[list, list]:
     paths = pc.struct_field(column, "path").to_pylist()
     present = pc.is_valid(column).to_pylist()
     if as_given:
-        paths = [Path(p.split("?")[0]).name if p and ok else None for p, ok in zip(paths, present)]
+        from hf_vqa.publish.folder import embedded_name
+
+        paths = [embedded_name(p) if ok else None for p, ok in zip(paths, present)]
     return counts, list(zip(paths, present))
 
 
@@ -246,22 +248,5 @@ def _clean_leftovers(folder: Path) -> None:
         return
     for old in folder.glob(f"{SPOOL_PREFIX}*"):
         pid = old.name[len(SPOOL_PREFIX) :]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-class _Named:
-    """Just enough of a dataset for `image_columns` (it reads `.features`)."""
-
-    def __init__(self, features: Any) -> None:
-        self.features = features

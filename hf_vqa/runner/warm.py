@@ -31,7 +31,7 @@ from typing import Any
 
 from hf_vqa.config import VLM
 
-__all__ = ["applies", "maybe_start", "run_key", "start", "stop"]
+__all__ = ["applies", "maybe_start", "one_pass", "run_key", "start", "stop"]
 
 SEEN_FILE = "warm-starts.json"  # in the cache folder: the keys of runs already made (newest last)
 SEEN_MAX = 2000
@@ -99,12 +99,24 @@ def applies(args: argparse.Namespace, *, source: str, shard: Any, batch: bool, m
     from hf_vqa.inputs.stamps import input_kind
 
     return (
-        not (mock or batch or args.dry_run or args.retry_failed or shard or args.ray is not None)
-        and (args.num_proc or 1) <= 1
+        one_pass(args, shard=shard, batch=batch)
+        and not (mock or args.dry_run)
         and args.image_column == "image"
         and args.conversation_column == "conversation"
         and input_kind(source) == "records"
     )
+
+
+def one_pass(args: argparse.Namespace, *, shard: Any, batch: bool) -> bool:
+    """True when the CLI run `args` makes its generation map one pass over every row, in this process:
+    no `--batch`, `--ray`, `--shard`, `--num-proc` above 1 or `--retry-failed` (the warm start and the
+    output spool both need that).
+
+    Example:
+        >>> one_pass(argparse.Namespace(retry_failed=False, ray=None, num_proc=2), shard=None, batch=False)
+        False
+    """
+    return not (batch or shard or args.retry_failed or args.ray is not None) and (args.num_proc or 1) <= 1
 
 
 def start(
