@@ -123,7 +123,20 @@ def prompted_vqa(
     own = [i for i in range(n) if pending[i] is None]
     for i, result in zip(own, submit([row_at(i) for i in own])):
         pending[i] = result
-    replies: list[Reply] = [p if isinstance(p, Reply) else p.result() for p in pending]
+    spool = _output_spool() if indices is not None else None  # the CLI writes the output as replies arrive
+    replies: list[Reply] = []
+    for p in pending:  # in order: the spool gets each chunk of rows as soon as its replies are in
+        replies.append(p if isinstance(p, Reply) else p.result())
+        done = len(replies)
+        if spool is not None and (done % spool.chunk_rows == 0 or done == n):
+            start = done - (done % spool.chunk_rows or spool.chunk_rows)
+            chunk = {column: values[start:done] for column, values in batch.items()}
+            spool.put(
+                prefetch_key(vlm, row_kwargs),
+                indices[start:done],
+                chunk,
+                _columns(replies[start:], output_key),
+            )  # type: ignore[index]
     engine.publish_progress()
     if engine.guard.stopped:  # a wrong key, model or URL: nothing more is sent
         raise EndpointError(engine.guard.stopped)
@@ -132,15 +145,23 @@ def prompted_vqa(
     )
     if n and not store_only and failed_alike:  # every row failed before sending, the same way
         _raise_if_a_setting(submit, {column: values[0] for column, values in batch.items()})
-    out = {
+    return _columns(replies, output_key)
+
+
+def _output_spool() -> Any:
+    """This process's output spool (`hf_vqa.publish.spool`), if the CLI started one."""
+    module = sys.modules.get("hf_vqa.publish.spool")
+    return module.current() if module is not None else None
+
+
+def _columns(replies: Sequence[Reply], output_key: str) -> dict[str, Any]:
+    """The map's output columns for these replies (`prompted_vqa`'s docstring lists them)."""
+    return {
         output_key: string_column([r.text for r in replies]),
         f"{output_key}_reasoning": string_column([r.reasoning for r in replies]),
         f"{output_key}_error": string_column([r.error for r in replies]),
         f"{output_key}_usage": [r.usage() for r in replies],
     }
-    if indices is not None and "hf_vqa.publish.spool" in sys.modules:  # the CLI writes as replies arrive
-        sys.modules["hf_vqa.publish.spool"].offer(prefetch_key(vlm, row_kwargs), indices, batch, out)
-    return out
 
 
 def row_settings(

@@ -10,7 +10,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hf_vqa.errors import HfVqaError, one_line
@@ -18,9 +20,40 @@ from hf_vqa.parse.reply import WikiQA, parse_qa_pairs, parse_wiki_qa
 from hf_vqa.quality.checks import check_columns, check_wiki_qa
 from hf_vqa.schema import declares, qa_pairs_columns, string_column, wiki_qa_columns
 
-__all__ = ["refine_qa_pairs", "refine_wiki_qa"]
+__all__ = ["refine_qa_pairs", "refine_wiki_qa", "remembering"]
 
 STEP_VERSION = "3"  # 2: grounding reads numbers, dates and plurals; 3: labels of 17 languages, units, forms
+
+# Rows refined while `remembering()` (the CLI's output spool, as replies arrive), kept until the refine
+# map asks for the same row: (refiner, output key, language, text, cut off) -> the refined row. A pure
+# function of that key, so the map's output is the same whether a row comes from here or is parsed again.
+_MEMO: dict[tuple, list] = {}  # key -> [the refined row, how many rows still to take it]
+MEMO_ROWS = 50_000  # kept at most (~1-2 KB each); past that, rows are simply parsed again
+_REMEMBER = threading.local()
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    """Within it (in this thread), each refined row is also kept for the refine map to take; `forget()`
+    drops what was not taken.
+
+    Example:
+        >>> with remembering():
+        ...     _ = refine_qa_pairs({"vqa": ["Q: Colour?\\nA: Red"]})
+        >>> refine_qa_pairs({"vqa": ["Q: Colour?\\nA: Red"]})["qas"]  # taken from the memo, not parsed
+        [[{'question': 'Colour?', 'answer': 'Red'}]]
+        >>> forget()
+    """
+    _REMEMBER.on = True
+    try:
+        yield
+    finally:
+        _REMEMBER.on = False
+
+
+def forget() -> None:
+    """Drop every remembered row (the CLI calls it when its run ends)."""
+    _MEMO.clear()
 
 
 @declares(qa_pairs_columns)
@@ -41,7 +74,7 @@ def refine_qa_pairs(
         pairs = parse_qa_pairs(text, truncated=truncated)
         return {output_key: [{"question": p.question, "answer": p.answer} for p in pairs]}
 
-    return _apply(example, input_key, output_key, one, empty={output_key: None})
+    return _apply(example, input_key, output_key, one, empty={output_key: None}, kind=("qa", output_key))
 
 
 @declares(wiki_qa_columns)
@@ -72,7 +105,7 @@ def refine_wiki_qa(
         }
 
     empty = {output_key: None, **check_columns(None)}
-    return _apply(example, input_key, output_key, one, empty=empty)
+    return _apply(example, input_key, output_key, one, empty=empty, kind=("wiki", output_key, language))
 
 
 def _apply(
@@ -82,6 +115,7 @@ def _apply(
     one: Callable[[str, bool], dict[str, Any]],
     *,
     empty: dict[str, Any],
+    kind: tuple,
 ) -> dict[str, Any]:
     if input_key not in example:
         raise HfVqaError(
@@ -95,13 +129,42 @@ def _apply(
     usage = example.get(f"{input_key}_usage")
     usages = (list(usage) if batched else [usage]) if usage is not None else [None] * len(texts)
     truncated = [bool(u) and u.get("finish_reason") == "length" for u in usages]
-    rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
+    if getattr(_REMEMBER, "on", False):
+        rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
+        for text, cut, row in zip(texts, truncated, rows):
+            if text is not None:
+                _remember((*kind, text, cut), row)
+    elif _MEMO:
+        rows = [
+            _recall((*kind, text, cut)) or _refine_one(text, cut, one, empty, output_key)
+            for text, cut in zip(texts, truncated)
+        ]
+    else:
+        rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
     if not batched:
         return rows[0]
     out: dict[str, Any] = {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
     if rows:
         out[f"{output_key}_error"] = string_column(out[f"{output_key}_error"])
     return out
+
+
+def _remember(key: tuple, row: dict[str, Any]) -> None:
+    entry = _MEMO.get(key)
+    if entry is not None:
+        entry[1] += 1  # the same reply again (it is taken once per row)
+    elif len(_MEMO) < MEMO_ROWS:
+        _MEMO[key] = [row, 1]
+
+
+def _recall(key: tuple) -> dict[str, Any] | None:
+    entry = _MEMO.get(key)
+    if entry is None:
+        return None
+    entry[1] -= 1
+    if entry[1] <= 0:
+        _MEMO.pop(key, None)
+    return entry[0]
 
 
 def _refine_one(

@@ -161,3 +161,32 @@ def test_a_missing_prompt_stops_the_map_instead_of_failing_every_row(tmp_path, m
         hf_vqa.prompted_vqa, batched=True, fn_kwargs={"vlm": vlm, "prompt": "Ask one question. Q: / A:"}
     )
     assert all(out["vqa"])  # with the prompt, the same call works
+
+
+def test_the_clis_output_spool_gets_each_chunk_of_answered_rows_in_order(
+    tmp_path, mock_vlm, vlm_for, monkeypatch
+):
+    import os
+
+    from hf_vqa.publish import spool as spooling
+
+    class Recorder:  # stands in for the CLI's OutputSpool: what `prompted_vqa` hands it, and when
+        chunk_rows = 4
+
+        def __init__(self):
+            self.puts = []
+
+        def put(self, key, indices, rows, outputs):
+            self.puts.append((key, list(indices), list(rows["conversation"]), list(outputs["vqa"])))
+
+    recorder = Recorder()
+    monkeypatch.setitem(spooling._SPOOLS, os.getpid(), recorder)
+    ds = hf_vqa.load_records(write_records(tmp_path, 11), cache_dir=str(tmp_path / "ds"))
+    out = ds.map(hf_vqa.prompted_vqa, batched=True, batch_size=10, with_indices=True,
+                 fn_kwargs={"vlm": vlm_for(mock_vlm)})  # fmt: skip
+    assert [p[1] for p in recorder.puts] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [10]]  # a batch's rest too
+    assert len({p[0] for p in recorder.puts}) == 1  # one map's key
+    got = [(c, v) for _, _, convs, texts in recorder.puts for c, v in zip(convs, texts)]
+    assert got == list(zip(out["conversation"], out["vqa"]))  # each row with its own reply
+    for i, row in enumerate(out):
+        assert_row_matches_its_image(row, i)

@@ -78,3 +78,44 @@ def test_features_after_keeps_types_when_the_first_batch_is_all_failed():
         refine_wiki_qa, batched=True, batch_size=2, features=hf_vqa.features_after(ctx, refine_wiki_qa)
     )
     assert out[3]["context_vqa"]["qas"][0]["answer"] == "1874"
+
+
+def test_rows_refined_while_remembering_are_taken_by_the_next_refine_with_the_same_result(monkeypatch):
+    from hf_vqa import refine as refiners
+
+    def lists(out):
+        return {key: list(values) for key, values in out.items()}
+
+    texts = [
+        "Q: What colour?\nA: Red",
+        "Q: How many?\nA: Two",
+        "no pairs here",
+        None,
+        "Q: What colour?\nA: Red",
+    ]
+    usage = [None, {"finish_reason": "length"}, None, None, None]
+    expected = lists(refiners.refine_qa_pairs({"vqa": texts, "vqa_usage": usage}))
+    wiki_expected = lists(refiners.refine_wiki_qa({"vqa": texts[:2]}, language="de"))
+    try:
+        with refiners.remembering():
+            assert lists(refiners.refine_qa_pairs({"vqa": texts, "vqa_usage": usage})) == expected
+            refiners.refine_wiki_qa({"vqa": texts[:2]}, language="de")
+        assert len(refiners._MEMO) == 3 + 2  # None rows are not kept; the same reply twice is one entry
+        parsed = []
+        monkeypatch.setattr(refiners, "parse_qa_pairs", lambda *a, **k: parsed.append(a) or [])
+        assert (
+            lists(refiners.refine_qa_pairs({"vqa": texts, "vqa_usage": usage})) == expected
+        )  # not parsed again
+        assert parsed == []
+        assert refiners.refine_qa_pairs({"vqa": texts[:1]}, output_key="other")["other"] == [
+            []
+        ]  # another key
+        assert len(parsed) == 1
+        assert refiners._MEMO.keys() == {("wiki", "context_vqa", "de", t, False) for t in texts[:2]}
+        monkeypatch.setattr(refiners, "parse_wiki_qa", lambda *a, **k: parsed.append(a) or 1 / 0)
+        assert lists(refiners.refine_wiki_qa({"vqa": texts[:2]}, language="de")) == wiki_expected
+        assert refiners._MEMO == {} and len(parsed) == 1  # each remembered row is taken once
+        failed = refiners.refine_wiki_qa({"vqa": texts[:1]}, language="de")  # taken: parsed (and fails) now
+        assert len(parsed) == 2 and "ZeroDivisionError" in failed["context_vqa_error"][0]
+    finally:
+        refiners.forget()

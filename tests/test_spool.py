@@ -132,9 +132,9 @@ def test_a_killed_runs_spool_folder_is_cleaned_and_ignored(env, make_mock_vlm, t
     assert len(_loaded(out)[1]) == 150
 
 
-def test_offer_without_a_registered_spool_does_nothing():
+def test_no_spool_is_current_without_a_registered_one():
     assert os.getpid() not in spooling._SPOOLS
-    spooling.offer("key", [0], {"a": [1]}, {"vqa": ["x"]})
+    assert spooling.current() is None
 
 
 @pytest.mark.slow
@@ -191,9 +191,10 @@ def test_a_writer_that_falls_behind_drops_the_spool_without_blocking_the_map(tmp
         return {"answer": [t.upper() for t in batch["text"]]}
 
     features = datasets.Features({"text": datasets.Value("string"), "answer": datasets.Value("string")})
-    spool = spooling.OutputSpool(tmp_path / "out", features, n_rows=40, refine=slow_refine, refine_kwargs={})
+    n = 5 * (spooling.QUEUED + 4)
+    spool = spooling.OutputSpool(tmp_path / "out", features, n_rows=n, refine=slow_refine, refine_kwargs={})
     try:
-        for start in range(0, 40, 5):  # more batches than the queue holds while the writer is stuck
+        for start in range(0, n, 5):  # more chunks than the queue holds while the writer is stuck
             spool.put("key", list(range(start, start + 5)), {"text": ["a"] * 5}, {})
         assert spool.error == "the writer fell behind"
     finally:

@@ -27,6 +27,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -72,7 +73,7 @@ class Engine:
         self._queue_lock, self._wake_pending = threading.Lock(), False
         self._tasks: set[asyncio.Task] = set()
         self._to_store: list[tuple[str, StoredReply, asyncio.Future]] = []  # committed together (`_stored`)
-        self._publishing = False
+        self._publishing, self._publish_checked = False, 0.0
         self._start_publishing()
 
     # -- public -------------------------------------------------------------------------------
@@ -107,8 +108,8 @@ class Engine:
         found = self._inflight.get(key) if looked_up else self.lookup(key)
         if found is not None:
             return found
-        if not self._publishing:  # an engine made before the CLI's bar (a warm start) joins it
-            self._start_publishing()
+        if not self._publishing and time.monotonic() - self._publish_checked > 0.5:
+            self._start_publishing()  # an engine made before the CLI's bar (a warm start) joins it
         stopped = self.guard.stopped  # an outage's give-up fails rows in `Sender.attempt` (it still probes)
         if stopped or lifecycle.STOPPING.is_set() or self._loop.is_closed() or not self._thread.is_alive():
             done: concurrent.futures.Future = concurrent.futures.Future()
@@ -167,6 +168,7 @@ class Engine:
         self._admit.release()
 
     def _start_publishing(self) -> None:
+        self._publish_checked = time.monotonic()  # the environment is read at most twice a second
         if os.environ.get(PROGRESS_ENV) and not self._publishing:
             self._publishing = True
             asyncio.run_coroutine_threadsafe(self._publish_forever(), self._loop)

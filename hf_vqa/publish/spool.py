@@ -1,7 +1,8 @@
 """The output parquet written while the replies arrive, used at the end only when it is exactly the output.
 
 The CLI registers an `OutputSpool` for its run (`register`) before `run_pipeline`; `prompted_vqa`
-offers each finished batch (`offer`: the map's input batch, its output columns, the indices). A writer
+hands this process's spool (`current`) each chunk of answered rows in order (`put`: the rows, their
+output columns, the indices), every `chunk_rows` rows, so little is left to write after the last reply. A writer
 thread applies the same refine step with the same kwargs, embeds the images as `write_parquet` does
 (100-row row groups, same schema metadata and column options) and writes a parquet file in a hidden
 staging folder inside the output folder. At the end `save_folder` asks `OutputSpool.adopt`: the staged
@@ -34,12 +35,14 @@ from hf_vqa.engine.store_leases import process_alive
 from hf_vqa.images.columns import decoded_features, image_feature_columns
 from hf_vqa.publish.atomic import STAGING_PREFIX
 from hf_vqa.publish.image_arrays import column_options
+from hf_vqa.refine import forget, remembering
 
-__all__ = ["OutputSpool", "enabled", "offer", "register", "unregister"]
+__all__ = ["OutputSpool", "current", "enabled", "register", "unregister"]
 
 SPOOL_PREFIX = f"{STAGING_PREFIX}spool-"
 ROWS = 100  # rows per row group, as write_parquet
-QUEUED = 4  # batches waiting at most; more means the writer fell behind: the spool is dropped
+QUEUED = 24  # chunks waiting at most (of ROWS rows, or a map batch's rest); more: the writer fell behind,
+# and the spool is dropped
 
 _SPOOLS: dict[int, OutputSpool] = {}  # pid → this process's run's spool
 
@@ -59,15 +62,15 @@ def unregister() -> OutputSpool | None:
     return _SPOOLS.pop(os.getpid(), None)
 
 
-def offer(key: Any, indices: list[int] | None, batch: Any, outputs: dict[str, list]) -> None:
-    """Hand a generation batch to this process's spool, if one is registered (else nothing happens)."""
-    spool = _SPOOLS.get(os.getpid())
-    if spool is not None and indices is not None:
-        spool.put(key, indices, batch, outputs)
+def current() -> OutputSpool | None:
+    """This process's spool, if one is registered (`prompted_vqa` hands it each chunk of answered rows)."""
+    return _SPOOLS.get(os.getpid())
 
 
 class OutputSpool:
     """A background writer of the output parquet fed with generation batches (see the module doc)."""
+
+    chunk_rows = ROWS  # `prompted_vqa` hands over answered rows in chunks of this many (one row group)
 
     def __init__(self, folder: str | os.PathLike, features: Any, *, n_rows: int,
                  refine: Callable, refine_kwargs: dict[str, Any], fetch: Any = None) -> None:  # fmt: skip
@@ -134,7 +137,8 @@ class OutputSpool:
 
     def _write(self, rows: dict[str, list], outputs: dict[str, list]) -> None:
         merged = {**rows, **outputs}
-        merged = {**merged, **self.refine(dict(merged), **self.refine_kwargs)}
+        with remembering():  # the refine map takes these rows instead of parsing them again
+            merged = {**merged, **self.refine(dict(merged), **self.refine_kwargs)}
         encoded = self.features.encode_batch({name: merged[name] for name in self.features})
         table = pa.Table.from_pydict(encoded, schema=self.features.arrow_schema)
         self._pending = table if self._pending is None else pa.concat_tables([self._pending, table])
@@ -201,6 +205,7 @@ class OutputSpool:
         """Stop the writer and remove the staging folder (and the output folder, if it made it empty)."""
         self._fail("closed")  # the writer skips what is still queued
         self.finish(wait=5)
+        forget()  # rows the refine map did not take
         shutil.rmtree(self.stage, ignore_errors=True)
         if self._created:
             with contextlib.suppress(OSError):
