@@ -22,6 +22,9 @@ Columns:
 - `before 1st`: seconds from the client's start to its first request; `after last`: from the last
   reply to the client's exit (the tail: parsing, Arrow map, output writing, the card);
 - `peak RSS MB`: the client process tree's peak resident memory (`ru_maxrss`).
+- `mean in flight`: the requests the server held on average over the busy window (bare keeps ~61 of
+  64: the rest is each request's time in the client, between one reply and the next request's body);
+  the JSON also has user/sys CPU, the server's connection count and the requests started per half second.
 - `start-up CPU`: a run with N=1 (CPU s for the whole process).
 
 Run:
@@ -61,8 +64,17 @@ ANSWER = "\n".join(
 # -- the server (its own process) ------------------------------------------------------------------
 def serve(latency: float, check: str | None) -> None:
     """HTTP/1.1 keep-alive server: POST .../chat/completions → a fixed reply after `latency` s; GET /_stats."""
-    stats = {"requests": 0, "first": 0.0, "last": 0.0, "in_flight": 0, "max_in_flight": 0}
+    stats = {
+        "requests": 0,
+        "first": 0.0,
+        "last": 0.0,
+        "in_flight": 0,
+        "max_in_flight": 0,
+        "in_flight_s": 0.0,
+        "connections": 0,
+    }
     seen: list[str] = []
+    starts: list[float] = []  # each request's arrival, for the requests started per half second
 
     def reply(status: int, body: bytes) -> bytes:
         head = (
@@ -79,6 +91,7 @@ def serve(latency: float, check: str | None) -> None:
     class Conn(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.transport, self.buf, self.need, self.head = transport, bytearray(), -1, b""
+            stats["connections"] += 1
 
         def data_received(self, data: bytes) -> None:
             self.buf += data
@@ -99,10 +112,17 @@ def serve(latency: float, check: str | None) -> None:
                 del self.buf[: self.need]
                 self.need = -1
                 if self.head.startswith(b"get /_stats"):
-                    self.transport.write(reply(200, json.dumps(stats).encode()))
+                    first = stats["first"]
+                    per_half_s = [0] * (int((stats["last"] - first) * 2) + 1 if starts else 0)
+                    for t in starts:
+                        per_half_s[min(len(per_half_s) - 1, int((t - first) * 2))] += 1
+                    self.transport.write(
+                        reply(200, json.dumps({**stats, "started_per_half_s": per_half_s}).encode())
+                    )
                     continue
                 stats["requests"] += 1
                 stats["first"] = stats["first"] or time.time()
+                starts.append(time.time())
                 stats["in_flight"] += 1
                 stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
                 if check:
@@ -111,10 +131,11 @@ def serve(latency: float, check: str | None) -> None:
                     )
                     Path(check).write_text("\n".join(sorted(seen)))
                 delay = max(0.0, latency + random.uniform(-0.02, 0.02))
-                asyncio.get_running_loop().call_later(delay, self.answer, stats["requests"])
+                asyncio.get_running_loop().call_later(delay, self.answer, stats["requests"], time.time())
 
-        def answer(self, n: int) -> None:
+        def answer(self, n: int, started: float) -> None:
             stats["in_flight"] -= 1
+            stats["in_flight_s"] += time.time() - started
             stats["last"] = time.time()
             if not self.transport.is_closing():
                 self.transport.write(reply(200, completion(n)))
@@ -278,6 +299,8 @@ def measure(
         "cpu_s": round(cpu, 3), "cpu_ms_row": round(1000 * cpu / n, 3),
         "before_first_s": round(stats["first"] - t0, 3), "after_last_s": round(t1 - stats["last"], 3),
         "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "max_in_flight": stats["max_in_flight"],
+        "mean_in_flight": round(stats["in_flight_s"] / busy, 1), "user_s": round(ru.ru_utime, 3),
+        "sys_s": round(ru.ru_stime, 3), "started_per_half_s": stats["started_per_half_s"],
         "last_line": out.decode().strip().splitlines()[-1] if out.strip() else "",
     }  # fmt: skip
     shutil.rmtree(run, ignore_errors=True)
@@ -299,7 +322,7 @@ def machine_load(window: float = 1.0) -> float:
 COLUMNS = [("client", "kind"), ("c", "c"), ("N", "n"), ("wall rows/s", "wall_rows_s"),
            ("busy rows/s", "busy_rows_s"), ("CPU ms/row", "cpu_ms_row"), ("CPU s", "cpu_s"),
            ("before 1st s", "before_first_s"), ("after last s", "after_last_s"),
-           ("peak RSS MB", "peak_rss_mb"), ("load", "load")]  # fmt: skip
+           ("peak RSS MB", "peak_rss_mb"), ("mean in flight", "mean_in_flight"), ("load", "load")]  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
