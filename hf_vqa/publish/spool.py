@@ -41,8 +41,8 @@ __all__ = ["OutputSpool", "current", "enabled", "register", "unregister"]
 
 SPOOL_PREFIX = f"{STAGING_PREFIX}spool-"
 ROWS = 100  # rows per row group, as write_parquet
-QUEUED = 24  # chunks waiting at most (of ROWS rows, or a map batch's rest); more: the writer fell behind,
-# and the spool is dropped
+QUEUED = 80  # chunks waiting at most (of ROWS rows, or a map batch's rest): 8,000 rows, as 4 map batches
+# were at c=256 (the writer may lag there while the replies come in); more: the spool is dropped
 
 _SPOOLS: dict[int, OutputSpool] = {}  # pid → this process's run's spool
 
@@ -82,6 +82,7 @@ class OutputSpool:
         self.fetch = fetch or FetchSettings()
         self.columns = image_feature_columns(features)
         self.metadata = decoded_features(features).arrow_schema.metadata
+        self.schema = features.arrow_schema  # built once (a property that builds it on every call)
         self.error: str | None = None
         self.key: Any = None
         self.next = 0  # the next row index expected from the map
@@ -140,7 +141,7 @@ class OutputSpool:
         with remembering():  # the refine map takes these rows instead of parsing them again
             merged = {**merged, **self.refine(dict(merged), **self.refine_kwargs)}
         encoded = self.features.encode_batch({name: merged[name] for name in self.features})
-        table = pa.Table.from_pydict(encoded, schema=self.features.arrow_schema)
+        table = pa.Table.from_pydict(encoded, schema=self.schema)
         self._pending = table if self._pending is None else pa.concat_tables([self._pending, table])
         while self._pending.num_rows >= ROWS:
             self._flush(self._pending.slice(0, ROWS))
