@@ -15,31 +15,43 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hf_vqa.engine.outcomes import USAGE_TYPES
-from hf_vqa.quality.checks import PAIR_CHECKS, ROW_CHECKS
+from hf_vqa.quality.row_checks import PAIR_CHECKS, ROW_CHECKS
 
 if TYPE_CHECKING:  # `datasets` loads when a schema is asked for, not with the map functions' modules
     import datasets
     from datasets import Features
 
-try:
-    import numpy as np
-    from numpy.dtypes import StringDType
-
-    _STRING = StringDType(na_object=None)
-except ImportError:  # numpy < 2: plain lists (typed by features= instead)
-    np = None
-    _STRING = None
-
 
 def string_column(values: Sequence[str | None]) -> Any:
-    """A column of optional strings that `datasets` types as string even when all are None."""
-    if _STRING is None:
+    """A column of optional strings that `datasets` types as string even when all are None.
+
+    Example:
+        >>> string_column(["a", None]).tolist() if _string_dtype() else ["a", None]
+        ['a', None]
+    """
+    dtype = _string_dtype()
+    if dtype is None:
         return list(values)
-    return np.array(list(values), dtype=_STRING)
+    import numpy as np
+
+    return np.array(list(values), dtype=dtype)
+
+
+@functools.cache
+def _string_dtype() -> Any:
+    """NumPy's `StringDType` with None as its missing value; None for numpy < 2 (plain lists, typed by
+    `features=` instead). NumPy loads with the first column, not with the map functions' modules: a warm
+    start sends its first requests before it."""
+    try:
+        from numpy.dtypes import StringDType
+    except ImportError:
+        return None
+    return StringDType(na_object=None)
 
 
 def __getattr__(name: str) -> Any:  # QA, QA_LIST: built when first asked for (they need `datasets`)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.prompts import CONTEXT_VQA_PROMPT, CONTEXT_VQA_SYSTEM_PROMPT, IMAGE_VQA_PROMPT
-from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.quality.pairs import PAIR_FILTERS
+from hf_vqa.quality.row_checks import ROW_CHECKS
 
 if TYPE_CHECKING:
     from hf_vqa.config import VLM

@@ -31,6 +31,18 @@ def test_the_map_function_and_the_warm_start_load_without_datasets():
     assert out.stdout.strip() == "False"
 
 
+def test_what_runs_before_a_warm_start_loads_no_parser_numpy_or_hub():
+    """The CLI's parser and checks, the map function and the warm start: what a run needs before its first
+    request; the reply parsers, numpy and huggingface_hub load later, while the first replies are on the way."""
+    code = (
+        "import argparse, sys, hf_vqa.cli.main, hf_vqa.cli.publish, hf_vqa.generate, hf_vqa.runner.warm;"
+        "hf_vqa.cli.publish.check_publish_args(argparse.Namespace(output='out'));"
+        "print(sorted(m for m in ('hf_vqa.parse.reply', 'numpy', 'huggingface_hub') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "over, kw, expected",
     [

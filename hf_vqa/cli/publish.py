@@ -64,14 +64,14 @@ def check_publish_args(args: argparse.Namespace) -> Shard | None:
 
     Bad values raise `ConfigError` (exit 2). `args` is left as it is.
     """
-    from huggingface_hub.utils import validate_repo_id
-
     shard = _parse_shard(getattr(args, "shard", None), getattr(args, "shards", None))
     if getattr(args, "shards", None) and not shard and getattr(args, "ray", None) is None:
         raise ConfigError("--shards goes with --shard auto or --ray", received=f"--shards {args.shards}",
                           fix="add --ray local (or --shard auto in a job array), or drop --shards")  # fmt: skip
     repo = getattr(args, "push_to_hub", None)
     if repo:
+        from huggingface_hub.utils import validate_repo_id  # only then: it loads httpx with huggingface_hub
+
         try:
             validate_repo_id(repo)
         except ValueError as err:

@@ -30,6 +30,7 @@ from typing import Any
 
 from hf_vqa.parse.reply import QA, WikiQA
 from hf_vqa.quality.grounding import Grounder
+from hf_vqa.quality.row_checks import PAIR_CHECKS, ROW_CHECKS
 
 __all__ = ["QAChecks", "check_wiki_qa", "duplicate_questions", "is_grounded", "leaks_context", "normalize"]
 
@@ -170,34 +171,6 @@ def check_wiki_qa(wiki: WikiQA, *, min_words: int = 8, min_chars: int = 15, lang
         leaks=[leaks(qa.question) for qa in wiki.qas],
         empty=[i for i, qa in enumerate(wiki.qas) if not qa.answer.strip()],
     )
-
-
-@dataclass(frozen=True)
-class RowCheck:
-    """One check as it shows in the data: the per-pair key, the row flag column, its `--filter`.
-
-    `passing` is the flag's value on a row that passes (True for "grounded", False for "has_duplicate").
-    """
-
-    name: str
-    column: str
-    filter: str
-    passing: bool
-    meaning: str
-
-
-# The one list of checks: refine_wiki_qa writes these columns, the summary counts them, the card
-# explains them and `--filter` keeps rows by them.
-ROW_CHECKS: tuple[RowCheck, ...] = (
-    RowCheck("grounded", "all_grounded", "grounded", True, "every answer appears in the article"),
-    RowCheck(
-        "duplicate", "has_duplicate", "no-duplicate", False, "a question repeats another of the same row"
-    ),
-    RowCheck(
-        "leak", "has_leak", "no-leak", False, "a question quotes 8+ consecutive words of the article verbatim"
-    ),
-)
-PAIR_CHECKS = "qa_checks"  # the per-pair column: [{grounded, duplicate, leak, grounded_by}]
 
 
 def check_columns(checks: QAChecks | None) -> dict[str, Any]:
