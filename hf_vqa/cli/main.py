@@ -14,13 +14,10 @@ Example:
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import functools
 import os
 import signal
 import sys
-import threading
 
 from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
@@ -33,7 +30,7 @@ from hf_vqa.cli.command import (
     EXIT_USAGE,
     command_line,
 )
-from hf_vqa.cli.interrupts import caused_by_ctrl_c, disk_full, interrupted, quiet_workers_on_ctrl_c
+from hf_vqa.cli.interrupts import caused_by_ctrl_c, disk_full, exit_now, interrupted, quiet_workers_on_ctrl_c
 from hf_vqa.cli.parser import ENVIRONMENT, PIPELINE_NAMES, build_parser
 from hf_vqa.cli.publish import run_push_only
 from hf_vqa.cli.report import dedupe_step, diversity_lines, run_report
@@ -256,30 +253,6 @@ def _say(text: str) -> None:
 def run() -> None:
     """The `hf-vqa` command (and `scripts/build_dataset.py`): `main()`, then `exit_now` with its code."""
     exit_now(main())
-
-
-def exit_now(code: int) -> None:
-    """Exit with `code` without the interpreter's teardown, once what must happen at exit has happened.
-
-    Tearing down a run's few hundred MB of Python objects (datasets, pyarrow, openai, the rows) took
-    0.4-0.5 s of CPU after the last line was printed, for memory the OS frees anyway. The atexit
-    handlers still run (engines closed, temporary folders removed, logging flushed), the SQLite
-    connections are closed (`store.close_all`: the request store's write-ahead log is checkpointed into
-    its file, as the teardown did) and stdout/stderr are flushed; with a non-daemon thread still
-    running, or under a profiler or tracer, the ordinary exit is used.
-    """
-    main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        sys.exit(code)
-    if sys.getprofile() is not None or sys.gettrace() is not None:
-        sys.exit(code)  # a profiler's or tracer's report (cProfile, coverage) is written at the normal exit
-    atexit._run_exitfuncs()
-    if "hf_vqa.engine.store" in sys.modules:  # SQLite files closed as the teardown would close them:
-        sys.modules["hf_vqa.engine.store"].close_all()  # the request store's write-ahead log goes into it
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
