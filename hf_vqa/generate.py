@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -124,12 +125,12 @@ def prompted_vqa(
     for i, result in zip(own, submit([row_at(i) for i in own])):
         pending[i] = result
     spool = _output_spool() if indices is not None else None  # the CLI writes the output as replies arrive
+    step = spool.chunk_rows if spool is not None else max(n, 1)
     replies: list[Reply] = []
-    for p in pending:  # in order: the spool gets each chunk of rows as soon as its replies are in
-        replies.append(p if isinstance(p, Reply) else p.result())
-        done = len(replies)
-        if spool is not None and (done % spool.chunk_rows == 0 or done == n):
-            start = done - (done % spool.chunk_rows or spool.chunk_rows)
+    for start in range(0, n, step):  # in order: the spool gets each chunk of rows once its replies are in
+        replies += _collect(pending[start : start + step])  # one wait per chunk, not one per reply
+        if spool is not None:
+            done = len(replies)
             chunk = {column: values[start:done] for column, values in batch.items()}
             spool.put(
                 prefetch_key(vlm, row_kwargs),
@@ -326,6 +327,23 @@ def row_request(
         endpoint=vlm.base_url,
         image_detail=vlm.image_detail,
     )
+
+
+def _collect(pending: Sequence[Any]) -> list[Reply]:
+    """The replies of a batch, in order: each a `Reply` already or a future of one.
+
+    The map thread sleeps once for the whole batch (`concurrent.futures.wait`: woken when the last
+    future is done), not once per reply: a per-future `result()` woke it, and made it take the GIL
+    from the engine's event loop, nearly once per reply.
+
+    Example:
+        >>> _collect([Reply(text="a")])[0].text
+        'a'
+    """
+    futures = [p for p in pending if not isinstance(p, Reply)]
+    if futures:
+        concurrent.futures.wait(futures)
+    return [p if isinstance(p, Reply) else p.result() for p in pending]
 
 
 def _raise_if_a_setting(submit: Any, row: dict) -> None:

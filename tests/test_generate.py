@@ -190,3 +190,35 @@ def test_the_clis_output_spool_gets_each_chunk_of_answered_rows_in_order(
     assert got == list(zip(out["conversation"], out["vqa"]))  # each row with its own reply
     for i, row in enumerate(out):
         assert_row_matches_its_image(row, i)
+
+
+def test_the_map_thread_sleeps_once_per_batch_not_once_per_reply():
+    # A per-future result() woke the map thread (and made it take the GIL) nearly once per reply;
+    # `_collect` waits for the whole batch first, so no result() call blocks.
+    import concurrent.futures
+    import threading
+    import time
+
+    from hf_vqa.engine.outcomes import Reply
+    from hf_vqa.generate import _collect
+
+    blocked = []
+
+    class Watched(concurrent.futures.Future):
+        def result(self, timeout=None):
+            blocked.append(not self.done())
+            return super().result(timeout)
+
+    futures = [Watched() for _ in range(20)]
+
+    def answer() -> None:
+        for i, fut in enumerate(futures):
+            time.sleep(0.005)
+            fut.set_result(Reply(text=f"a{i}"))
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    replies = _collect([Reply(text="kept"), *futures])
+    thread.join()
+    assert [r.text for r in replies] == ["kept"] + [f"a{i}" for i in range(20)]
+    assert blocked == [False] * 20
