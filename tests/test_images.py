@@ -268,6 +268,46 @@ def test_directory_is_refused(tmp_path):
         prepare_image(tmp_path)
 
 
+def test_a_file_is_read_with_one_open_and_one_read(tmp_path, monkeypatch):
+    # os.stat + open().read() made ten syscalls per image, each letting the GIL go while the engine's
+    # loop waited for it; now open, fstat, one read of the size fstat gave, close.
+    import builtins
+    import os
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (40, 30), "red").save(path, quality=90)
+    calls, real = [], (os.stat, builtins.open, os.read)
+    monkeypatch.setattr(os, "stat", lambda *a, **k: calls.append("stat") or real[0](*a, **k))
+    monkeypatch.setattr(builtins, "open", lambda *a, **k: calls.append("open") or real[1](*a, **k))
+    monkeypatch.setattr(os, "read", lambda fd, n: calls.append(n) or real[2](fd, n))
+    img = prepare_image(str(path))
+    monkeypatch.undo()
+    assert img.passthrough and calls == [path.stat().st_size + 1]
+    assert base64.b64decode(img.data_url.split(",", 1)[1]) == path.read_bytes()
+
+
+def test_a_file_that_grows_or_has_no_size_is_still_read_whole(tmp_path, monkeypatch):
+    import os
+
+    from hf_vqa.images import prepare
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (40, 30), "red").save(path, quality=90)
+    whole = path.read_bytes()
+    real_fstat = os.fstat
+    for told in (len(whole) - 100, 0):  # fstat said less than there is (it grew), or 0 (a /proc-like file)
+        monkeypatch.setattr(os, "fstat", lambda fd, told=told: _with_size(real_fstat(fd), told))
+        assert prepare._read_small(str(path), 10**7, "a.jpg") == whole
+
+
+def _with_size(st, size):
+    import os
+
+    fields = list(st)
+    fields[6] = size  # st_size
+    return os.stat_result(fields)
+
+
 @pytest.mark.parametrize("value", [None, 42, ["a.jpg"], object()])
 def test_unsupported_value_types(value):
     with pytest.raises(ImageError, match=f"unsupported image value of type {type(value).__name__}") as info:

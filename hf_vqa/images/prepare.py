@@ -152,14 +152,9 @@ def prepare_image(value: Any, settings: ImageSettings = ImageSettings()) -> Prep
 
 def _from_path(path: str, settings: ImageSettings, source: str) -> PreparedImage:
     try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise ImageError(
-                "is a directory, not an image file", source=source, fix="pass the image file path"
-            )
-        if st.st_size <= settings.passthrough_max_bytes or st.st_size == 0:
-            with open(path, "rb") as fh:
-                return _from_bytes(fh.read(), settings, source)
+        data = _read_small(path, settings.passthrough_max_bytes, source)
+        if data is not None:
+            return _from_bytes(data, settings, source)
         with open_image(path, source) as im:  # too big to pass through: let Pillow read it lazily
             check_declared(im, settings, source)
             return _convert(im, settings, source, owned=True, suspect=False)
@@ -169,6 +164,37 @@ def _from_path(path: str, settings: ImageSettings, source: str) -> PreparedImage
         ) from None
     except OSError as exc:
         raise ImageError(f"cannot read file: {exc.strerror or exc}", source=source) from None
+
+
+def _read_small(path: str, limit: int, source: str) -> bytes | None:
+    """The whole file when it holds at most `limit` bytes (or is not a regular file of known size),
+    else None. Four syscalls (open, fstat, read, close) where ``os.stat`` + ``open().read()`` made
+    ten: each lets the GIL go, so each was a chance for another thread to take it (`runner/lookahead.py`
+    reads every row's image while the engine's event loop runs)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except (IsADirectoryError, PermissionError):
+        if os.path.isdir(path):  # Windows refuses to open a directory
+            raise ImageError(
+                "is a directory, not an image file", source=source, fix="pass the image file path"
+            ) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageError(
+                "is a directory, not an image file", source=source, fix="pass the image file path"
+            )
+        size = st.st_size
+        if size > limit:
+            return None
+        data = os.read(fd, size + 1) if size and stat.S_ISREG(st.st_mode) else b""
+        if len(data) == size and size:  # all of it: a regular file ends where fstat said
+            return data
+        with os.fdopen(os.dup(fd), "rb") as fh:  # it changed size, or it is a pipe or a /proc file
+            return data + fh.read()
+    finally:
+        os.close(fd)
 
 
 def _from_bytes(data: bytes, settings: ImageSettings, source: str) -> PreparedImage:
