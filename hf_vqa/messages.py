@@ -47,16 +47,22 @@ _SLOT = "@hf_vqa:image:{}@"
 
 @dataclass(frozen=True)
 class Request:
-    """A ready request: `template` (the body with a placeholder per image), the images' data URLs,
-    and `key`, a hash of everything that determines the answer.
+    """A ready request: `template` (the body with a placeholder per image), the images' data URLs
+    (`image_data`: each as ASCII bytes, in pieces), and `key`, a hash of everything that determines
+    the answer.
 
     `payload()` gives the JSON bytes to send without re-encoding the (large, escape-free) base64
-    strings: the small template is serialized and the data URLs are spliced in.
+    data: the small template is serialized and the data URLs' bytes are joined in, copied once.
     """
 
     template: dict
-    image_urls: tuple[str, ...]
+    image_data: tuple[tuple[bytes, ...], ...]
     key: str
+
+    @property
+    def image_urls(self) -> tuple[str, ...]:
+        """The images' data URLs, as text."""
+        return tuple(b"".join(pieces).decode("ascii") for pieces in self.image_data)
 
     @property
     def body(self) -> dict:
@@ -68,13 +74,13 @@ class Request:
         adapted to what the endpoint accepts, with the same image placeholders)."""
         data = json.dumps(self.template if template is None else template, ensure_ascii=False,
                           separators=(",", ":")).encode()  # fmt: skip
-        if not self.image_urls:
+        if not self.image_data:
             return data
         pieces = data.split(b'"@hf_vqa:image:')
         out = [pieces[0]]
         for piece in pieces[1:]:
             index, rest = piece.split(b'@"', 1)
-            out += [b'"', self.image_urls[int(index)].encode("ascii"), b'"', rest]
+            out += [b'"', *self.image_data[int(index)], b'"', rest]
         return b"".join(out)
 
 
@@ -113,7 +119,7 @@ def build_request(
             "to put every image in the first user turn",
         )
     queue = list(images)
-    urls: list[str] = []
+    urls: list[tuple[bytes, ...]] = []
     first_user = next(i for i, (role, _) in enumerate(turns) if role == "user")
     for i, (role, text) in enumerate(turns):
         if role != "user" or not (IMAGE_TOKEN in text or (i == first_user and not placeholders and queue)):
@@ -130,7 +136,7 @@ def build_request(
     key_material.pop("stream", None)
     key_material.pop("stream_options", None)
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return Request(template=body, image_urls=tuple(urls), key=key)
+    return Request(template=body, image_data=tuple(urls), key=key)
 
 
 def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[tuple[str, str]]:
@@ -163,8 +169,19 @@ def _normalize(conversation: Sequence[dict] | None, prompt: str | None) -> list[
     return turns
 
 
+def _url_pieces(image: ImageLike) -> tuple[bytes, ...]:
+    """The image's data URL as ASCII bytes: `PreparedImage.url_pieces` when it has them (no text made)."""
+    pieces = getattr(image, "url_pieces", None)
+    return tuple(pieces()) if callable(pieces) else (image.data_url.encode("ascii"),)
+
+
 def _user_parts(
-    text: str, queue: list[ImageLike], urls: list[str], *, all_first: bool, detail: str | None = None
+    text: str,
+    queue: list[ImageLike],
+    urls: list[tuple[bytes, ...]],
+    *,
+    all_first: bool,
+    detail: str | None = None,
 ) -> tuple[list[dict], list[dict]]:
     parts: list[dict] = []
     key_parts: list[dict] = []
@@ -173,7 +190,7 @@ def _user_parts(
         image = queue.pop(0)
         image_url = {"url": _SLOT.format(len(urls))} | ({"detail": detail} if detail else {})
         parts.append({"type": "image_url", "image_url": image_url})
-        urls.append(image.data_url)
+        urls.append(_url_pieces(image))
         key_parts.append({"type": "image", "sha256": image.sha256} | ({"detail": detail} if detail else {}))
 
     def add_text(chunk: str) -> None:

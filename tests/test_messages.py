@@ -115,3 +115,27 @@ def test_response_format_is_passed_through():
     fmt = {"type": "json_schema", "json_schema": {"name": "qa", "schema": {"type": "object"}}}
     req = build([human("q")], response_format=fmt)
     assert req.body["response_format"] == fmt
+
+
+def test_a_prepared_image_goes_into_the_payload_as_its_base64_bytes_not_as_text(tmp_path):
+    # The data URL made as text was a decode and two ~180 KB copies per photo (GIL held), then encoded
+    # back to bytes for the body: the request now holds the base64 bytes themselves and joins them once.
+    import base64
+
+    from PIL import Image
+
+    from hf_vqa.images.prepare import prepare_image
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (64, 48), "red").save(path, quality=90)
+    img = prepare_image(str(path))
+    req = build_request([{"from": "human", "value": "<image>\nWhat?"}], [img], model="m")
+    assert req.image_data[0][1] is img.b64  # the same bytes object: no copy until the body is joined
+    url = req.body["messages"][0]["content"][0]["image_url"]["url"]
+    assert (
+        url
+        == img.data_url
+        == req.image_urls[0]
+        == "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+    )
+    assert json.loads(req.payload()) == req.body

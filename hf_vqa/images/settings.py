@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hf_vqa.errors import ConfigError
 from hf_vqa.images.fetch import FetchSettings
@@ -55,9 +55,17 @@ class ImageSettings:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """An image ready to send: ``{"type": "image_url", "image_url": {"url": img.data_url}}``."""
+    """An image ready to send: ``{"type": "image_url", "image_url": {"url": img.data_url}}``.
 
-    data_url: str
+    `b64` is the image's bytes in standard base64 (ASCII): the request body is joined from it as bytes
+    (`url_pieces`), without making the data URL as text (a decode and a copy of ~180 KB per photo).
+
+    Example:
+        >>> img = PreparedImage("image/png", 1, 1, "ab12", 3, "<bytes 3>", True, b"AAAA")
+        >>> img.data_url, img.url_pieces()
+        ('data:image/png;base64,AAAA', (b'data:image/png;base64,', b'AAAA'))
+    """
+
     mime: str
     width: int
     height: int
@@ -65,6 +73,16 @@ class PreparedImage:
     nbytes: int
     source: str
     passthrough: bool
+    b64: bytes = field(repr=False)
+
+    @property
+    def data_url(self) -> str:
+        """The image as a ``data:<mime>;base64,...`` URL."""
+        return f"data:{self.mime};base64,{self.b64.decode('ascii')}"
+
+    def url_pieces(self) -> tuple[bytes, bytes]:
+        """The data URL as ASCII bytes, in two pieces (joined, they are `data_url`)."""
+        return f"data:{self.mime};base64,".encode("ascii"), self.b64
 
 
 __all__ = ["ImageSettings", "PreparedImage"]
