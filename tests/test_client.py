@@ -130,38 +130,6 @@ def test_replies_arriving_together_are_committed_together(tmp_path, make_mock_vl
     assert all(fresh.get(f"k{i}") is not None for i in range(32))  # each durable before its future
 
 
-def test_replies_arriving_in_separate_loop_passes_share_one_commit(tmp_path, make_mock_vlm, monkeypatch):
-    # At c=64 replies arrive one or two per loop pass: each pass's own commit was most of the store's
-    # syscalls. Those arriving within STORE_WINDOW go in one transaction; each still returns committed.
-    import asyncio
-
-    from hf_vqa.engine.client import STORE_WINDOW
-
-    batches = []
-    add_many = Store.add_many
-    monkeypatch.setattr(
-        Store, "add_many", lambda self, items: batches.append(len(items)) or add_many(self, items)
-    )
-    engine = engine_for(make_mock_vlm(), tmp_path)
-
-    async def arrive_one_per_pass() -> list[bool]:
-        durable = []
-
-        async def store(i: int) -> None:
-            await engine._stored(f"k{i}", StoredReply(f"answer {i}", "stop", 1, 1, 1))
-            durable.append(Store(tmp_path).get(f"k{i}") is not None)  # committed before it returned
-
-        tasks = []
-        for i in range(5):
-            tasks.append(asyncio.ensure_future(store(i)))
-            await asyncio.sleep(0)  # the next reply comes in a later pass of the loop
-        await asyncio.gather(*tasks)
-        return durable
-
-    durable = asyncio.run_coroutine_threadsafe(arrive_one_per_pass(), engine._loop).result(10)
-    assert batches == [5] and durable == [True] * 5 and STORE_WINDOW <= 0.05
-
-
 def test_keys_submitted_together_are_claimed_together_and_not_claimed_again_to_send(
     tmp_path, make_mock_vlm, monkeypatch
 ):

@@ -47,9 +47,6 @@ from hf_vqa.errors import RequestError, one_line
 
 MAX_ADAPTATIONS = MAX_CHANGES  # changes tried for one row before its 400 is final
 PARTIAL_CHARS = 4000  # of a partial reply's text, kept in the row's error for a person to read
-# Replies arriving within this many seconds are committed in one transaction: at c=64 they arrive one
-# or two per loop pass, and each commit is several syscalls (WAL frames, shm locks) with the GIL let go.
-STORE_WINDOW = 0.02
 
 
 class Engine:
@@ -247,12 +244,12 @@ class Engine:
         return Reply.failed(one_line(redact(str(error), self._api_key), 400 + len(kept)), attempts=attempts)
 
     async def _stored(self, key: str, stored: StoredReply) -> None:
-        """Commit this reply with the others that arrive within `STORE_WINDOW` seconds (one transaction);
+        """Commit this reply with the others that arrived in the same loop pass (one transaction);
         returns once it is committed, so a kill loses only replies not yet handed to anyone."""
         waiter = self._loop.create_future()
         self._to_store.append((key, stored, waiter))
-        if len(self._to_store) == 1:  # the replies of the next few ms join this one's transaction
-            self._loop.call_later(STORE_WINDOW, self._commit_stored)
+        if len(self._to_store) == 1:
+            self._loop.call_soon(self._commit_stored)
         await waiter
 
     def _commit_stored(self) -> None:
@@ -299,4 +296,4 @@ def get_engine(vlm: VLM) -> Engine:
         return engine
 
 
-__all__ = ["MAX_ADAPTATIONS", "PARTIAL_CHARS", "STORE_WINDOW", "Engine", "get_engine"]
+__all__ = ["MAX_ADAPTATIONS", "PARTIAL_CHARS", "Engine", "get_engine"]
