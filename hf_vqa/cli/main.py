@@ -21,6 +21,7 @@ import sys
 
 from hf_vqa.cli import cost as cost_cli
 from hf_vqa.cli import jobs
+from hf_vqa.cli.collector import calm_collector
 from hf_vqa.cli.command import (
     EXIT_BUSY,
     EXIT_INCOMPLETE,
@@ -55,6 +56,7 @@ from hf_vqa.spec import PIPELINES
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` (default: `sys.argv[1:]`); returns the exit code."""
     one_blas_thread()  # before numpy loads (with `datasets`): no spinning BLAS thread per core
+    calm_collector()  # fewer collector passes while the modules load, too
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.pipeline == "push-only":
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import run_pipeline
         from hf_vqa.runner.datasets_internals import fingerprint
+
+        calm_collector()  # the imports' objects out of the collector's sight; fewer young passes
 
         ds = (
             None if ray else select_shard(load_input(source, split=args.split), args, shard)
