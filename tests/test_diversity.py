@@ -150,3 +150,23 @@ def test_dataset_stats_counts_why_answers_were_grounded():
     assert stats.grounded_by == {"date": 1, "number": 1, "": 1}
     assert "grounded by: number 1, date 1, not grounded 1" in stats.lines()
     assert "- Answers grounded by: number 1, date 1, not grounded 1" in stats.markdown()
+
+
+def test_dataset_stats_keeps_counts_not_every_rows_text():
+    import tracemalloc
+
+    n = 10_000  # 30,000 pairs, 30 distinct questions, every answer its own
+    rows = [{"vqa": {"qas": [{"question": f"What is part {k} of thing {i % 10}?", "answer": f"It is {k} of {i}."}
+                             for k in range(3)]}} for i in range(n)]  # fmt: skip
+    ds = datasets.Dataset.from_list(rows)
+    expected = question_stats([[p["question"] for p in r["vqa"]["qas"]] for r in rows],
+                              [[p["answer"] for p in r["vqa"]["qas"]] for r in rows])  # fmt: skip
+    del rows
+    tracemalloc.start()
+    try:
+        stats = dataset_stats(ds, "vqa.qas")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stats == expected
+    assert peak < 5_000_000, f"peak {peak / 1e6:.1f} MB: every row's questions and answers were kept"

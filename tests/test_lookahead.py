@@ -114,3 +114,54 @@ def test_the_lookahead_reads_the_store_once_per_chunk_of_rows(tmp_path, make_moc
     for i, row in enumerate(out):
         assert_row_matches_its_image(row, i)
     assert sum(sizes) == 2 * CHUNK + 5 and len(sizes) == 3 and max(sizes) == CHUNK, sizes  # one read a chunk
+
+
+def test_an_adopted_warm_start_reads_the_rest_from_the_maps_file_and_lets_the_records_go(tmp_path):
+    import threading
+    import weakref
+
+    from hf_vqa.inputs.records import read_records
+    from hf_vqa.runner.lookahead import CHUNK, FIRST_CHUNK, Prefetcher
+
+    n = FIRST_CHUNK + 3 * CHUNK
+    path = write_records(tmp_path, n)
+    ds = hf_vqa.load_records(path, cache_dir=str(tmp_path / "c"))
+
+    class Records(list):  # the warm start's records (a list that can be weakly referenced)
+        pass
+
+    records = Records(read_records(path, keep=False))
+    gone = weakref.ref(records)
+
+    def warm_rows(records):  # as runner/warm.py makes them, tagged to tell them from the file's rows
+        for r in records:
+            yield {"image": [{"bytes": None, "path": p} for p in r["image"]], "conversation": r["conversation"],
+                   "warm": True}  # fmt: skip
+
+    adopted, checked = threading.Event(), threading.Event()
+    seen: list[tuple[bool, str]] = []
+
+    def submit(chunk):
+        if not seen:
+            adopted.wait(10)  # the map adopts the thread while its first chunk is being sent
+        elif len(seen) == FIRST_CHUNK + CHUNK:
+            checked.wait(10)  # the third chunk waits until the test has looked at the records
+        seen.extend(("warm" in row, row["image"][0]["path"]) for row in chunk)
+        return [row["image"][0]["path"] for row in chunk]
+
+    prefetcher = Prefetcher(None, 0, n, submit, rows=warm_rows(records))
+    del records
+    prefetcher._source = source_for(ds, None)  # what get_prefetcher does when the map adopts it
+    adopted.set()
+    deadline = time.monotonic() + 10
+    while len(seen) < FIRST_CHUNK + CHUNK and time.monotonic() < deadline:
+        time.sleep(0.01)
+    import gc
+
+    gc.collect()
+    released = gone() is None  # before the last rows were even produced
+    checked.set()
+    paths = prefetcher.take_many(list(range(n)))
+    assert released, "the warm start's records are still held after the map adopted the thread"
+    assert [warm for warm, _ in seen] == [True] * FIRST_CHUNK + [False] * (n - FIRST_CHUNK)
+    assert paths == [p for _, p in seen] == [row["image"][0]["path"] for row in ds.with_format(None)]

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         from hf_vqa.inputs.load import load_input
         from hf_vqa.pipeline import run_pipeline
         from hf_vqa.runner.datasets_internals import fingerprint
+        from hf_vqa.runner.memory import release_free_memory
 
         calm_collector()  # the imports' objects out of the collector's sight; fewer young passes
 
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             store_only=batch is not None,
             batch_errors=batch.errors if batch is not None else None,
         )
+        release_free_memory()  # what the requests held, before the output is written (peak RSS)
         ds = undecoded(ds)  # the CLI's own steps never need pixels (run_pipeline hands images decodable)
         ds, dedupe = dedupe_step(ds, args)
         if dedupe is not None and dedupe.removed:  # the check counts follow the pairs that are left

@@ -153,8 +153,9 @@ class OutputSpool:
         if self.columns:
             table = _embedded(table, self.columns, self.fetch)
         table = table.replace_schema_metadata(self.metadata)
-        for name in self.columns:  # what the file's images are, for `adopt` (it never reads their bytes)
-            for kept, got in zip(self._images[name], _image_names(table.column(name).combine_chunks())):
+        for name in self.columns:  # what the file's images are, for `adopt` (it never reads their bytes);
+            names = _image_names(table.column(name))  # the chunked column: its bytes are not copied
+            for kept, got in zip(self._images[name], names):
                 kept.extend(got)
         if self._writer is None:
             self._writer = pq.ParquetWriter(
@@ -225,7 +226,7 @@ class OutputSpool:
         return True
 
 
-def _image_names(column: pa.Array, as_given: bool = False) -> tuple[list, list]:
+def _image_names(column: pa.Array | pa.ChunkedArray, as_given: bool = False) -> tuple[list, list]:
     """(images per row for a list column, else [];  (file name, present) of each image), so the file's
     images can be checked against the final dataset's without reading their bytes again.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,29 +32,10 @@ __all__ = [
     "read_pairs",
 ]
 
-_FILLER = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "these",
-        "those",
-        "in",
-        "on",
-        "of",
-        "image",
-        "picture",
-        "photo",
-        "photograph",
-        "shown",
-        "depicted",
-        "visible",
-        "seen",
-        "here",
-    ]
-)
+_FILLER = frozenset([
+    "the", "a", "an", "this", "that", "these", "those", "in", "on", "of",
+    "image", "picture", "photo", "photograph", "shown", "depicted", "visible", "seen", "here",
+])  # fmt: skip
 _AGREE = {"are": "is", "were": "was"}
 _YES_NO = frozenset(
     [
@@ -221,14 +202,9 @@ def question_stats(rows: Iterable[list[str]], answers: Iterable[list[str]] | Non
             keys[key] += 1
             first.setdefault(key, q)
             types[kind] += 1
-    lengths = [_answer_words(a) for row in answers or [] for a in row]
+    s.answer_words = _length_summary([_answer_words(a) for row in answers or [] for a in row])
     s.unique_exact, s.unique_normalised = len(exact), len(keys)
     s.types, s.pairs_per_image = dict(types), dict(per)
-    if lengths:
-        s.answer_words = {"min": min(lengths), "median": statistics.median(lengths),
-                          "mean": statistics.fmean(lengths), "max": max(lengths)}  # fmt: skip
-    else:
-        s.answer_words = {"min": 0, "median": 0, "mean": 0.0, "max": 0}
     s.top_repeated = [(first[k], n) for k, n in keys.most_common(5) if n > 1]
     return s
 
@@ -276,25 +252,36 @@ def as_shown(value: Any) -> str:
         return str(value)
 
 
+def _length_summary(lengths: list[int]) -> dict[str, float]:
+    if not lengths:
+        return {"min": 0, "median": 0, "mean": 0.0, "max": 0}
+    return {"min": min(lengths), "median": statistics.median(lengths), "mean": statistics.fmean(lengths),
+            "max": max(lengths)}  # fmt: skip
+
+
 def dataset_stats(ds: Any, qas_key: str) -> QuestionStats:
-    """`question_stats` over a `datasets.Dataset`'s parsed rows (failed rows are skipped).
+    """`question_stats` over a `datasets.Dataset`'s parsed rows (failed rows are skipped), in one pass
+    that keeps only the counts and each answer's length, not every row's text (memory flat in rows).
 
     Example:
         >>> dataset_stats(ds, "context_vqa.qas").lines()  # doctest: +SKIP
     """
     top = qas_key.split(".")[0]
     checked = "qa_checks" in ds.column_names
-    questions: list[list[str]] = []
-    answers: list[list[str]] = []
+    lengths: list[int] = []
     reasons: Counter[str] = Counter()
-    for batch in ds.select_columns([top, *(["qa_checks"] if checked else [])]).iter(batch_size=1000):
-        for k, value in enumerate(batch[top]):
-            pairs = read_pairs(value, qas_key)
-            if pairs is not None:
-                questions.append([p.get("question") or "" for p in pairs])
-                answers.append([p.get("answer") or "" for p in pairs])
-            for check in (batch["qa_checks"][k] or []) if checked else []:
-                reasons[(check.get("grounded_by") or "") if check.get("grounded") else ""] += 1
-    stats = question_stats(questions, answers)
+
+    def questions() -> Iterator[list[str]]:
+        for batch in ds.select_columns([top, *(["qa_checks"] if checked else [])]).iter(batch_size=1000):
+            for k, value in enumerate(batch[top]):
+                pairs = read_pairs(value, qas_key)
+                if pairs is not None:
+                    lengths.extend(_answer_words(p.get("answer") or "") for p in pairs)
+                    yield [p.get("question") or "" for p in pairs]
+                for check in (batch["qa_checks"][k] or []) if checked else []:
+                    reasons[(check.get("grounded_by") or "") if check.get("grounded") else ""] += 1
+
+    stats = question_stats(questions())
+    stats.answer_words = _length_summary(lengths)
     stats.grounded_by = dict(reasons)
     return stats

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -174,23 +175,30 @@ class Prefetcher:
                 self._cond.notify_all()
 
     def _chunks(self) -> Iterator[list[dict]]:
-        chunk: list[dict] = []
-        size = FIRST_CHUNK
-        for row in self._rows if self._rows is not None else self._arrow_rows():
-            chunk.append(row)
-            if len(chunk) >= size:
-                yield chunk
-                chunk, size = [], CHUNK
-        if chunk:
+        """The rows in chunks. A warm start's rows are the records read before `datasets` loaded: once
+        a map has adopted this thread (`get_prefetcher` gave it the map's `Source`), the rest are read
+        from the map's own Arrow file instead, as a cold start reads them, and the records are let go
+        (held to the end, they made the peak memory grow with the number of rows)."""
+        rows = iter(self._rows) if self._rows is not None else self._arrow_rows(self.start)
+        produced, size = self.start, FIRST_CHUNK
+        while True:
+            if self._rows is not None and self._source is not None:  # adopted: the records can go
+                self._rows = None
+                rows = self._arrow_rows(produced)
+            chunk = list(itertools.islice(rows, size))
+            if not chunk:
+                return
+            produced += len(chunk)
             yield chunk
+            size = CHUNK
 
-    def _arrow_rows(self) -> Iterator[dict]:
+    def _arrow_rows(self, first: int) -> Iterator[dict]:
         import datasets
 
         from hf_vqa.images.columns import undecoded
 
         table = undecoded(datasets.Dataset.from_file(self._source.path))  # rows as the map sees them
-        for chunk_start in range(self.start, self.end, 64):
+        for chunk_start in range(first, self.end, 64):
             rows = table[chunk_start : min(self.end, chunk_start + 64)]
             for offset in range(len(next(iter(rows.values())))):
                 yield {key: values[offset] for key, values in rows.items()}
