@@ -32,6 +32,7 @@ from hf_vqa.quality.checks import ROW_CHECKS
 from hf_vqa.quality.pairs import PAIR_FILTERS, filter_pairs
 from hf_vqa.runner.datasets_internals import fingerprint
 from hf_vqa.runner.lookahead import drop_warm, source_for
+from hf_vqa.runner.memory import release_free_memory
 from hf_vqa.runner.summary import Summary
 from hf_vqa.schema import features_after
 from hf_vqa.spec import FILTER_NAMES, PIPELINES, PipelineSpec, get_spec
@@ -139,6 +140,7 @@ def run_pipeline(
     else:
         ds = ds.map(prompted_vqa, **map_kwargs)
     drop_warm()  # a warm start this map did not take (it came from the Arrow cache) sends nothing more
+    release_free_memory()  # what the requests held goes back to the OS before the next steps allocate
     if vlm.use_store and not keep_existing and not store_only and _has_failed_rows(ds):
         ds = _recovered(ds, vlm, map_kwargs)
     refine = refine_step(spec)

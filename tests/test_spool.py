@@ -162,7 +162,7 @@ def test_a_run_killed_while_spooling_leaves_the_output_loadable_and_a_rerun_comp
                             start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        staged = out / f"{spooling.SPOOL_PREFIX}{proc.pid}" / "spooled.parquet"
+        staged = out / f"{spooling.SPOOL_PREFIX}{proc.pid}" / "shard-00000.parquet"
         while not (staged.is_file() and staged.stat().st_size) and proc.poll() is None:
             assert time.monotonic() < deadline, "the run never spooled"
             time.sleep(0.02)
@@ -212,3 +212,26 @@ def test_rows_out_of_order_or_from_another_map_are_refused(tmp_path):
         assert spool.error and not spool.finish()
     finally:
         spool.close()
+
+
+def test_an_output_of_several_shards_is_spooled_into_the_same_files(
+    env, make_mock_vlm, tmp_path, monkeypatch
+):
+    records = _records(tmp_path, n=210)
+    images = {p for row in map(json.loads, records.read_text().splitlines()) for p in row["image"]}
+    per_row = sum(os.path.getsize(p) for p in images) / len(images)
+    # two shards of 105 rows: each file's row groups are 100 rows and 5, counted from its own start
+    monkeypatch.setattr(folder_module, "SHARD_BYTES", int(per_row * 210 / 1.5))
+    server = make_mock_vlm()
+    spooled, plain, wrote = _both(server, tmp_path, monkeypatch, records)
+    assert not wrote  # the shards written while the replies arrived were moved in
+    assert spooled == plain
+    files = {name: sorted((tmp_path / name / "data").iterdir()) for name in ("spooled", "plain")}
+    assert [f.name for f in files["spooled"]] == [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+    ]
+    assert [f.name for f in files["plain"]] == [f.name for f in files["spooled"]]
+    for mine, theirs in zip(files["spooled"], files["plain"]):
+        assert mine.read_bytes() == theirs.read_bytes()  # the same rows, row groups and bytes
+    assert sorted(p.name for p in (tmp_path / "spooled").iterdir()) == ["README.md", "data"]  # nothing left

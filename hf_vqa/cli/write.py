@@ -101,7 +101,7 @@ __all__ = ["example_row", "start_spool", "write_output"]
 def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
     """The output spool (`publish.spool`) for this run, registered, or None where it cannot apply: only a
     folder output written from the generation map's rows as they are (no step that drops or changes rows
-    after it), in one process and one parquet file."""
+    after it), in one process."""
     import datasets
 
     from hf_vqa.publish import spool as spooling
@@ -115,13 +115,11 @@ def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
     from hf_vqa.generate import image_settings, prompted_vqa
     from hf_vqa.images.columns import undecoded
     from hf_vqa.pipeline import refine_step, refine_step_kwargs
-    from hf_vqa.publish.folder import SHARD_BYTES, _needed_bytes
+    from hf_vqa.publish.folder import _needed_bytes
     from hf_vqa.schema import features_after
 
     ds = undecoded(ds)
     needed = _needed_bytes(ds)
-    if needed >= SHARD_BYTES:  # more than one parquet file: written the ordinary way
-        return None
     try:  # the spool takes its space during the run: the request store must keep room to write
         if shutil.disk_usage(Path(args.output).resolve().parent).free < 2 * needed + 2**28:
             return None
@@ -130,6 +128,7 @@ def start_spool(ds, args: argparse.Namespace, vlm: VLM, *, shard, batch):
     refine = refine_step(PIPELINES[args.pipeline])
     features = features_after(features_after(ds, prompted_vqa), refine)
     spool = spooling.OutputSpool(args.output, features, n_rows=len(ds), refine=refine,
-                                 refine_kwargs=refine_step_kwargs(args.language), fetch=image_settings(vlm).url)  # fmt: skip
+                                 refine_kwargs=refine_step_kwargs(args.language), fetch=image_settings(vlm).url,
+                                 image_bytes=needed - int(ds.data.nbytes))  # fmt: skip
     spooling.register(spool)
     return spool

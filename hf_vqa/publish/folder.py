@@ -66,7 +66,7 @@ def save_folder(
     num_shards = max(1, -(-needed // SHARD_BYTES))
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
-        if spool is not None and num_shards == 1 and spool.adopt(ds, stage / names[0]):
+        if spool is not None and spool.adopt(ds, [stage / name for name in names]):
             card = card() if callable(card) else card
         elif callable(card):
             card = _while_writing(card, ds, stage, names, fetch)

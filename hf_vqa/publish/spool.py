@@ -4,11 +4,14 @@ The CLI registers an `OutputSpool` for its run (`register`) before `run_pipeline
 hands this process's spool (`current`) each chunk of answered rows in order (`put`: the rows, their
 output columns, the indices), every `chunk_rows` rows, so little is left to write after the last reply. A writer
 thread applies the same refine step with the same kwargs, embeds the images as `write_parquet` does
-(100-row row groups, same schema metadata and column options) and writes a parquet file in a hidden
-staging folder inside the output folder. At the end `save_folder` asks `OutputSpool.adopt`: the staged
-file replaces the write only when the spool saw rows 0..N-1 once, in order, without an error, and the
-final dataset's non-image columns and image names equal the file's; otherwise it is discarded and the
-output written the ordinary way. A map served from the Arrow cache offers nothing (no spool).
+(100-row row groups, same schema metadata and column options) and writes the parquet files in a hidden
+staging folder inside the output folder: one file, or, for an output over `SHARD_BYTES`, the shards
+`save_folder` would write (the same rows in each, row groups counted from each shard's start; the count
+of shards is estimated from the images' size on disk and the first rows' table size). At the end
+`save_folder` asks `OutputSpool.adopt`: the staged files replace the write only when they are as many
+as its shards, the spool saw rows 0..N-1 once, in order, without an error, and the final dataset's
+non-image columns and image names equal the files'; otherwise they are discarded and the output
+written the ordinary way. A map served from the Arrow cache offers nothing (no spool).
 `HF_VQA_SPOOL=0` turns it off.
 
 Example:
@@ -72,8 +75,10 @@ class OutputSpool:
 
     chunk_rows = ROWS  # `prompted_vqa` hands over answered rows in chunks of this many (one row group)
 
-    def __init__(self, folder: str | os.PathLike, features: Any, *, n_rows: int,
-                 refine: Callable, refine_kwargs: dict[str, Any], fetch: Any = None) -> None:  # fmt: skip
+    def __init__(self, folder: str | os.PathLike, features: Any, *, n_rows: int, refine: Callable,
+                 refine_kwargs: dict[str, Any], fetch: Any = None, image_bytes: int | None = None) -> None:  # fmt: skip
+        """`image_bytes`: the size of the image files the output embeds, to split it into shards as
+        `save_folder` will (None: one file)."""
         from hf_vqa.images.fetch import FetchSettings
 
         self.folder = Path(folder)
@@ -91,7 +96,9 @@ class OutputSpool:
         _clean_leftovers(self.folder)
         self.stage = self.folder / f"{SPOOL_PREFIX}{os.getpid()}"
         self.stage.mkdir(parents=True, exist_ok=True)
-        self.path = self.stage / "spooled.parquet"
+        self.image_bytes = image_bytes
+        self.bounds: list[tuple[int, int]] | None = None if image_bytes is not None else [(0, n_rows)]
+        self.paths: list[Path] = []  # the staged files, one per shard begun
         self._queue: queue.Queue = queue.Queue(QUEUED)
         self._pending: pa.Table | None = None
         self._writer: pq.ParquetWriter | None = None
@@ -142,10 +149,17 @@ class OutputSpool:
             merged = {**merged, **self.refine(dict(merged), **self.refine_kwargs)}
         encoded = self.features.encode_batch({name: merged[name] for name in self.features})
         table = pa.Table.from_pydict(encoded, schema=self.schema)
+        if self.bounds is None:  # the shards `save_folder` will write: its size estimate, from these rows
+            self.bounds = _shards(self.n_rows, self.image_bytes or 0, table.nbytes / max(1, table.num_rows))
         self._pending = table if self._pending is None else pa.concat_tables([self._pending, table])
-        while self._pending.num_rows >= ROWS:
-            self._flush(self._pending.slice(0, ROWS))
-            self._pending = self._pending.slice(ROWS)
+        while self.written < self.n_rows and self._pending.num_rows >= (cut := self._group_rows()):
+            self._flush(self._pending.slice(0, cut))
+            self._pending = self._pending.slice(cut)
+
+    def _group_rows(self) -> int:
+        """Rows in the next row group: ROWS from its shard's start, the shard's last group shorter."""
+        end = next(end for start, end in self.bounds or [] if start <= self.written < end)
+        return min(ROWS, end - self.written)
 
     def _flush(self, table: pa.Table) -> None:
         from hf_vqa.publish.folder import _embedded
@@ -157,9 +171,12 @@ class OutputSpool:
             names = _image_names(table.column(name))  # the chunked column: its bytes are not copied
             for kept, got in zip(self._images[name], names):
                 kept.extend(got)
-        if self._writer is None:
+        if any(start == self.written for start, _ in self.bounds or []):  # a shard begins: its own file
+            if self._writer is not None:
+                self._writer.close()
+            self.paths.append(self.stage / f"shard-{len(self.paths):05d}.parquet")
             self._writer = pq.ParquetWriter(
-                str(self.path), table.schema, **column_options(table, self.columns)
+                str(self.paths[-1]), table.schema, **column_options(table, self.columns)
             )
         self._writer.write_table(table, row_group_size=ROWS)
         self.written += table.num_rows
@@ -187,21 +204,27 @@ class OutputSpool:
             self._writer = None
         return self.error is None and self.next == self.n_rows == self.written
 
-    def adopt(self, ds: Any, target: Path) -> bool:
-        """Move the staged file to `target` when it is exactly what `write_parquet(ds)` would write."""
-        if not self.finish() or len(ds) != self.n_rows or ds.features != self.features:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
+    def adopt(self, ds: Any, targets: list[Path]) -> bool:
+        """Move the staged files to `targets` (`save_folder`'s shards, in order) when they are exactly what
+        it would write there."""
+        if (not self.finish() or len(ds) != self.n_rows or ds.features != self.features
+                or len(targets) != len(self.paths) or len(self.paths) != len(self.bounds or [])):  # fmt: skip
+            self._discard()
             return False
         try:
             if self._same(ds):
-                os.replace(self.path, target)
+                for path, target in zip(self.paths, targets):
+                    os.replace(path, target)
                 return True
         except Exception:  # unreadable or unlike: the ordinary write
             pass
-        with contextlib.suppress(OSError):  # its disk space is the ordinary write's now
-            self.path.unlink()
+        self._discard()  # its disk space is the ordinary write's now
         return False
+
+    def _discard(self) -> None:
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def close(self) -> None:
         """Stop the writer and remove the staging folder (and the output folder, if it made it empty)."""
@@ -214,12 +237,15 @@ class OutputSpool:
                 self.folder.rmdir()  # only when empty
 
     def _same(self, ds: Any) -> bool:
-        """The file's non-image columns equal `ds`'s, and its images are `ds`'s (same names, none refused)."""
+        """The files' non-image columns equal `ds`'s rows of their shards (read one shard at a time), and
+        their images are `ds`'s (same names, none refused)."""
         final = ds.with_format("arrow")[:]
         others = [name for name in final.column_names if name not in self.columns]
-        staged = pq.read_table(self.path, columns=others)
-        if pq.read_schema(self.path).names != final.column_names or not staged.equals(final.select(others)):
-            return False
+        for path, (start, end) in zip(self.paths, self.bounds or []):
+            if pq.read_schema(path).names != final.column_names:
+                return False
+            if not pq.read_table(path, columns=others).equals(final.select(others).slice(start, end - start)):
+                return False
         for name in self.columns:
             if self._images[name] != _image_names(final.column(name).combine_chunks(), as_given=True):
                 return False
@@ -242,6 +268,15 @@ def _image_names(column: pa.Array | pa.ChunkedArray, as_given: bool = False) -> 
 
         paths = [embedded_name(p) if ok else None for p, ok in zip(paths, present)]
     return counts, list(zip(paths, present))
+
+
+def _shards(n_rows: int, image_bytes: int, row_bytes: float) -> list[tuple[int, int]]:
+    """The [start, end) rows of each shard `save_folder` writes for about this many bytes."""
+    from hf_vqa.publish.folder import SHARD_BYTES
+    from hf_vqa.runner.lookahead import shard_bounds
+
+    count = max(1, -(-int(image_bytes + row_bytes * n_rows) // SHARD_BYTES))
+    return [shard_bounds(n_rows, count, index) for index in range(count)]
 
 
 def unregister_if(spool: OutputSpool) -> None:
