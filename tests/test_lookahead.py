@@ -116,12 +116,13 @@ def test_the_lookahead_reads_the_store_once_per_chunk_of_rows(tmp_path, make_moc
     assert sum(sizes) == 2 * CHUNK + 5 and len(sizes) == 3 and max(sizes) == CHUNK, sizes  # one read a chunk
 
 
-def test_an_adopted_warm_start_reads_the_rest_from_the_maps_file_and_lets_the_records_go(tmp_path):
+@pytest.mark.parametrize("how", ["adopted by its map", "told the input is loaded"])
+def test_a_warm_start_reads_the_rest_from_the_arrow_file_and_lets_the_records_go(tmp_path, how):
     import threading
     import weakref
 
     from hf_vqa.inputs.records import read_records
-    from hf_vqa.runner.lookahead import CHUNK, FIRST_CHUNK, Prefetcher
+    from hf_vqa.runner.lookahead import CHUNK, FIRST_CHUNK, Prefetcher, adopt_warm, drop_warm, reread_warm
 
     n = FIRST_CHUNK + 3 * CHUNK
     path = write_records(tmp_path, n)
@@ -133,10 +134,14 @@ def test_an_adopted_warm_start_reads_the_rest_from_the_maps_file_and_lets_the_re
     records = Records(read_records(path, keep=False))
     gone = weakref.ref(records)
 
-    def warm_rows(records):  # as runner/warm.py makes them, tagged to tell them from the file's rows
+    class WarmRow(dict):  # tells the records' rows from the file's (and equals the map's row)
+        pass
+
+    def warm_rows(records):  # as runner/warm.py makes them
         for r in records:
-            yield {"image": [{"bytes": None, "path": p} for p in r["image"]], "conversation": r["conversation"],
-                   "warm": True}  # fmt: skip
+            yield WarmRow(
+                image=[{"bytes": None, "path": p} for p in r["image"]], conversation=r["conversation"]
+            )
 
     adopted, checked = threading.Event(), threading.Event()
     seen: list[tuple[bool, str]] = []
@@ -146,12 +151,16 @@ def test_an_adopted_warm_start_reads_the_rest_from_the_maps_file_and_lets_the_re
             adopted.wait(10)  # the map adopts the thread while its first chunk is being sent
         elif len(seen) == FIRST_CHUNK + CHUNK:
             checked.wait(10)  # the third chunk waits until the test has looked at the records
-        seen.extend(("warm" in row, row["image"][0]["path"]) for row in chunk)
+        seen.extend((isinstance(row, WarmRow), row["image"][0]["path"]) for row in chunk)
         return [row["image"][0]["path"] for row in chunk]
 
     prefetcher = Prefetcher(None, 0, n, submit, rows=warm_rows(records))
     del records
-    prefetcher._source = source_for(ds, None)  # what get_prefetcher does when the map adopts it
+    if how == "adopted by its map":
+        prefetcher._source = source_for(ds, None)  # what get_prefetcher does when the map adopts it
+    else:
+        adopt_warm(prefetcher, "settings")  # waiting for its map
+        reread_warm(ds)  # the CLI, once load_input has built the Arrow file
     adopted.set()
     deadline = time.monotonic() + 10
     while len(seen) < FIRST_CHUNK + CHUNK and time.monotonic() < deadline:
@@ -161,7 +170,10 @@ def test_an_adopted_warm_start_reads_the_rest_from_the_maps_file_and_lets_the_re
     gc.collect()
     released = gone() is None  # before the last rows were even produced
     checked.set()
-    paths = prefetcher.take_many(list(range(n)))
-    assert released, "the warm start's records are still held after the map adopted the thread"
+    rows = list(ds.with_format(None))
+    paths = prefetcher.take_many(list(range(n)), row=lambda j: rows[j])  # the map checks what it is given
+    drop_warm()
+    assert released, "the warm start's records are still held once they are in the Arrow file"
+    assert prefetcher.mismatched == 0
     assert [warm for warm, _ in seen] == [True] * FIRST_CHUNK + [False] * (n - FIRST_CHUNK)
     assert paths == [p for _, p in seen] == [row["image"][0]["path"] for row in ds.with_format(None)]

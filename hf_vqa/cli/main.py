@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         ds = (
             None if ray else select_shard(load_input(source, split=args.split), args, shard)
         )  # before the mock
+        if ds is not None:
+            warm.reread(ds)  # the records are in its Arrow file now: the warm start lets them go
         if mock:
             from hf_vqa.mock.server import SERVED_MODELS, start_subprocess
 

@@ -35,6 +35,7 @@ __all__ = [
     "Source",
     "adopt_warm",
     "get_prefetcher",
+    "reread_warm",
     "shard_bounds",
     "source_for",
 ]
@@ -98,6 +99,8 @@ class Prefetcher:
         self.start, self.end = start, end
         self._source, self._submit_rows, self._rows = source, submit_rows, rows
         self._given: dict[int, dict] = {}  # a warm start's rows, kept until the map checks them
+        self._reread: Source | None = None  # the loaded dataset's file: a warm start's rows, read back
+        self._checking = rows is not None  # the rows being produced are checked by the map (`take`)
         self.mismatched = 0  # warm rows that were not the map's (the map sent its own request)
         self._results: dict[int, Any] = {}
         self._next = start  # the next row the thread will produce
@@ -164,7 +167,7 @@ class Prefetcher:
                 results = self._submit_rows(chunk)
                 with self._cond:
                     positions = range(self._next, self._next + len(chunk))
-                    if self._rows is not None:
+                    if self._checking:
                         self._given.update(zip(positions, chunk))
                     self._results.update(zip(positions, results))
                     self._next += len(chunk)
@@ -176,15 +179,17 @@ class Prefetcher:
 
     def _chunks(self) -> Iterator[list[dict]]:
         """The rows in chunks. A warm start's rows are the records read before `datasets` loaded: once
-        a map has adopted this thread (`get_prefetcher` gave it the map's `Source`), the rest are read
-        from the map's own Arrow file instead, as a cold start reads them, and the records are let go
-        (held to the end, they made the peak memory grow with the number of rows)."""
-        rows = iter(self._rows) if self._rows is not None else self._arrow_rows(self.start)
+        they are in an Arrow file (`reread_warm`: the loaded dataset's, each row still checked by the
+        map; or the map's own `Source`, given when it adopts this thread) the rest are read from there,
+        as a cold start reads them, and the records are let go (held to the end, they made the peak
+        memory grow with the number of rows)."""
+        rows = iter(self._rows) if self._rows is not None else self._arrow_rows(self._source, self.start)
         produced, size = self.start, FIRST_CHUNK
         while True:
-            if self._rows is not None and self._source is not None:  # adopted: the records can go
+            if self._rows is not None and (source := self._source or self._reread) is not None:
+                self._checking = source is not self._source  # the map's own rows need no check
                 self._rows = None
-                rows = self._arrow_rows(produced)
+                rows = self._arrow_rows(source, produced)
             chunk = list(itertools.islice(rows, size))
             if not chunk:
                 return
@@ -192,12 +197,12 @@ class Prefetcher:
             yield chunk
             size = CHUNK
 
-    def _arrow_rows(self, first: int) -> Iterator[dict]:
+    def _arrow_rows(self, source: Source, first: int) -> Iterator[dict]:
         import datasets
 
         from hf_vqa.images.columns import undecoded
 
-        table = undecoded(datasets.Dataset.from_file(self._source.path))  # rows as the map sees them
+        table = undecoded(datasets.Dataset.from_file(source.path))  # rows as the map sees them
         for chunk_start in range(first, self.end, 64):
             rows = table[chunk_start : min(self.end, chunk_start + 64)]
             for offset in range(len(next(iter(rows.values())))):
@@ -227,6 +232,20 @@ def adopt_warm(prefetcher: Prefetcher, key: Any) -> None:
         if old is not None:
             old.close()
         _WARM[(os.getpid(), key)] = prefetcher
+
+
+def reread_warm(ds: datasets.Dataset) -> None:
+    """The records of this process's warm start are in `ds`'s Arrow file now (the loaded input): its
+    thread reads the rest from there (the map still checks each row) and lets the records go."""
+    if not any(pid == os.getpid() for pid, _key in list(_WARM)):
+        return
+    source = source_for(ds, None)
+    if source is None:
+        return
+    with _LOCK:
+        for (pid, _key), prefetcher in _WARM.items():
+            if pid == os.getpid() and prefetcher.start == 0 and prefetcher.end == source.num_rows:
+                prefetcher._reread = source
 
 
 def drop_warm() -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from hf_vqa.config import VLM
 
-__all__ = ["applies", "maybe_start", "one_pass", "run_key", "start", "stop"]
+__all__ = ["applies", "maybe_start", "one_pass", "reread", "run_key", "start", "stop"]
 
 SEEN_FILE = "warm-starts.json"  # in the cache folder: the keys of runs already made (newest last)
 SEEN_MAX = 2000
@@ -153,6 +153,14 @@ def start(
     prefetcher = Prefetcher(None, 0, len(records), row_submitter(vlm, settings), rows=rows)
     adopt_warm(prefetcher, prefetch_key(vlm, settings))
     return prefetcher
+
+
+def reread(ds: Any) -> None:
+    """`ds` is the records file loaded (one Arrow file): a running warm start reads the rest of its rows
+    from there and lets its records go (memory flat in the number of rows)."""
+    from hf_vqa.runner.lookahead import reread_warm
+
+    reread_warm(ds)
 
 
 def stop() -> None:
