@@ -186,7 +186,7 @@ class Prefetcher:
         rows = iter(self._rows) if self._rows is not None else self._arrow_rows(self._source, self.start)
         produced, size = self.start, FIRST_CHUNK
         while True:
-            if self._rows is not None and (source := self._source or self._reread) is not None:
+            if produced < self.end and self._rows is not None and (source := self._source or self._reread):
                 self._checking = source is not self._source  # the map's own rows need no check
                 self._rows = None
                 rows = self._arrow_rows(source, produced)
