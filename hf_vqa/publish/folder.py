@@ -54,8 +54,8 @@ def save_folder(
     The images are embedded batch by batch as the parquet is written (no embedded copy of the whole
     dataset in the datasets cache first), so memory stays flat in the number of rows. `card` may be a
     function: it is called while the parquet is written (writing is mostly the kernel's copying, and
-    pyarrow releases the GIL), so building the card costs no wall time. `spool` (`publish.spool`): a
-    parquet written while the replies arrived, moved in instead of writing when it is exactly this data.
+    pyarrow releases the GIL), so building the card costs no wall time. `spool` (`publish.spool`): the
+    shards written while the replies arrived, moved in instead of writing when they are exactly these.
     """
     folder = Path(folder)
     ds = undecoded(ds)
