@@ -28,7 +28,7 @@ STEP_VERSION = "3"  # 2: grounding reads numbers, dates and plurals; 3: labels o
 # map asks for the same row: (refiner, output key, language, text, cut off) -> the refined row. A pure
 # function of that key, so the map's output is the same whether a row comes from here or is parsed again.
 _MEMO: dict[tuple, list] = {}  # key -> [the refined row, how many rows still to take it]
-MEMO_ROWS = 50_000  # kept at most (~1-2 KB each); past that, rows are simply parsed again
+MEMO_ROWS = 10_000  # distinct replies kept at most (~1-2 KB each: <= ~20 MB); past that, parsed again
 _REMEMBER = threading.local()
 
 
