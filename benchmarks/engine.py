@@ -80,9 +80,9 @@ def run(c: int, n: int, transport: str, with_prep: bool, latency: float, pool: l
     from hf_vqa.engine.client import get_engine
     from hf_vqa.engine.http_client import kind
     from hf_vqa.engine.lifecycle import close_engines
-    from hf_vqa.generate import image_settings
     from hf_vqa.images.prepare import prepare_image
     from hf_vqa.messages import build_request
+    from hf_vqa.runner.rows import image_settings
 
     port = 20000 + os.getpid() % 20000
     server = subprocess.Popen(

@@ -26,13 +26,10 @@ from typing import Any
 from hf_vqa.config import VLM
 from hf_vqa.engine.client import Engine, get_engine
 from hf_vqa.engine.outcomes import Reply
-from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, InputError, one_line
-from hf_vqa.images.fetch import FetchSettings
-from hf_vqa.images.prepare import prepare_image
-from hf_vqa.images.settings import ImageSettings, PreparedImage
-from hf_vqa.inputs import unencodable
-from hf_vqa.messages import Request, build_request
+from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, one_line
+from hf_vqa.messages import Request
 from hf_vqa.runner.lookahead import CHUNK, Source, get_prefetcher
+from hf_vqa.runner.rows import image_settings, row_images, row_request  # re-exported: the row's request
 from hf_vqa.schema import declares, string_column, vqa_columns
 
 __all__ = [
@@ -282,53 +279,6 @@ def _prepared(
         return Reply.failed(one_line(f"{type(err).__name__}: {err}"))
 
 
-def row_images(row: dict, vlm: VLM, image_key: str | None) -> list[PreparedImage]:
-    """The row's images, prepared as the request will carry them (caps applied).
-
-    Example:
-        >>> row_images({"image": None}, VLM(api_key_env=""), "image")
-        []
-    """
-    return [
-        prepare_image(v, image_settings(vlm)) for v in _as_list(row.get(image_key) if image_key else None)
-    ]
-
-
-def row_request(
-    row: dict,
-    vlm: VLM,
-    images: Sequence[PreparedImage],
-    *,
-    system_prompt: str | None = None,
-    prompt: str | None = None,
-    conversation_key: str = "conversation",
-    response_format: dict | None = None,
-) -> Request:
-    """The exact request (body and store key) `prompted_vqa` sends for this row; batch mode and the
-    cost estimate build theirs here too, so the three never drift apart.
-
-    Example:
-        >>> row_request({}, VLM(model="m", api_key_env=""), [], prompt="Describe.").body["messages"]
-        [{'role': 'user', 'content': 'Describe.'}]
-
-    A row whose text could not be encoded as UTF-8 when it was loaded (`inputs.unencodable`) raises
-    `InputError`: that row fails alone.
-    """
-    if bad := unencodable.problem(row.get(conversation_key)):
-        raise InputError(bad, fix="fix that record's text (it must be valid UTF-8)")
-    return build_request(
-        row.get(conversation_key),
-        images,
-        model=vlm.model,
-        params=vlm.generation_params(),
-        system_prompt=system_prompt,
-        prompt=prompt,
-        response_format=response_format,
-        endpoint=vlm.base_url,
-        image_detail=vlm.image_detail,
-    )
-
-
 def _collect(pending: Sequence[Any]) -> list[Reply]:
     """The replies of a batch, in order: each a `Reply` already or a future of one.
 
@@ -364,21 +314,3 @@ def _as_it_was(row: dict, output_key: str) -> Reply:
     usage = row.get(f"{output_key}_usage") or {}
     kept = Reply.from_usage(row.get(output_key), usage, cached=bool(usage.get("cached")))
     return dataclasses.replace(kept, error=row.get(f"{output_key}_error"))
-
-
-@functools.lru_cache(maxsize=64)
-def image_settings(vlm: VLM) -> ImageSettings:
-    """The image caps and URL-fetch rules a `VLM` asks for."""
-    return ImageSettings(
-        max_side=vlm.max_image_side,
-        max_pixels=vlm.max_image_pixels,
-        url=FetchSettings(timeout=vlm.url_timeout, allow_private=vlm.allow_private_urls),
-    )
-
-
-def _as_list(value: Any) -> Sequence[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return value
-    return [value]

@@ -25,9 +25,9 @@ from hf_vqa.config import VLM
 from hf_vqa.engine.client import get_engine
 from hf_vqa.engine.outcomes import USAGE_TYPES, Reply
 from hf_vqa.errors import EndpointError, HfVqaError, ParseError
-from hf_vqa.generate import row_request
 from hf_vqa.parse.reply import parse_qa_pairs, parse_wiki_qa
 from hf_vqa.prompts import REPAIR_PROMPT
+from hf_vqa.runner.rows import row_request
 from hf_vqa.schema import declares, string_column
 from hf_vqa.spec import PipelineSpec, get_spec
 

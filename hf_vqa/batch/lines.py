@@ -71,8 +71,8 @@ def iter_requests(
     `requests_of(row)` -> `[(key, Request)]` builds other steps' requests instead (the verify pass:
     `quality.verify.judge_requests`, `quality.blind.blind_requests`)."""
     from hf_vqa.engine.store import get_store
-    from hf_vqa.generate import row_images, row_request
     from hf_vqa.images.columns import undecoded
+    from hf_vqa.runner.rows import row_images, row_request
 
     store = get_store(vlm.cache_dir)
     skip, seen = set(skip), set()

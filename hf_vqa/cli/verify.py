@@ -240,10 +240,10 @@ def _batch_step(ds: Any, args: argparse.Namespace, judge: VLM, *, wait: bool) ->
 
 def _write(ds: Any, args: argparse.Namespace, info: Any, judge: VLM, record: dict, card_text: str | None,
            argv: list[str], *, mock: bool) -> None:  # fmt: skip
-    from hf_vqa.generate import image_settings
     from hf_vqa.publish.card import RunInfo, build_card
     from hf_vqa.publish.folder import save_folder
     from hf_vqa.quality.pairs import qas_key_for
+    from hf_vqa.runner.rows import image_settings
 
     pipeline = "context-vqa" if qas_key_for(ds.column_names) != "qas" else "image-vqa"
     if info is None:

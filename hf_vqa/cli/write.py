@@ -46,13 +46,13 @@ def write_output(
     if out.suffix.lower() in (".json", ".jsonl"):
         export_records(ds, out)
         return None
-    from hf_vqa.generate import image_settings
     from hf_vqa.messages import instructions_sent
     from hf_vqa.publish.card import (  # imports huggingface_hub's card machinery: only when needed
         RunInfo,
         build_card,
     )
     from hf_vqa.publish.folder import save_folder
+    from hf_vqa.runner.rows import image_settings
 
     spec = PIPELINES[args.pipeline]
     readme = out / "README.md"  # a rerun keeps the user's edits to the card, as pushes do

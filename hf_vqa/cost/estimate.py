@@ -1,6 +1,6 @@
 """`estimate`: what a run will cost, before anything is sent (the CLI's ``--dry-run``).
 
-It builds every row's request exactly as `prompted_vqa` would (`generate.row_request`), so the
+It builds every row's request exactly as `prompted_vqa` would (`runner.rows.row_request`), so the
 distinct requests and the "already in the request store" count are exact. Images are read locally
 (their headers for the size before the caps; their bytes for the request key); nothing goes to the
 VLM unless `probe` > 0. Text tokens are counted as characters / 4 (+4 per message); image tokens by
@@ -66,8 +66,8 @@ def estimate(
         (1, 1, 0, 1)
     """
     from hf_vqa.engine.store import get_store
-    from hf_vqa.generate import row_images, row_request
     from hf_vqa.images.columns import undecoded
+    from hf_vqa.runner.rows import row_images, row_request
     from hf_vqa.spec import get_spec
 
     spec = get_spec(pipeline)

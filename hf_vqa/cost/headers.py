@@ -63,8 +63,8 @@ def header_size(value: Any) -> tuple[int, int] | None:
 
 def readable(value: Any, vlm: VLM, exact: bool = True) -> bool:
     """True if `value` can be read (prepared when `exact`, else by its header)."""
-    from hf_vqa.generate import image_settings
     from hf_vqa.images.prepare import prepare_image
+    from hf_vqa.runner.rows import image_settings
 
     try:
         prepare_image(value, image_settings(vlm)) if exact else sized(value, vlm)
@@ -92,9 +92,9 @@ def sized(value: Any, vlm: VLM) -> Any:
     from PIL import Image
 
     from hf_vqa.errors import ImageError
-    from hf_vqa.generate import image_settings
     from hf_vqa.images.convert import fit
     from hf_vqa.images.prepare import image_source, prepare_image
+    from hf_vqa.runner.rows import image_settings
 
     source = image_source(value)
     raw = value

@@ -30,11 +30,11 @@ from hf_vqa.config import VLM
 from hf_vqa.engine.client import get_engine
 from hf_vqa.engine.outcomes import USAGE_TYPES, Reply
 from hf_vqa.errors import ConfigError, EndpointError, HfVqaError, one_line
-from hf_vqa.generate import row_images
 from hf_vqa.messages import build_request
 from hf_vqa.quality.pairs import pairs_of, qas_key_for
 from hf_vqa.quality.verdicts import JUDGE_SYSTEM_PROMPT, VERDICT_FORMAT, judge_text, majority, parse_verdicts
 from hf_vqa.runner.lookahead import Source, get_prefetcher
+from hf_vqa.runner.rows import row_images
 from hf_vqa.schema import declares, string_column
 
 __all__ = ["STEP_VERSION", "VERDICT", "judge_requests", "judge_vlm", "send", "verify_pairs", "vote_key"]

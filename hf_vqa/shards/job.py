@@ -208,8 +208,8 @@ def merge_folder(job: ShardJob, summary: Any) -> str:
 
 def _write_part(ds: Any, job: ShardJob, index: int, summary: dict, example: dict | None) -> str:
     """Save the shard as a folder locally, copy it under `output/_shards/`, then write its done marker."""
-    from hf_vqa.generate import image_settings
     from hf_vqa.publish.folder import save_folder
+    from hf_vqa.runner.rows import image_settings
 
     fs, root = _fs(job.output)
     target = f"{root}/{SHARDS_DIR}/{_part_name(index, job.num_shards)}"
