@@ -109,9 +109,10 @@ def prompted_vqa(
     def row_at(i: int) -> dict:
         return {column: values[i] for column, values in batch.items()}
 
+    settings_key = prefetch_key(vlm, row_kwargs)  # this map's settings: the lookahead and the spool check it
     prefetcher = None
     if lookahead is not None and indices is not None and n:
-        prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, prefetch_key(vlm, row_kwargs))
+        prefetcher = get_prefetcher(lookahead, rank, indices[0], submit, settings_key)
     pending: list[Any] = [None] * n
     ahead = [i for i in range(n) if prefetcher is not None and prefetcher.covers(indices[i])]  # type: ignore[index]
     if ahead:  # submitted by the lookahead thread: taken all at once (None: not this row's request)
@@ -130,7 +131,7 @@ def prompted_vqa(
             done = len(replies)
             chunk = {column: values[start:done] for column, values in batch.items()}
             spool.put(
-                prefetch_key(vlm, row_kwargs),
+                settings_key,
                 indices[start:done],
                 chunk,
                 _columns(replies[start:], output_key),

@@ -129,18 +129,16 @@ def _apply(
     usage = example.get(f"{input_key}_usage")
     usages = (list(usage) if batched else [usage]) if usage is not None else [None] * len(texts)
     truncated = [bool(u) and u.get("finish_reason") == "length" for u in usages]
-    if getattr(_REMEMBER, "on", False):
-        rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
-        for text, cut, row in zip(texts, truncated, rows):
-            if text is not None:
-                _remember((*kind, text, cut), row)
-    elif _MEMO:
-        rows = [
-            _recall((*kind, text, cut)) or _refine_one(text, cut, one, empty, output_key)
-            for text, cut in zip(texts, truncated)
-        ]
-    else:
-        rows = [_refine_one(text, cut, one, empty, output_key) for text, cut in zip(texts, truncated)]
+    remember = getattr(_REMEMBER, "on", False)  # the spool's thread: keep each row for the refine map
+    rows = []
+    for text, cut in zip(texts, truncated):
+        key = (*kind, text, cut)
+        row = _recall(key) if _MEMO and not remember else None
+        if row is None:
+            row = _refine_one(text, cut, one, empty, output_key)
+            if remember and text is not None:
+                _remember(key, row)
+        rows.append(row)
     if not batched:
         return rows[0]
     out: dict[str, Any] = {key: [row[key] for row in rows] for key in rows[0]} if rows else {}

@@ -34,7 +34,7 @@ from hf_vqa.images.verify import image_problem
 from hf_vqa.publish.atomic import staging_folder, write_error
 from hf_vqa.publish.image_arrays import column_options, read_files, to_arrow
 
-__all__ = ["SHARD_BYTES", "embed_images", "embedded_name", "save_folder", "write_parquet"]
+__all__ = ["SHARD_BYTES", "embed_images", "embedded_name", "save_folder", "shard_count", "write_parquet"]
 
 SHARD_BYTES = 500 * 1024 * 1024
 
@@ -63,7 +63,7 @@ def save_folder(
         needed = _needed_bytes(ds)
     except OSError as err:  # the datasets cache's disk
         raise write_error(err, folder) from None
-    num_shards = max(1, -(-needed // SHARD_BYTES))
+    num_shards = shard_count(needed)
     with staging_folder(folder, needed=needed) as stage:
         names = [f"{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
         if spool is not None and spool.adopt(ds, [stage / name for name in names]):
@@ -85,6 +85,16 @@ def save_folder(
         if card is not None:
             os.replace(stage / "README.md", folder / "README.md")
     return folder
+
+
+def shard_count(needed: float) -> int:
+    """How many parquet files `save_folder` writes for about `needed` bytes (at most SHARD_BYTES each).
+
+    Example:
+        >>> shard_count(0), shard_count(SHARD_BYTES), shard_count(SHARD_BYTES + 1)
+        (1, 1, 2)
+    """
+    return max(1, -(-int(needed) // SHARD_BYTES))
 
 
 def _write_shards(ds, stage: Path, names: list[str], fetch, stop: threading.Event | None = None) -> None:

@@ -56,12 +56,12 @@ def enabled() -> bool:
 
 
 def register(spool: OutputSpool) -> None:
-    """Make `spool` receive this process's generation batches (`offer`)."""
+    """Make `spool` this process's spool (`current`): `prompted_vqa` hands it the answered rows."""
     _SPOOLS[os.getpid()] = spool
 
 
 def unregister() -> OutputSpool | None:
-    """Stop offering to this process's spool; returns it (or None)."""
+    """Stop handing rows to this process's spool; returns it (or None)."""
     return _SPOOLS.pop(os.getpid(), None)
 
 
@@ -107,7 +107,7 @@ class OutputSpool:
         self._thread.start()
 
     def put(self, key: Any, indices: list[int], batch: Any, outputs: dict[str, list]) -> None:
-        """Queue one batch (never blocks: a full queue drops the spool for this run)."""
+        """Queue one chunk of answered rows (never blocks: a full queue drops the spool for this run)."""
         if self.error is not None:
             return
         if self.key is None:
@@ -115,13 +115,12 @@ class OutputSpool:
         if (
             key != self.key
             or not indices
-            or indices[0] != self.next
             or list(indices) != list(range(self.next, self.next + len(indices)))
         ):
             self._fail("rows out of order, repeated, or from another map")
             return
         self.next += len(indices)
-        rows = {name: batch[name] for name in batch.keys()}  # noqa: SIM118 (a LazyBatch: its columns)
+        rows = dict(batch)  # the chunk's columns (a copy: the caller's dict is not kept)
         try:
             self._queue.put_nowait((rows, dict(outputs)))
         except queue.Full:
@@ -272,10 +271,10 @@ def _image_names(column: pa.Array | pa.ChunkedArray, as_given: bool = False) -> 
 
 def _shards(n_rows: int, image_bytes: int, row_bytes: float) -> list[tuple[int, int]]:
     """The [start, end) rows of each shard `save_folder` writes for about this many bytes."""
-    from hf_vqa.publish.folder import SHARD_BYTES
+    from hf_vqa.publish.folder import shard_count
     from hf_vqa.runner.lookahead import shard_bounds
 
-    count = max(1, -(-int(image_bytes + row_bytes * n_rows) // SHARD_BYTES))
+    count = shard_count(image_bytes + row_bytes * n_rows)
     return [shard_bounds(n_rows, count, index) for index in range(count)]
 
 

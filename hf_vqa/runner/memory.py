@@ -16,12 +16,11 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from typing import Any
 
 __all__ = ["release_free_memory"]
-
-_LIBC: list[Any] = []  # [the C library with malloc_trim] or [None], looked up once
 
 
 def release_free_memory() -> bool:
@@ -31,9 +30,7 @@ def release_free_memory() -> bool:
         >>> release_free_memory() in (True, False)
         True
     """
-    if not _LIBC:
-        _LIBC.append(_glibc())
-    libc = _LIBC[0]
+    libc = _glibc()
     if libc is None:
         return False
     try:
@@ -43,6 +40,7 @@ def release_free_memory() -> bool:
     return True
 
 
+@functools.cache  # looked up once
 def _glibc() -> Any:
     if not sys.platform.startswith("linux"):
         return None
